@@ -1,0 +1,172 @@
+//! The Python-facing entry points: dumps/dump, the `reducer_override` descriptor that
+//! `satchel.Pickler` carries, and the by-value registry.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyType};
+
+use crate::diagnose;
+use crate::reduce::{self, DumpState};
+use crate::typeref::typerefs;
+
+/// `satchel.Pickler`, registered by the Python package at import (it is a Python subclass of
+/// `_pickle.Pickler`, so that users and loky can subclass it and set `dispatch_table`).
+static PICKLER_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+#[pyfunction]
+pub fn _register_pickler(cls: &Bound<'_, PyType>) -> PyResult<()> {
+    let _ = PICKLER_CLASS.set(cls.py(), cls.clone().unbind());
+    Ok(())
+}
+
+fn pickler_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    PICKLER_CLASS.get(py).map(|c| c.bind(py)).ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err("import satchel, not satchel._satchel")
+    })
+}
+
+/// The per-pickler callable the C pickler calls for each object it cannot write itself.
+#[pyclass(module = "satchel._satchel", frozen)]
+pub struct Reducer {
+    state: DumpState,
+}
+
+#[pymethods]
+impl Reducer {
+    fn __call__<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        reduce::reduce(&self.state, obj)
+    }
+}
+
+/// `Pickler.reducer_override`: a descriptor, so that `super().reducer_override(obj)` works in
+/// subclasses. Bound to a pickler it yields that pickler's `Reducer` (made on first access and
+/// kept in the instance dict, so per-dump state is shared by every access).
+#[pyclass(module = "satchel._satchel", frozen)]
+pub struct ReducerOverride;
+
+const REDUCER_ATTR: &str = "_satchel_reducer";
+
+fn reducer_for<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = pickler.py();
+    let dict = pickler.getattr("__dict__")?.cast_into::<PyDict>()?;
+    if let Some(r) = dict.get_item(REDUCER_ATTR)? {
+        return Ok(r);
+    }
+    let r = Bound::new(
+        py,
+        Reducer {
+            state: DumpState::new(py),
+        },
+    )?
+    .into_any();
+    dict.set_item(REDUCER_ATTR, &r)?;
+    Ok(r)
+}
+
+#[pymethods]
+impl ReducerOverride {
+    #[new]
+    fn new() -> Self {
+        ReducerOverride
+    }
+
+    fn __get__<'py>(
+        slf: &Bound<'py, Self>,
+        instance: Option<&Bound<'py, PyAny>>,
+        owner: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = owner;
+        match instance {
+            None => Ok(slf.clone().into_any()),
+            Some(pickler) => reducer_for(pickler),
+        }
+    }
+
+    /// `Pickler.reducer_override(pickler, obj)`, called through the class.
+    fn __call__<'py>(
+        &self,
+        pickler: &Bound<'py, PyAny>,
+        obj: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        reducer_for(pickler)?.call1((obj,))
+    }
+}
+
+/// Pickle `obj` into `file` with a fresh `satchel.Pickler`, without a Python frame.
+pub fn dump_raw(
+    obj: &Bound<'_, PyAny>,
+    file: &Bound<'_, PyAny>,
+    protocol: Option<&Bound<'_, PyAny>>,
+    buffer_callback: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let py = obj.py();
+    let cls = pickler_class(py)?;
+    let none = py.None().into_bound(py);
+    let protocol = protocol.unwrap_or(&none);
+    let pickler = match buffer_callback {
+        Some(cb) if !cb.is_none() => {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("buffer_callback", cb)?;
+            cls.call((file, protocol), Some(&kwargs))?
+        }
+        _ => cls.call1((file, protocol))?,
+    };
+    typerefs(py).c_dump.bind(py).call1((pickler, obj))?;
+    Ok(())
+}
+
+#[pyfunction]
+#[pyo3(signature = (obj, protocol=None, buffer_callback=None))]
+pub fn dumps<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+    buffer_callback: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
+    let file = typerefs(py).bytes_io.bind(py).call0()?;
+    if let Err(err) = dump_raw(obj, &file, protocol, buffer_callback) {
+        return Err(diagnose::explain(obj, err));
+    }
+    Ok(file.call_method0("getvalue")?.cast_into::<PyBytes>()?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (obj, file, protocol=None, buffer_callback=None))]
+pub fn dump(
+    obj: &Bound<'_, PyAny>,
+    file: &Bound<'_, PyAny>,
+    protocol: Option<&Bound<'_, PyAny>>,
+    buffer_callback: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    dump_raw(obj, file, protocol, buffer_callback).map_err(|err| diagnose::explain(obj, err))
+}
+
+/// Turn an error raised by `Pickler.dump` into a satchel.PicklingError with a path.
+#[pyfunction]
+pub fn _explain(obj: &Bound<'_, PyAny>, err: Bound<'_, PyAny>) -> PyErr {
+    diagnose::explain(obj, PyErr::from_value(err))
+}
+
+#[pyfunction]
+pub fn register_pickle_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
+    reduce::register_by_value(module)
+}
+
+#[pyfunction]
+pub fn unregister_pickle_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
+    reduce::unregister_by_value(module)
+}
+
+#[pyfunction]
+pub fn list_registry_pickle_by_value(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PySet>> {
+    pyo3::types::PySet::new(py, reduce::list_registry(py)?.iter())
+}
+
+#[pyfunction]
+pub fn bootstrap_module(py: Python<'_>) -> Py<PyAny> {
+    crate::bootstrap::boot(py).module.clone_ref(py).into_any()
+}
+
+pub fn bootstrap_source(py: Python<'_>) -> Bound<'_, PyString> {
+    PyString::new(py, crate::bootstrap::SOURCE)
+}

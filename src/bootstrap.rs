@@ -1,0 +1,100 @@
+//! The bootstrap constructors (`bootstrap/boot.py`), embedded in the binary and installed in
+//! `sys.modules` under their wire name `_satchel_boot_<major>`.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule};
+
+use crate::typeref::typerefs;
+
+pub const SOURCE: &str = include_str!("../bootstrap/boot.py");
+/// The module name streams reference; the major of FORMAT_VERSION is part of it.
+pub const MODULE_NAME: &str = "_satchel_boot_1";
+/// File name shown in tracebacks that pass through a constructor.
+pub const FILENAME: &str = "<satchel bootstrap>/boot.py";
+
+/// The constructors a reduction tuple names, resolved once.
+pub struct Boot {
+    pub module: Py<PyModule>,
+    pub make_function: Py<PyAny>,
+    pub function_setstate: Py<PyAny>,
+    pub make_code: Py<PyAny>,
+    pub make_cell: Py<PyAny>,
+    pub cell_setstate: Py<PyAny>,
+    pub make_skeleton_class: Py<PyAny>,
+    pub make_skeleton_enum: Py<PyAny>,
+    pub class_setstate: Py<PyAny>,
+    pub make_typevar: Py<PyAny>,
+    pub make_module: Py<PyAny>,
+    pub module_setstate: Py<PyAny>,
+    pub builtin_type: Py<PyAny>,
+    pub make_lru_cache: Py<PyAny>,
+    pub make_weak_mapping: Py<PyAny>,
+    pub tracked_id: Py<PyAny>,
+}
+
+static BOOT: PyOnceLock<Boot> = PyOnceLock::new();
+
+pub fn boot(py: Python<'_>) -> &'static Boot {
+    BOOT.get_or_try_init(py, || Boot::load(py))
+        .expect("satchel: the bootstrap module is installed at module init")
+}
+
+pub fn init(py: Python<'_>) -> PyResult<()> {
+    BOOT.get_or_try_init(py, || Boot::load(py))?;
+    Ok(())
+}
+
+/// The installed bootstrap module: the one in sys.modules if it is a complete copy, else a
+/// fresh module executed from the embedded source.
+fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let modules = typerefs(py).sys_modules.bind(py);
+    if let Some(existing) = modules.get_item(MODULE_NAME)? {
+        if existing.hasattr("FORMAT_VERSION")? {
+            return Ok(existing.cast_into::<PyModule>()?);
+        }
+    }
+    let module = PyModule::new(py, MODULE_NAME)?;
+    let globals = module.dict();
+    let code = py
+        .import("builtins")?
+        .getattr("compile")?
+        .call1((SOURCE, FILENAME, "exec"))?;
+    py.import("builtins")?
+        .getattr("exec")?
+        .call1((code, &globals))?;
+    // Tracebacks through the constructors show their source lines.
+    let lines: Vec<String> = SOURCE.split_inclusive('\n').map(str::to_owned).collect();
+    let entry = (SOURCE.len(), py.None(), lines, FILENAME);
+    py.import("linecache")?
+        .getattr("cache")?
+        .cast_into::<PyDict>()?
+        .set_item(FILENAME, entry)?;
+    modules.set_item(MODULE_NAME, &module)?;
+    Ok(module)
+}
+
+impl Boot {
+    fn load(py: Python<'_>) -> PyResult<Self> {
+        let module = install(py)?;
+        let get = |name: &str| -> PyResult<Py<PyAny>> { Ok(module.getattr(name)?.unbind()) };
+        Ok(Boot {
+            make_function: get("make_function")?,
+            function_setstate: get("function_setstate")?,
+            make_code: get("make_code")?,
+            make_cell: get("make_cell")?,
+            cell_setstate: get("cell_setstate")?,
+            make_skeleton_class: get("make_skeleton_class")?,
+            make_skeleton_enum: get("make_skeleton_enum")?,
+            class_setstate: get("class_setstate")?,
+            make_typevar: get("make_typevar")?,
+            make_module: get("make_module")?,
+            module_setstate: get("module_setstate")?,
+            builtin_type: get("builtin_type")?,
+            make_lru_cache: get("make_lru_cache")?,
+            make_weak_mapping: get("make_weak_mapping")?,
+            tracked_id: get("_tracked_id")?,
+            module: module.unbind(),
+        })
+    }
+}

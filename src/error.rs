@@ -1,0 +1,127 @@
+//! satchel's one error type: every message lives here, and the Python exception classes that
+//! carry them subclass pickle's own.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use std::ffi::CStr;
+
+use pyo3::types::PyType;
+
+static PICKLING_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static UNPICKLING_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Everything satchel reports. `Display` holds every message.
+pub enum Error {
+    /// Pickling failed somewhere in the object graph; `path` leads from the dumped object to
+    /// the part that failed, `reason` is what failed there.
+    Unpicklable {
+        path: Vec<String>,
+        what: String,
+        reason: String,
+    },
+    /// The object graph nests deeper than the interpreter's recursion limit.
+    TooDeep {
+        what: String,
+    },
+    /// A code object marshal refuses (one built by hand with foreign constants).
+    Unmarshallable {
+        what: String,
+        reason: String,
+    },
+    /// `register_pickle_by_value` needs a module that is imported.
+    NotAModule {
+        what: String,
+    },
+    NotImported {
+        name: String,
+    },
+    NotRegistered {
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Unpicklable { path, what, reason } if path.is_empty() => {
+                write!(f, "cannot pickle {what}: {reason}")
+            }
+            Error::Unpicklable {
+                path,
+                what: _,
+                reason,
+            } => {
+                write!(f, "{}: {reason}", path.join(" -> "))
+            }
+            Error::TooDeep { what } => write!(
+                f,
+                "cannot pickle {what}: it nests deeper than the recursion limit \
+                 (sys.getrecursionlimit()); flatten it or raise the limit"
+            ),
+            Error::Unmarshallable { what, reason } => write!(
+                f,
+                "cannot pickle the code of {what}: marshal refuses it ({reason})"
+            ),
+            Error::NotAModule { what } => {
+                write!(f, "register_pickle_by_value expects a module, got {what}")
+            }
+            Error::NotImported { name } => write!(
+                f,
+                "module '{name}' is not in sys.modules: import it before registering it by value"
+            ),
+            Error::NotRegistered { name } => {
+                write!(f, "module '{name}' is not registered for pickling by value")
+            }
+        }
+    }
+}
+
+fn make_type(py: Python<'_>, name: &CStr, doc: &CStr, base: &str) -> PyResult<Py<PyType>> {
+    let base = py.import("pickle")?.getattr(base)?.cast_into::<PyType>()?;
+    PyErr::new_type(py, name, Some(doc), Some(&base), None)
+}
+
+pub fn pickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
+    PICKLING_ERROR.get_or_try_init(py, || {
+        make_type(
+            py,
+            c"satchel.PicklingError",
+            c"An object could not be pickled; the message names it, the reason and its path.",
+            "PicklingError",
+        )
+    })
+}
+
+pub fn unpickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
+    UNPICKLING_ERROR.get_or_try_init(py, || {
+        make_type(
+            py,
+            c"satchel.UnpicklingError",
+            c"A satchel stream could not be loaded.",
+            "UnpicklingError",
+        )
+    })
+}
+
+impl Error {
+    /// The Python exception for this error (PicklingError for everything raised while dumping).
+    pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
+        let message = self.to_string();
+        match self {
+            Error::NotAModule { .. } | Error::NotImported { .. } | Error::NotRegistered { .. } => {
+                pyo3::exceptions::PyValueError::new_err(message)
+            }
+            _ => match pickling_error_type(py) {
+                Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),
+                Err(e) => e,
+            },
+        }
+    }
+
+    /// Same, keeping the user's exception as `__cause__`.
+    pub fn with_cause(self, py: Python<'_>, cause: PyErr) -> PyErr {
+        let err = self.into_pyerr(py);
+        err.set_cause(py, Some(cause));
+        err
+    }
+}

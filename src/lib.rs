@@ -1,0 +1,38 @@
+//! satchel's Rust core: the reducer behind `satchel.Pickler.reducer_override`, the code
+//! analysis caches, and `dumps`/`dump` without a Python frame.
+
+mod api;
+mod bootstrap;
+mod diagnose;
+mod error;
+mod ffi;
+mod reduce;
+mod typeref;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    typeref::init(py)?;
+    bootstrap::init(py)?;
+    m.add("BOOTSTRAP_SOURCE", api::bootstrap_source(py))?;
+    m.add("BOOTSTRAP_MODULE_NAME", bootstrap::MODULE_NAME)?;
+    m.add("PicklingError", error::pickling_error_type(py)?.bind(py))?;
+    m.add(
+        "UnpicklingError",
+        error::unpickling_error_type(py)?.bind(py),
+    )?;
+    m.add_class::<api::Reducer>()?;
+    m.add_class::<api::ReducerOverride>()?;
+    m.add_class::<reduce::Reduced>()?;
+    m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(api::dump, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_explain, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_register_pickler, m)?)?;
+    m.add_function(wrap_pyfunction!(api::register_pickle_by_value, m)?)?;
+    m.add_function(wrap_pyfunction!(api::unregister_pickle_by_value, m)?)?;
+    m.add_function(wrap_pyfunction!(api::list_registry_pickle_by_value, m)?)?;
+    m.add_function(wrap_pyfunction!(api::bootstrap_module, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! By value or by reference (cloudpickle's `_should_pickle_by_reference`): an object goes by
+//! reference when `module.qualname` imports back to the very same object, and by value when
+//! it lives in `__main__`, in a module that is not imported, behind `<locals>`, or in a module
+//! registered by value.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+use rustc_hash::FxHashSet;
+
+use crate::error::Error;
+use crate::typeref::typerefs;
+
+/// Module names registered by value. Registering a package covers its submodules.
+static REGISTRY: Mutex<Option<FxHashSet<String>>> = Mutex::new(None);
+
+fn registry_is_empty() -> bool {
+    REGISTRY
+        .lock()
+        .map(|r| r.as_ref().is_none_or(|s| s.is_empty()))
+        .unwrap_or(true)
+}
+
+/// Whether `module_name` or one of its parent packages is registered by value.
+pub fn is_registered(module_name: &str) -> bool {
+    if registry_is_empty() {
+        return false;
+    }
+    let guard = match REGISTRY.lock() {
+        Ok(g) => g,
+        Err(_) => return false,
+    };
+    let Some(set) = guard.as_ref() else {
+        return false;
+    };
+    let mut name = module_name;
+    loop {
+        if set.contains(name) {
+            return true;
+        }
+        match name.rfind('.') {
+            Some(i) => name = &name[..i],
+            None => return false,
+        }
+    }
+}
+
+/// True when `module_name.qualname` resolves, through an imported module that is not
+/// `__main__` nor registered by value, to `obj` itself.
+pub fn importable_as(
+    obj: &Bound<'_, PyAny>,
+    module_name: Option<&Bound<'_, PyAny>>,
+    qualname: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let py = obj.py();
+    let Some(module_name) = module_name else {
+        return Ok(false);
+    };
+    let Ok(module_name) = module_name.cast::<PyString>() else {
+        return Ok(false);
+    };
+    let Ok(qualname) = qualname.cast::<PyString>() else {
+        return Ok(false);
+    };
+    let module_str = module_name.to_str()?;
+    if module_str == "__main__" || is_registered(module_str) {
+        return Ok(false);
+    }
+    let Some(module) = typerefs(py).sys_modules.bind(py).get_item(module_name)? else {
+        return Ok(false);
+    };
+    if module.is_none() {
+        return Ok(false);
+    }
+    let mut current = module;
+    for part in qualname.to_str()?.split('.') {
+        if part == "<locals>" {
+            return Ok(false);
+        }
+        match current.getattr(part) {
+            Ok(next) => current = next,
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(current.is(obj))
+}
+
+/// `importable_as` with the object's own `__module__` and `__qualname__` (or `__name__`).
+pub fn importable(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let module = obj.getattr("__module__").ok();
+    let name = match obj.getattr("__qualname__") {
+        Ok(q) => q,
+        Err(_) => match obj.getattr("__name__") {
+            Ok(n) => n,
+            Err(_) => return Ok(false),
+        },
+    };
+    importable_as(obj, module.as_ref(), &name)
+}
+
+fn module_name(module: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = module.py();
+    if !crate::ffi::is_module(module) {
+        let what = module.get_type().name()?.to_string();
+        return Err(Error::NotAModule {
+            what: format!("an object of type {what}"),
+        }
+        .into_pyerr(py));
+    }
+    module.getattr("__name__")?.extract()
+}
+
+pub fn register_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = module.py();
+    let name = module_name(module)?;
+    if !typerefs(py).sys_modules.bind(py).contains(&name)? {
+        return Err(Error::NotImported { name }.into_pyerr(py));
+    }
+    let mut guard = REGISTRY.lock().expect("registry lock poisoned");
+    guard.get_or_insert_with(FxHashSet::default).insert(name);
+    Ok(())
+}
+
+pub fn unregister_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = module.py();
+    let name = module_name(module)?;
+    let mut guard = REGISTRY.lock().expect("registry lock poisoned");
+    let removed = guard.as_mut().is_some_and(|set| set.remove(&name));
+    if !removed {
+        return Err(Error::NotRegistered { name }.into_pyerr(py));
+    }
+    Ok(())
+}
+
+pub fn list_registry(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let guard = REGISTRY.lock().expect("registry lock poisoned");
+    let mut names: Vec<String> = guard
+        .as_ref()
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    PyList::new(py, names)
+}

@@ -1,0 +1,23 @@
+//! Cells: an empty cell first, its contents set after it is memoized, so a cell may hold the
+//! function whose closure it belongs to (recursive closures) and stays one object when shared.
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::{call, call_then_set};
+use crate::bootstrap::boot;
+use crate::ffi;
+
+pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let boot = boot(py);
+    match ffi::cell_contents(obj) {
+        None => call(&boot.make_cell, PyTuple::empty(py)),
+        Some(value) => call_then_set(
+            &boot.make_cell,
+            PyTuple::empty(py),
+            PyTuple::new(py, [value])?.into_any(),
+            &boot.cell_setstate,
+        ),
+    }
+}

@@ -1,0 +1,117 @@
+//! Code objects (nonportable mode): marshal bytes. The interpreter fingerprint pins the marshal
+//! format, so marshal carries every CodeType field of every version (3.11's co_linetable and
+//! co_exceptiontable, 3.12's and 3.13's changes) without satchel listing them: the one place
+//! that knows per-version fields is CPython's marshal itself. Tracebacks keep co_filename and
+//! line numbers because they are part of the marshalled code.
+//!
+//! Determinism: marshal writes a frozenset constant (`x in {"a", "b"}`) in hash order, which
+//! changes with PYTHONHASHSEED. Such constants travel as sorted tuples with their paths and are
+//! turned back into frozensets by `make_code`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFrozenSet, PyString, PyTuple};
+
+use super::{call, globals};
+use crate::bootstrap::boot;
+use crate::error::Error;
+
+pub fn reduce<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    let (data, fixups) = marshalled(code)?;
+    call(
+        &boot(py).make_code,
+        PyTuple::new(py, [data.into_any(), fixups.into_any()])?,
+    )
+}
+
+/// marshal bytes and frozenset paths of `code`, cached with its analysis.
+pub fn marshalled<'py>(
+    code: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyTuple>)> {
+    let py = code.py();
+    let info = globals::code_info(code)?;
+    if let Some((data, fixups)) = info.marshalled.lock().expect("code cache lock").as_ref() {
+        return Ok((data.bind(py).clone(), fixups.bind(py).clone()));
+    }
+    let mut paths = Vec::new();
+    let canonical = canonical_code(code, &mut Vec::new(), &mut paths)?;
+    let data = pyo3::marshal::dumps(&canonical, pyo3::marshal::VERSION).map_err(|e| {
+        let what = code
+            .getattr("co_qualname")
+            .map(|q| format!("'{q}'"))
+            .unwrap_or_else(|_| "a code object".into());
+        Error::Unmarshallable {
+            what,
+            reason: e.to_string(),
+        }
+        .with_cause(py, e)
+    })?;
+    let fixups = PyTuple::new(
+        py,
+        paths
+            .iter()
+            .map(|p| PyTuple::new(py, p).expect("tuple of ints")),
+    )?;
+    *info.marshalled.lock().expect("code cache lock") =
+        Some((data.clone().unbind(), fixups.clone().unbind()));
+    Ok((data, fixups))
+}
+
+/// `code` with frozenset constants (in nested code and constant tuples too) replaced by sorted
+/// tuples; `paths` collects where each one was.
+fn canonical_code<'py>(
+    code: &Bound<'py, PyAny>,
+    prefix: &mut Vec<usize>,
+    paths: &mut Vec<Vec<usize>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
+    let before = paths.len();
+    let new_consts = canonical_items(&consts, code, prefix, paths)?;
+    if paths.len() == before {
+        return Ok(code.clone());
+    }
+    let kwargs = pyo3::types::PyDict::new(code.py());
+    kwargs.set_item("co_consts", new_consts)?;
+    code.call_method("replace", (), Some(&kwargs))
+}
+
+fn canonical_items<'py>(
+    items: &Bound<'py, PyTuple>,
+    code: &Bound<'py, PyAny>,
+    prefix: &mut Vec<usize>,
+    paths: &mut Vec<Vec<usize>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let py = items.py();
+    let code_type = code.get_type();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        prefix.push(i);
+        let new = if item.get_type().is(&code_type) {
+            canonical_code(&item, prefix, paths)?
+        } else if let Ok(fs) = item.cast::<PyFrozenSet>() {
+            paths.push(prefix.clone());
+            sorted_tuple(fs)?.into_any()
+        } else if let Ok(t) = item.cast::<PyTuple>() {
+            canonical_items(t, code, prefix, paths)?.into_any()
+        } else {
+            item
+        };
+        prefix.pop();
+        out.push(new);
+    }
+    PyTuple::new(py, out)
+}
+
+/// The elements in an order that does not depend on hashing: by type name, then repr.
+fn sorted_tuple<'py>(fs: &Bound<'py, PyFrozenSet>) -> PyResult<Bound<'py, PyTuple>> {
+    let mut keyed = Vec::with_capacity(fs.len());
+    for item in fs.iter() {
+        let key = (
+            item.get_type().name()?.to_string(),
+            item.repr()?.cast_into::<PyString>()?.to_string(),
+        );
+        keyed.push((key, item));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    PyTuple::new(fs.py(), keyed.into_iter().map(|(_, v)| v))
+}

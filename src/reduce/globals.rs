@@ -1,0 +1,163 @@
+//! Which globals a code object reads, and the per-code-object analysis cache.
+//!
+//! The cache is keyed by the code object's address and holds a weak reference to it: an entry
+//! is used only while that weak reference still points at the same object, so a dead code
+//! object whose address is reused can never hand its analysis to a new one. Dead entries are
+//! swept when the map doubles.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple, PyWeakrefReference};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::ffi::addr;
+use crate::typeref::{typerefs, TypeRefs};
+
+/// What satchel needs to know about one code object, computed once.
+pub struct CodeInfo {
+    weak: Py<PyWeakrefReference>,
+    /// Names read, written or deleted as globals, by it and by nested code, in first-seen order.
+    pub global_names: Py<PyTuple>,
+    /// Every name in `co_names` of it and of nested code (attribute chains like `os.path`).
+    pub all_names: Py<PyTuple>,
+    /// marshal bytes and frozenset fixups, filled by `code::reduce` on first use.
+    pub marshalled: Mutex<Option<(Py<PyBytes>, Py<PyTuple>)>>,
+}
+
+struct Cache {
+    map: FxHashMap<usize, std::sync::Arc<CodeInfo>>,
+    sweep_at: usize,
+}
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+/// The cached analysis of `code`, computing it on a miss. Python is never called while the
+/// cache lock is held (another thread could take the GIL and block on it).
+pub fn code_info(code: &Bound<'_, PyAny>) -> PyResult<std::sync::Arc<CodeInfo>> {
+    let key = addr(code);
+    let cached = {
+        let guard = CACHE.lock().expect("code cache lock poisoned");
+        guard.as_ref().and_then(|c| c.map.get(&key).cloned())
+    };
+    if let Some(info) = cached {
+        if info
+            .weak
+            .bind(code.py())
+            .upgrade()
+            .is_some_and(|o| o.is(code))
+        {
+            return Ok(info);
+        }
+    }
+    let info = std::sync::Arc::new(analyse(code)?);
+    let mut dead_candidates = Vec::new();
+    {
+        let mut guard = CACHE.lock().expect("code cache lock poisoned");
+        let cache = guard.get_or_insert_with(|| Cache {
+            map: FxHashMap::default(),
+            sweep_at: 1024,
+        });
+        cache.map.insert(key, info.clone());
+        if cache.map.len() >= cache.sweep_at {
+            dead_candidates = cache.map.iter().map(|(k, v)| (*k, v.clone())).collect();
+        }
+    }
+    if !dead_candidates.is_empty() {
+        sweep(code.py(), dead_candidates);
+    }
+    Ok(info)
+}
+
+#[cold]
+fn sweep(py: Python<'_>, entries: Vec<(usize, std::sync::Arc<CodeInfo>)>) {
+    let dead: Vec<usize> = entries
+        .into_iter()
+        .filter(|(_, info)| info.weak.bind(py).upgrade().is_none())
+        .map(|(k, _)| k)
+        .collect();
+    let mut guard = CACHE.lock().expect("code cache lock poisoned");
+    if let Some(cache) = guard.as_mut() {
+        for k in dead {
+            cache.map.remove(&k);
+        }
+        cache.sweep_at = (cache.map.len() * 2).max(1024);
+    }
+}
+
+fn analyse(code: &Bound<'_, PyAny>) -> PyResult<CodeInfo> {
+    let py = code.py();
+    let refs = typerefs(py);
+    let mut globals: Vec<Bound<'_, PyString>> = Vec::new();
+    let mut all: Vec<Bound<'_, PyString>> = Vec::new();
+    let mut seen_globals = FxHashSet::default();
+    let mut seen_all = FxHashSet::default();
+    walk(
+        code,
+        refs,
+        &mut globals,
+        &mut seen_globals,
+        &mut all,
+        &mut seen_all,
+    )?;
+    Ok(CodeInfo {
+        weak: PyWeakrefReference::new(code)?.unbind(),
+        global_names: PyTuple::new(py, globals)?.unbind(),
+        all_names: PyTuple::new(py, all)?.unbind(),
+        marshalled: Mutex::new(None),
+    })
+}
+
+fn walk<'py>(
+    code: &Bound<'py, PyAny>,
+    refs: &TypeRefs,
+    globals: &mut Vec<Bound<'py, PyString>>,
+    seen_globals: &mut FxHashSet<String>,
+    all: &mut Vec<Bound<'py, PyString>>,
+    seen_all: &mut FxHashSet<String>,
+) -> PyResult<()> {
+    let names = code.getattr("co_names")?.cast_into::<PyTuple>()?;
+    for name in names.iter() {
+        let name = name.cast_into::<PyString>()?;
+        if seen_all.insert(name.to_str()?.to_owned()) {
+            all.push(name);
+        }
+    }
+    let bytecode = code.getattr("co_code")?.cast_into::<PyBytes>()?;
+    for index in global_name_indices(bytecode.as_bytes(), refs) {
+        if let Ok(name) = names.get_item(index) {
+            let name = name.cast_into::<PyString>()?;
+            if seen_globals.insert(name.to_str()?.to_owned()) {
+                globals.push(name);
+            }
+        }
+    }
+    let code_type = code.get_type();
+    for constant in code.getattr("co_consts")?.cast_into::<PyTuple>()?.iter() {
+        if constant.get_type().is(&code_type) {
+            walk(&constant, refs, globals, seen_globals, all, seen_all)?;
+        }
+    }
+    Ok(())
+}
+
+/// Indices into `co_names` of the global loads, stores and deletes in 3.11+ wordcode.
+/// LOAD_GLOBAL's oparg carries the name index shifted left by one (3.11, CPython gh-93429).
+fn global_name_indices(bytecode: &[u8], refs: &TypeRefs) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut extended: usize = 0;
+    for pair in bytecode.chunks_exact(2) {
+        let (op, arg) = (pair[0], extended << 8 | pair[1] as usize);
+        if op == refs.op_extended_arg {
+            extended = arg;
+            continue;
+        }
+        extended = 0;
+        if op == refs.op_load_global {
+            out.push(arg >> 1);
+        } else if op == refs.op_store_global || op == refs.op_delete_global {
+            out.push(arg);
+        }
+    }
+    out
+}

@@ -1,0 +1,184 @@
+//! Classification and dispatch: `reducer_override` classifies each object once, by exact type
+//! first, and returns NotImplemented at once for everything the C pickler handles itself.
+
+mod byref;
+mod cell;
+mod class;
+mod code;
+mod function;
+mod globals;
+mod method;
+mod module;
+mod stdlib;
+
+pub use byref::{list_registry, register_by_value, unregister_by_value};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::ffi::{self, type_addr};
+use crate::typeref::{typerefs, TypeRefs};
+
+/// What an object is, as far as reduction goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Function,
+    Class,
+    Code,
+    Cell,
+    Method,
+    Module,
+    ClassMethod,
+    StaticMethod,
+    Property,
+    LruCache,
+    MappingProxy,
+    WeakMapping,
+    TypeVar,
+    NewType,
+    DataclassField,
+    Singleton,
+}
+
+/// The hot path: plain instances fall through two pointer compares and two flag reads.
+#[inline(always)]
+pub fn classify(obj: &Bound<'_, PyAny>, refs: &TypeRefs) -> Option<Kind> {
+    let ty = type_addr(obj);
+    if ty == refs.function {
+        Some(Kind::Function)
+    } else if ffi::is_type(obj) {
+        Some(Kind::Class)
+    } else {
+        classify_rare(obj, ty, refs)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<Kind> {
+    let kind = if ty == refs.code {
+        Kind::Code
+    } else if ty == refs.cell {
+        Kind::Cell
+    } else if ty == refs.method {
+        Kind::Method
+    } else if ty == refs.classmethod {
+        Kind::ClassMethod
+    } else if ty == refs.staticmethod {
+        Kind::StaticMethod
+    } else if ty == refs.property {
+        Kind::Property
+    } else if ty == refs.lru_cache {
+        Kind::LruCache
+    } else if ty == refs.mappingproxy {
+        Kind::MappingProxy
+    } else if ty == refs.weak_key_dict || ty == refs.weak_value_dict || ty == refs.weak_set {
+        Kind::WeakMapping
+    } else if ty == refs.typevar || ty == refs.paramspec {
+        Kind::TypeVar
+    } else if ty == refs.newtype {
+        Kind::NewType
+    } else if ty == refs.dataclass_field_base {
+        Kind::DataclassField
+    } else if refs.singletons.contains_key(&ty) {
+        Kind::Singleton
+    } else if ffi::is_module(obj) {
+        Kind::Module
+    } else {
+        return None;
+    };
+    Some(kind)
+}
+
+/// Per-dump state: the globals dicts shared by functions of one module within one dump call.
+pub struct DumpState {
+    /// id(original globals) -> (original globals, the dict the stream builds for them). The
+    /// original is kept so that its id cannot be reused while this dump runs.
+    globals_ref: Py<PyDict>,
+}
+
+impl DumpState {
+    pub fn new(py: Python<'_>) -> Self {
+        DumpState {
+            globals_ref: PyDict::new(py).unbind(),
+        }
+    }
+}
+
+/// Reduce one object: NotImplemented, or a reduction tuple whose callables are bootstrap
+/// constructors or stdlib callables.
+pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let refs = typerefs(py);
+    match classify(obj, refs) {
+        None => Ok(not_implemented(py)),
+        Some(kind) => reduce_kind(state, obj, kind),
+    }
+}
+
+fn reduce_kind<'py>(
+    state: &DumpState,
+    obj: &Bound<'py, PyAny>,
+    kind: Kind,
+) -> PyResult<Bound<'py, PyAny>> {
+    match kind {
+        Kind::Function => function::reduce(state, obj),
+        Kind::Class => class::reduce(obj),
+        Kind::Code => code::reduce(obj),
+        Kind::Cell => cell::reduce(obj),
+        Kind::Method => method::reduce_method(obj),
+        Kind::ClassMethod | Kind::StaticMethod => method::reduce_descriptor(obj),
+        Kind::Property => method::reduce_property(obj),
+        Kind::Module => module::reduce(obj),
+        Kind::LruCache => stdlib::reduce_lru_cache(obj),
+        Kind::MappingProxy => stdlib::reduce_mappingproxy(obj),
+        Kind::WeakMapping => stdlib::reduce_weak_mapping(obj),
+        Kind::TypeVar => stdlib::reduce_typevar(obj),
+        Kind::NewType => stdlib::reduce_newtype(obj),
+        Kind::DataclassField => stdlib::reduce_dataclass_field(obj),
+        Kind::Singleton => stdlib::reduce_singleton(obj),
+    }
+}
+
+pub fn not_implemented(py: Python<'_>) -> Bound<'_, PyAny> {
+    py.NotImplemented().into_bound(py)
+}
+
+/// A protocol-2+ reduce tuple `(callable, args)`.
+pub fn call<'py>(callable: &Py<PyAny>, args: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    let py = args.py();
+    Ok(PyTuple::new(py, [callable.bind(py).clone(), args.into_any()])?.into_any())
+}
+
+/// A protocol-5 reduce tuple `(callable, args, state, None, None, state_setter)`: the object is
+/// built and memoized before its state is pickled, so the state may refer back to it.
+pub fn call_then_set<'py>(
+    callable: &Py<PyAny>,
+    args: Bound<'py, PyTuple>,
+    state: Bound<'py, PyAny>,
+    setter: &Py<PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = args.py();
+    Ok(PyTuple::new(
+        py,
+        [
+            callable.bind(py).clone(),
+            args.into_any(),
+            state,
+            py.None().into_bound(py),
+            py.None().into_bound(py),
+            setter.bind(py).clone(),
+        ],
+    )?
+    .into_any())
+}
+
+pub use stdlib::Reduced;
+
+/// The global names a code object reads (for error diagnosis).
+pub fn code_info_names<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+    Ok(globals::code_info(code)?
+        .global_names
+        .bind(code.py())
+        .clone())
+}

@@ -1,0 +1,40 @@
+//! Modules: by reference (imported again on load) unless registered by value or not importable,
+//! in which case their namespace travels and loads into a fresh module object that is never put
+//! in the receiver's sys.modules.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use super::{byref, call, call_then_set};
+use crate::bootstrap::boot;
+use crate::typeref::typerefs;
+
+pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let refs = typerefs(py);
+    let name = obj.getattr("__name__")?;
+    let name_str = name.cast::<PyString>()?.to_str()?.to_owned();
+    let imported = refs
+        .sys_modules
+        .bind(py)
+        .get_item(&name)?
+        .is_some_and(|m| m.is(obj));
+    if imported && !byref::is_registered(&name_str) {
+        return call(&refs.import_module, PyTuple::new(py, [name])?);
+    }
+    let attrs = PyDict::new(py);
+    for (k, v) in obj.getattr("__dict__")?.cast_into::<PyDict>()?.iter() {
+        if k.cast::<PyString>()
+            .is_ok_and(|k| k.to_str().is_ok_and(|k| k != "__builtins__"))
+        {
+            attrs.set_item(k, v)?;
+        }
+    }
+    let boot = boot(py);
+    call_then_set(
+        &boot.make_module,
+        PyTuple::new(py, [name])?,
+        PyTuple::new(py, [attrs])?.into_any(),
+        &boot.module_setstate,
+    )
+}

@@ -1,0 +1,192 @@
+//! Standard-library objects that the C pickler refuses, or pickles by a name that does not
+//! import back: local lru_cache functions, mappingproxy, weak mappings, TypeVar/ParamSpec/
+//! NewType defined at run time, and dataclasses' sentinels (which must stay the very objects
+//! `dataclasses.fields()` compares against).
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use sha2::{Digest, Sha256};
+
+use super::{byref, call, not_implemented};
+use crate::bootstrap::boot;
+use crate::ffi::type_addr;
+use crate::typeref::typerefs;
+
+/// An object that pickles as a given `(callable, args)`: lets a reducer substitute a value
+/// (a sorted frozenset) inside a structure the C pickler walks itself.
+#[pyclass(module = "satchel._satchel", frozen)]
+pub struct Reduced {
+    callable: Py<PyAny>,
+    args: Py<PyTuple>,
+}
+
+impl Reduced {
+    pub fn new<'py>(
+        py: Python<'py>,
+        callable: Bound<'py, PyAny>,
+        args: Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, Reduced>> {
+        Bound::new(
+            py,
+            Reduced {
+                callable: callable.unbind(),
+                args: args.unbind(),
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl Reduced {
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(
+            py,
+            [
+                self.callable.bind(py).clone(),
+                self.args.bind(py).clone().into_any(),
+            ],
+        )
+    }
+}
+
+pub fn reduce_lru_cache<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    if byref::importable(obj)? {
+        return Ok(not_implemented(py));
+    }
+    let params = obj.call_method0("cache_parameters")?;
+    let args = PyTuple::new(
+        py,
+        [
+            obj.getattr("__wrapped__")?,
+            params.get_item("maxsize")?,
+            params.get_item("typed")?,
+        ],
+    )?;
+    call(&boot(py).make_lru_cache, args)
+}
+
+pub fn reduce_mappingproxy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let refs = typerefs(py);
+    // The proxied mapping itself (its only referent), so the proxy keeps showing the live
+    // mapping (singledispatch's `registry`) rather than a copy.
+    let referents = refs
+        .gc_get_referents
+        .bind(py)
+        .call1((obj,))?
+        .cast_into::<PyList>()?;
+    let mapping = if referents.len() == 1 {
+        referents.get_item(0)?
+    } else {
+        obj.call_method0("copy")?
+    };
+    call(&refs.mappingproxy_type, PyTuple::new(py, [mapping])?)
+}
+
+pub fn reduce_weak_mapping<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let items = if type_addr(obj) == typerefs(py).weak_set {
+        PyList::new(py, obj.try_iter()?.collect::<PyResult<Vec<_>>>()?)?
+    } else {
+        PyList::new(
+            py,
+            obj.call_method0("items")?
+                .try_iter()?
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+    };
+    call(
+        &boot(py).make_weak_mapping,
+        PyTuple::new(py, [obj.get_type().into_any(), items.into_any()])?,
+    )
+}
+
+pub fn reduce_typevar<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let name = obj.getattr("__name__")?;
+    let module = obj.getattr("__module__").ok();
+    if byref::importable_as(obj, module.as_ref(), &name)? {
+        return Ok(not_implemented(py));
+    }
+    let kind = if type_addr(obj) == typerefs(py).typevar {
+        "TypeVar"
+    } else {
+        "ParamSpec"
+    };
+    let constraints = obj
+        .getattr_opt("__constraints__")?
+        .unwrap_or_else(|| PyTuple::empty(py).into_any());
+    let text = format!(
+        "{kind}:{}:{}:{}:{}",
+        module.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+        name,
+        obj.getattr("__bound__")?.repr()?,
+        constraints.repr()?
+    );
+    let id: String = Sha256::digest(text.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let args = PyTuple::new(
+        py,
+        [
+            kind.into_pyobject(py)?.into_any(),
+            name,
+            obj.getattr("__bound__")?,
+            constraints,
+            obj.getattr("__covariant__")?,
+            obj.getattr("__contravariant__")?,
+            id.into_pyobject(py)?.into_any(),
+        ],
+    )?;
+    call(&boot(py).make_typevar, args)
+}
+
+pub fn reduce_newtype<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    if byref::importable(obj)? {
+        return Ok(not_implemented(py));
+    }
+    let args = PyTuple::new(
+        py,
+        [obj.getattr("__name__")?, obj.getattr("__supertype__")?],
+    )?;
+    let state = PyDict::new(py);
+    state.set_item("__module__", obj.getattr("__module__")?)?;
+    state.set_item("__qualname__", obj.getattr("__qualname__")?)?;
+    Ok(PyTuple::new(
+        py,
+        [
+            typerefs(py).newtype_type.bind(py).clone(),
+            args.into_any(),
+            state.into_any(),
+        ],
+    )?
+    .into_any())
+}
+
+pub fn reduce_dataclass_field<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let dataclasses = py.import("dataclasses")?;
+    call(
+        &typerefs(py).getattr,
+        PyTuple::new(py, [dataclasses.into_any(), obj.getattr("name")?])?,
+    )
+}
+
+pub fn reduce_singleton<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let refs = typerefs(py);
+    match refs.singletons.get(&type_addr(obj)) {
+        Some((module, name)) => call(
+            &refs.getattr,
+            PyTuple::new(
+                py,
+                [module.bind(py).clone(), name.bind(py).clone().into_any()],
+            )?,
+        ),
+        None => Ok(not_implemented(py)),
+    }
+}

@@ -1,0 +1,173 @@
+//! Types, modules and names looked up once at module init (orjson's typeref, the safe way).
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule, PyString};
+use rustc_hash::FxHashMap;
+
+use crate::ffi::addr;
+
+pub struct TypeRefs {
+    // Exact types dispatched on by `reduce::classify` (addresses, compared against ob_type).
+    pub function: usize,
+    pub code: usize,
+    pub cell: usize,
+    pub method: usize,
+    pub classmethod: usize,
+    pub staticmethod: usize,
+    pub property: usize,
+    pub lru_cache: usize,
+    pub mappingproxy: usize,
+    pub weak_key_dict: usize,
+    pub weak_value_dict: usize,
+    pub weak_set: usize,
+    pub typevar: usize,
+    pub paramspec: usize,
+    pub newtype: usize,
+    pub dataclass_field_base: usize,
+    /// Types whose single instance is a module attribute: type address -> (module, name).
+    pub singletons: FxHashMap<usize, (Py<PyAny>, Py<PyString>)>,
+    /// Interpreter types reachable only through `types`: type address -> name in `types`.
+    pub builtin_types: FxHashMap<usize, Py<PyString>>,
+    pub enum_meta: Py<PyAny>,
+    pub abc_meta: Py<PyAny>,
+
+    // Callables that reduction tuples name (stdlib ones pickle by reference).
+    pub getattr: Py<PyAny>,
+    pub import_module: Py<PyAny>,
+    pub method_type: Py<PyAny>,
+    pub classmethod_type: Py<PyAny>,
+    pub staticmethod_type: Py<PyAny>,
+    pub property_type: Py<PyAny>,
+    pub mappingproxy_type: Py<PyAny>,
+    pub frozenset_type: Py<PyAny>,
+    pub newtype_type: Py<PyAny>,
+    pub gc_get_referents: Py<PyAny>,
+    pub abc_get_dump: Py<PyAny>,
+    pub sys_modules: Py<PyDict>,
+    pub bytes_io: Py<PyAny>,
+    /// `_pickle.Pickler.dump`, called unbound so `satchel.dumps` never runs a Python frame.
+    pub c_dump: Py<PyAny>,
+
+    // Opcodes, from `opcode.opmap` so that renumbering between versions cannot bite.
+    pub op_load_global: u8,
+    pub op_store_global: u8,
+    pub op_delete_global: u8,
+    pub op_extended_arg: u8,
+    /// Functions have `__type_params__` (PEP 695, 3.12+).
+    pub has_type_params: bool,
+}
+
+static TYPEREFS: PyOnceLock<TypeRefs> = PyOnceLock::new();
+
+pub fn typerefs(py: Python<'_>) -> &'static TypeRefs {
+    TYPEREFS
+        .get_or_try_init(py, || TypeRefs::load(py))
+        .expect("satchel: type references are loaded at module init")
+}
+
+pub fn init(py: Python<'_>) -> PyResult<()> {
+    TYPEREFS.get_or_try_init(py, || TypeRefs::load(py))?;
+    Ok(())
+}
+
+fn attr<'py>(module: &Bound<'py, PyModule>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    module.getattr(name)
+}
+
+impl TypeRefs {
+    fn load(py: Python<'_>) -> PyResult<Self> {
+        let builtins = py.import("builtins")?;
+        let types = py.import("types")?;
+        let functools = py.import("functools")?;
+        let weakref = py.import("weakref")?;
+        let typing = py.import("typing")?;
+        let dataclasses = py.import("dataclasses")?;
+        let enum_mod = py.import("enum")?;
+        let abc = py.import("abc")?;
+        let opcode = py.import("opcode")?;
+        let opmap = opcode.getattr("opmap")?;
+        let op = |name: &str| -> PyResult<u8> { opmap.get_item(name)?.extract::<u8>() };
+
+        let ta = |m: &Bound<'_, PyModule>, n: &str| -> PyResult<usize> { Ok(addr(&attr(m, n)?)) };
+
+        let mut singletons = FxHashMap::default();
+        for name in ["MISSING", "KW_ONLY", "_HAS_DEFAULT_FACTORY"] {
+            if let Ok(value) = dataclasses.getattr(name) {
+                singletons.insert(
+                    addr(&value.get_type().into_any()),
+                    (
+                        dataclasses.clone().into_any().unbind(),
+                        PyString::new(py, name).unbind(),
+                    ),
+                );
+            }
+        }
+
+        // cloudpickle's `_BUILTIN_TYPE_NAMES`: types in `types` that `builtins` does not name.
+        let mut builtin_types = FxHashMap::default();
+        for name in types.dir()?.iter() {
+            let name = name.cast_into::<PyString>()?;
+            let value = types.getattr(&name)?;
+            if !crate::ffi::is_type(&value) {
+                continue;
+            }
+            let type_name = value.getattr("__name__")?;
+            let same = builtins
+                .getattr(type_name.cast::<PyString>()?)
+                .map(|b| b.is(&value))
+                .unwrap_or(false);
+            if !same {
+                builtin_types.insert(addr(&value), name.unbind());
+            }
+        }
+
+        let pickle_mod = py.import("_pickle")?;
+        Ok(TypeRefs {
+            function: ta(&types, "FunctionType")?,
+            code: ta(&types, "CodeType")?,
+            cell: ta(&types, "CellType")?,
+            method: ta(&types, "MethodType")?,
+            classmethod: ta(&builtins, "classmethod")?,
+            staticmethod: ta(&builtins, "staticmethod")?,
+            property: ta(&builtins, "property")?,
+            lru_cache: ta(&functools, "_lru_cache_wrapper")?,
+            mappingproxy: ta(&types, "MappingProxyType")?,
+            weak_key_dict: ta(&weakref, "WeakKeyDictionary")?,
+            weak_value_dict: ta(&weakref, "WeakValueDictionary")?,
+            weak_set: ta(&weakref, "WeakSet")?,
+            typevar: ta(&typing, "TypeVar")?,
+            paramspec: ta(&typing, "ParamSpec")?,
+            newtype: ta(&typing, "NewType")?,
+            dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
+            singletons,
+            builtin_types,
+            enum_meta: attr(&enum_mod, "EnumMeta")?.unbind(),
+            abc_meta: attr(&abc, "ABCMeta")?.unbind(),
+            getattr: attr(&builtins, "getattr")?.unbind(),
+            import_module: py.import("importlib")?.getattr("import_module")?.unbind(),
+            method_type: attr(&types, "MethodType")?.unbind(),
+            classmethod_type: attr(&builtins, "classmethod")?.unbind(),
+            staticmethod_type: attr(&builtins, "staticmethod")?.unbind(),
+            property_type: attr(&builtins, "property")?.unbind(),
+            mappingproxy_type: attr(&types, "MappingProxyType")?.unbind(),
+            frozenset_type: attr(&builtins, "frozenset")?.unbind(),
+            newtype_type: attr(&typing, "NewType")?.unbind(),
+            gc_get_referents: py.import("gc")?.getattr("get_referents")?.unbind(),
+            abc_get_dump: py.import("_abc")?.getattr("_get_dump")?.unbind(),
+            sys_modules: py
+                .import("sys")?
+                .getattr("modules")?
+                .cast_into::<PyDict>()?
+                .unbind(),
+            bytes_io: py.import("io")?.getattr("BytesIO")?.unbind(),
+            c_dump: pickle_mod.getattr("Pickler")?.getattr("dump")?.unbind(),
+            op_load_global: op("LOAD_GLOBAL")?,
+            op_store_global: op("STORE_GLOBAL")?,
+            op_delete_global: op("DELETE_GLOBAL")?,
+            op_extended_arg: op("EXTENDED_ARG")?,
+            has_type_params: builtins.getattr("len").is_ok()
+                && types.getattr("FunctionType")?.hasattr("__type_params__")?,
+        })
+    }
+}
