@@ -26,15 +26,30 @@ FORMAT_VERSION = "1.0.0"
 # ---------------------------------------------------------------------------------------------
 
 
-def make_function(code, base_globals, name, closure):
-    """A function skeleton; ``function_setstate`` fills globals, defaults and attributes.
+def function(code, base_globals, closure, fglobals, defaults, extra):
+    """A complete function in one call: the form used when nothing in its state can refer
+    back to it (plain values and imported modules), so no skeleton is needed.
 
-    ``base_globals`` is one dict per source module per dump, shared by every function of that
-    module in the stream, and never a receiver module's own dict: loading mutates nothing.
+    ``code`` is marshal bytes or a code object. ``base_globals`` is one dict per source module
+    per dump, shared by every function of that module in the stream, and never a receiver
+    module's own dict: loading mutates nothing. ``extra`` holds the attributes that differ
+    from what FunctionType derives from the code and globals (see ``_set_extra``), or None.
     """
     if "__builtins__" not in base_globals:
         base_globals["__builtins__"] = builtins
-    return types.FunctionType(code, base_globals, name, None, closure)
+    func = types.FunctionType(_code(code), base_globals, None, defaults, closure)
+    if fglobals:
+        base_globals.update(fglobals)
+    if extra is not None:
+        _set_extra(func, extra)
+    return func
+
+
+def make_function(code, base_globals, closure):
+    """A function skeleton; ``function_setstate`` fills globals, defaults and attributes."""
+    if "__builtins__" not in base_globals:
+        base_globals["__builtins__"] = builtins
+    return types.FunctionType(_code(code), base_globals, None, None, closure)
 
 
 def make_code(data, frozensets):
@@ -47,6 +62,24 @@ def make_code(data, frozensets):
     for path in frozensets:
         code = _restore_frozenset(code, path)
     return code
+
+
+# Code objects are immutable, so loads of the same marshal bytes share one (bounded) cache:
+# the 1000 closures of one factory, or the same task function shipped again and again, are
+# unmarshalled once.
+_CODE_CACHE = {}
+_CODE_CACHE_SIZE = 1024
+
+
+def _code(code):
+    if type(code) is not bytes:
+        return code
+    cached = _CODE_CACHE.get(code)
+    if cached is None:
+        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
+            _CODE_CACHE.clear()
+        cached = _CODE_CACHE[code] = marshal.loads(code)
+    return cached
 
 
 def _restore_frozenset(container, path):
@@ -62,9 +95,10 @@ def _restore_frozenset(container, path):
     return tuple(items)
 
 
-def make_cell():
-    """An empty cell; ``cell_setstate`` fills it, so a cell may hold the function owning it."""
-    return types.CellType()
+def make_cell(*contents):
+    """A cell: filled when its contents cannot refer back to it, else empty and filled by
+    ``cell_setstate`` once memoized, so a cell may hold the function owning it."""
+    return types.CellType(*contents)
 
 
 def make_skeleton_class(metaclass, name, bases, type_kwargs, class_id):
@@ -140,38 +174,38 @@ def make_weak_mapping(cls, items):
 # State setters (the 6th element of a protocol-5 reduce tuple).
 # ---------------------------------------------------------------------------------------------
 
-# The function state is a tuple; these are its fields in order (append new ones at the end).
-_FUNCTION_STATE = (
-    "globals",
-    "__defaults__",
-    "__kwdefaults__",
-    "__annotations__",
-    "__qualname__",
-    "__module__",
-    "__doc__",
-    "__dict__",
-    "submodules",
-    "__type_params__",
+# Function attributes that may travel in ``extra``, beyond what FunctionType derives from the
+# code (name, qualname, doc) and the globals (module). Keys are wire format.
+_EXTRA_ATTRS = frozenset(
+    (
+        "__name__",
+        "__qualname__",
+        "__module__",
+        "__doc__",
+        "__annotations__",
+        "__kwdefaults__",
+        "__type_params__",
+    )
 )
 
 
+def _set_extra(func, extra):
+    for key, value in extra.items():
+        if key in _EXTRA_ATTRS:
+            setattr(func, key, value)
+        elif key == "__dict__":
+            func.__dict__.update(value)
+        # "submodules": unpickling them imported them, which is all they are for.
+
+
 def function_setstate(func, state):
-    """Fill a function skeleton: globals it reads, defaults, attributes, type params."""
-    fglobals, defaults, kwdefaults, annotations, qualname, module, doc, fdict = state[:8]
-    func.__globals__.update(fglobals)
+    """Fill a function skeleton: ``(globals it reads, __defaults__, extra)``."""
+    fglobals, defaults, extra = state[:3]
+    if fglobals:
+        func.__globals__.update(fglobals)
     func.__defaults__ = defaults
-    func.__kwdefaults__ = kwdefaults
-    if annotations is not None:
-        func.__annotations__ = annotations
-    func.__qualname__ = qualname
-    func.__module__ = module
-    func.__doc__ = doc
-    if fdict:
-        func.__dict__.update(fdict)
-    # state[8] lists submodules the code reaches by attribute (``os.path``); unpickling them
-    # imported them, which is all they are for.
-    if len(state) > 9 and state[9]:
-        func.__type_params__ = state[9]
+    if extra is not None:
+        _set_extra(func, extra)
     return func
 
 

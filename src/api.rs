@@ -115,6 +115,68 @@ pub fn dump_raw(
     Ok(())
 }
 
+/// One pickler and buffer per thread, reused by `dumps`: building a `_pickle.Pickler` costs
+/// more than pickling a small task. A nested `dumps` (from a `__reduce__` running inside one)
+/// finds the slot empty and builds its own.
+struct Cached {
+    protocol: Py<PyAny>,
+    pickler: Py<PyAny>,
+    file: Py<PyAny>,
+    reducer: Py<Reducer>,
+}
+
+thread_local! {
+    static CACHED: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
+}
+
+fn dumps_cached<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
+    let refs = typerefs(py);
+    let cached = CACHED
+        .with(|c| c.borrow_mut().take())
+        .filter(|c| c.protocol.bind(py).eq(protocol).unwrap_or(false));
+    let cached = match cached {
+        Some(c) => {
+            let file = c.file.bind(py);
+            file.call_method1("seek", (0,))?;
+            file.call_method0("truncate")?;
+            c.pickler.bind(py).call_method0("clear_memo")?;
+            c.reducer.get().state.reset(py);
+            c
+        }
+        None => {
+            let file = refs.bytes_io.bind(py).call0()?;
+            let pickler = pickler_class(py)?.call1((&file, protocol))?;
+            let reducer = reducer_for(&pickler)?.cast_into::<Reducer>()?;
+            Cached {
+                protocol: protocol.clone().unbind(),
+                pickler: pickler.unbind(),
+                file: file.unbind(),
+                reducer: reducer.unbind(),
+            }
+        }
+    };
+    let result = refs
+        .c_dump
+        .bind(py)
+        .call1((cached.pickler.bind(py), obj))
+        .and_then(|_| {
+            Ok(cached
+                .file
+                .bind(py)
+                .call_method0("getvalue")?
+                .cast_into::<PyBytes>()?)
+        });
+    // A failed dump may leave the pickler mid-frame: only a clean one goes back.
+    if result.is_ok() {
+        CACHED.with(|c| *c.borrow_mut() = Some(cached));
+    }
+    result
+}
+
 #[pyfunction]
 #[pyo3(signature = (obj, protocol=None, buffer_callback=None))]
 pub fn dumps<'py>(
@@ -123,11 +185,18 @@ pub fn dumps<'py>(
     buffer_callback: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
-    let file = typerefs(py).bytes_io.bind(py).call0()?;
-    if let Err(err) = dump_raw(obj, &file, protocol, buffer_callback) {
-        return Err(diagnose::explain(obj, err));
-    }
-    Ok(file.call_method0("getvalue")?.cast_into::<PyBytes>()?)
+    let result = match buffer_callback {
+        Some(cb) if !cb.is_none() => {
+            let file = typerefs(py).bytes_io.bind(py).call0()?;
+            dump_raw(obj, &file, protocol, buffer_callback)
+                .and_then(|_| Ok(file.call_method0("getvalue")?.cast_into::<PyBytes>()?))
+        }
+        _ => {
+            let none = py.None().into_bound(py);
+            dumps_cached(obj, protocol.unwrap_or(&none))
+        }
+    };
+    result.map_err(|err| diagnose::explain(obj, err))
 }
 
 #[pyfunction]

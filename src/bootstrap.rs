@@ -16,6 +16,7 @@ pub const FILENAME: &str = "<satchel bootstrap>/boot.py";
 /// The constructors a reduction tuple names, resolved once.
 pub struct Boot {
     pub module: Py<PyModule>,
+    pub function: Py<PyAny>,
     pub make_function: Py<PyAny>,
     pub function_setstate: Py<PyAny>,
     pub make_code: Py<PyAny>,
@@ -79,6 +80,7 @@ impl Boot {
         let module = install(py)?;
         let get = |name: &str| -> PyResult<Py<PyAny>> { Ok(module.getattr(name)?.unbind()) };
         Ok(Boot {
+            function: get("function")?,
             make_function: get("make_function")?,
             function_setstate: get("function_setstate")?,
             make_code: get("make_code")?,

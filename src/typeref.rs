@@ -25,6 +25,10 @@ pub struct TypeRefs {
     pub paramspec: usize,
     pub newtype: usize,
     pub dataclass_field_base: usize,
+    /// Exact types whose values cannot refer to anything (None, bool, int, float, complex, str,
+    /// bytes); `tuple` is checked item by item.
+    pub atomic: [usize; 7],
+    pub tuple: usize,
     /// Types whose single instance is a module attribute: type address -> (module, name).
     pub singletons: FxHashMap<usize, (Py<PyAny>, Py<PyString>)>,
     /// Interpreter types reachable only through `types`: type address -> name in `types`.
@@ -140,6 +144,16 @@ impl TypeRefs {
             paramspec: ta(&typing, "ParamSpec")?,
             newtype: ta(&typing, "NewType")?,
             dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
+            atomic: [
+                addr(&py.None().into_bound(py).get_type().into_any()),
+                ta(&builtins, "bool")?,
+                ta(&builtins, "int")?,
+                ta(&builtins, "float")?,
+                ta(&builtins, "complex")?,
+                ta(&builtins, "str")?,
+                ta(&builtins, "bytes")?,
+            ],
+            tuple: ta(&builtins, "tuple")?,
             singletons,
             builtin_types,
             enum_meta: attr(&enum_mod, "EnumMeta")?.unbind(),

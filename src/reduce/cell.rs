@@ -1,5 +1,6 @@
-//! Cells: an empty cell first, its contents set after it is memoized, so a cell may hold the
-//! function whose closure it belongs to (recursive closures) and stays one object when shared.
+//! Cells: filled at once when the contents are atomic; otherwise an empty cell first, its
+//! contents set after it is memoized, so a cell may hold the function whose closure it belongs
+//! to (recursive closures). Either way a shared cell stays one object.
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -13,6 +14,9 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let boot = boot(py);
     match ffi::cell_contents(obj) {
         None => call(&boot.make_cell, PyTuple::empty(py)),
+        Some(value) if super::function::is_flat_value(&value) => {
+            call(&boot.make_cell, PyTuple::new(py, [value])?)
+        }
         Some(value) => call_then_set(
             &boot.make_cell,
             PyTuple::empty(py),

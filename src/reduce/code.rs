@@ -28,8 +28,15 @@ pub fn reduce<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 pub fn marshalled<'py>(
     code: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyTuple>)> {
+    marshalled_with(&*globals::code_info(code)?, code)
+}
+
+/// `marshalled` with the analysis already in hand.
+pub fn marshalled_with<'py>(
+    info: &globals::CodeInfo,
+    code: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyTuple>)> {
     let py = code.py();
-    let info = globals::code_info(code)?;
     if let Some((data, fixups)) = info.marshalled.lock().expect("code cache lock").as_ref() {
         return Ok((data.bind(py).clone(), fixups.bind(py).clone()));
     }

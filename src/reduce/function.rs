@@ -1,24 +1,33 @@
-//! Functions, lambdas and closures by value: a skeleton `FunctionType(code, base_globals, name,
-//! closure)` first, then its state (the globals it reads, defaults, attributes).
+//! Functions, lambdas and closures by value.
 //!
-//! The closure passes the function's own cell objects, so cells shared between functions stay
-//! shared (cloudpickle passes fresh cells and loses that), and a cell that holds the function
-//! itself works because cells are filled after they are memoized (see `cell.rs`).
+//! Two encodings (docs/FORMAT.md):
+//! - flat, one call: `function(code, base_globals, closure, globals_read, defaults, extra)`,
+//!   when every value in the state is atomic or an imported module, so nothing can refer back
+//!   to the function. This is the task-shipping case and the fast path.
+//! - skeleton then state: `make_function(code, base_globals, closure)` memoized first, then
+//!   `function_setstate(f, (globals_read, defaults, extra))`, for everything else (recursion,
+//!   functions that call each other, self-referencing defaults).
+//!
+//! `code` is the marshal bytes object cached per code object, so the pickle memo writes it
+//! once per stream however many functions share it. The closure passes the function's own cell
+//! objects, so cells shared between functions stay shared (cloudpickle passes fresh cells and
+//! loses that). `extra` carries only what FunctionType does not derive by itself.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFunction, PyInt, PyList, PyString, PyTuple};
 
-use super::{byref, call_then_set, globals, not_implemented, DumpState};
+use super::{byref, call_then_set, code, globals, not_implemented, DumpState};
 use crate::bootstrap::boot;
-use crate::ffi::{self, addr};
-use crate::typeref::typerefs;
+use crate::ffi::{self, addr, type_addr};
+use crate::typeref::{typerefs, TypeRefs};
 
-/// Module attributes that relative imports and `__file__` users need in a rebuilt globals dict
-/// (the same four cloudpickle keeps).
-const BASE_GLOBALS: [&str; 4] = ["__package__", "__name__", "__path__", "__file__"];
+/// Module attributes that a rebuilt globals dict keeps even when the code does not read them
+/// by name: relative imports inside the function read `__package__` implicitly.
+const BASE_GLOBALS: [&str; 2] = ["__name__", "__package__"];
 
 pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
+    let refs = typerefs(py);
     let func = obj.cast::<PyFunction>()?;
     let f = ffi::function_fields(func);
     if byref::importable_as(obj, f.module.as_ref(), &f.qualname)? {
@@ -27,83 +36,203 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let info = globals::code_info(&f.code)?;
     let globals_dict = f.globals.cast::<PyDict>()?;
 
+    let mut flat = true;
     let fglobals = PyDict::new(py);
     for name in info.global_names.bind(py).iter() {
         if let Some(value) = globals_dict.get_item(&name)? {
+            flat = flat && is_flat(&value, refs, 0);
             fglobals.set_item(name, value)?;
         }
     }
-    let submodules = submodules(&fglobals, f.closure.as_ref(), info.all_names.bind(py))?;
-
     let none = || py.None().into_bound(py);
-    let closure = f.closure.clone().unwrap_or_else(none);
-    let args = PyTuple::new(
-        py,
-        [
-            f.code.clone(),
-            base_globals(state, globals_dict)?.into_any(),
-            f.name.clone(),
-            closure,
-        ],
-    )?;
-
-    let annotations = if f.has_annotations {
-        obj.getattr("__annotations__")?
-    } else {
-        none()
-    };
-    let fdict = match f.dict {
-        Some(d) if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) => d,
-        _ => none(),
-    };
-    let mut fields = vec![
-        fglobals.into_any(),
-        f.defaults.unwrap_or_else(none),
-        f.kwdefaults.unwrap_or_else(none),
-        annotations,
-        f.qualname.clone(),
-        f.module.unwrap_or_else(none),
-        f.doc.unwrap_or_else(none),
-        fdict,
-    ];
-    // Optional trailing fields, omitted when empty to keep one-task streams small.
-    let type_params = type_params(obj)?;
-    if !submodules.is_empty() || type_params.is_some() {
-        fields.push(PyTuple::new(py, submodules)?.into_any());
-        fields.push(type_params.unwrap_or_else(none));
+    let defaults = f.defaults.clone().unwrap_or_else(none);
+    flat = flat && is_flat(&defaults, refs, 0);
+    if let Some(closure) = &f.closure {
+        for cell in closure.cast::<PyTuple>()?.iter() {
+            flat = flat && ffi::cell_contents(&cell).is_none_or(|v| is_flat(&v, refs, 0));
+        }
     }
+
+    let (base, module_name) = base_globals(state, globals_dict)?;
+    let extra = extra(obj, &f, &info, module_name.as_ref(), &fglobals)?;
+    flat = flat
+        && extra
+            .as_ref()
+            .is_none_or(|e| e.values().iter().all(|v| is_flat_extra(&v, refs)));
+
+    let (data, fixups) = code::marshalled_with(&info, &f.code)?;
+    let code_arg = if fixups.is_empty() {
+        data.into_any()
+    } else {
+        f.code.clone()
+    };
+    let closure = f.closure.clone().unwrap_or_else(none);
+    let extra = extra.map(|e| e.into_any()).unwrap_or_else(none);
     let boot = boot(py);
+    if flat {
+        let args = PyTuple::new(
+            py,
+            [
+                code_arg,
+                base.into_any(),
+                closure,
+                fglobals.into_any(),
+                defaults,
+                extra,
+            ],
+        )?;
+        return super::call(&boot.function, args);
+    }
+    let args = PyTuple::new(py, [code_arg, base.into_any(), closure])?;
+    let state = PyTuple::new(py, [fglobals.into_any(), defaults, extra])?;
     call_then_set(
         &boot.make_function,
         args,
-        PyTuple::new(py, fields)?.into_any(),
+        state.into_any(),
         &boot.function_setstate,
     )
 }
 
+/// Values that cannot lead back to the function: atomic values, tuples of them, and modules
+/// that travel by reference.
+fn is_flat(value: &Bound<'_, PyAny>, refs: &TypeRefs, depth: u8) -> bool {
+    let ty = type_addr(value);
+    if refs.atomic.contains(&ty) {
+        return true;
+    }
+    if ty == refs.tuple && depth < 3 {
+        return value
+            .cast::<PyTuple>()
+            .is_ok_and(|t| t.iter().all(|v| is_flat(&v, refs, depth + 1)));
+    }
+    if ffi::is_module(value) {
+        return module_by_reference(value, refs);
+    }
+    false
+}
+
+/// `is_flat` for callers outside this module.
+pub fn is_flat_value(value: &Bound<'_, PyAny>) -> bool {
+    is_flat(value, typerefs(value.py()), 0)
+}
+
+/// Extra attributes are flat when their values are (a kwdefaults or __dict__ dict included).
+fn is_flat_extra(value: &Bound<'_, PyAny>, refs: &TypeRefs) -> bool {
+    match value.cast::<PyDict>() {
+        Ok(d) => d.values().iter().all(|v| is_flat(&v, refs, 0)),
+        Err(_) => is_flat(value, refs, 0),
+    }
+}
+
+fn module_by_reference(module: &Bound<'_, PyAny>, refs: &TypeRefs) -> bool {
+    let py = module.py();
+    let Ok(name) = module.getattr("__name__") else {
+        return false;
+    };
+    let Ok(name_str) = name.cast::<PyString>().map(|n| n.to_string()) else {
+        return false;
+    };
+    refs.sys_modules
+        .bind(py)
+        .get_item(&name)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.is(module))
+        && !byref::is_registered(&name_str)
+}
+
 /// The globals dict the stream builds for functions of one module: one per module per dump, so
-/// functions of one module share it within a dump and never across dumps.
+/// functions of one module share it within a dump and never across dumps. Returns it and the
+/// module name it carries (FunctionType derives `__module__` from it).
 fn base_globals<'py>(
     state: &DumpState,
     globals: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
     let py = globals.py();
     let registry = state.globals_ref.bind(py);
     let key = PyInt::new(py, addr(globals.as_any()));
-    if let Some(entry) = registry.get_item(&key)? {
-        return Ok(entry
+    let base = match registry.get_item(&key)? {
+        Some(entry) => entry
             .cast_into::<PyTuple>()?
             .get_item(1)?
-            .cast_into::<PyDict>()?);
+            .cast_into::<PyDict>()?,
+        None => {
+            let base = PyDict::new(py);
+            for name in BASE_GLOBALS {
+                if let Some(value) = globals.get_item(name)? {
+                    if !value.is_none() {
+                        base.set_item(name, value)?;
+                    }
+                }
+            }
+            registry.set_item(key, (globals, &base))?;
+            base
+        }
+    };
+    let name = base.get_item("__name__")?;
+    Ok((base, name))
+}
+
+/// The attributes FunctionType would not derive by itself, or None when there are none.
+fn extra<'py>(
+    obj: &Bound<'py, PyAny>,
+    f: &ffi::FunctionFields<'py>,
+    info: &globals::CodeInfo,
+    module_name: Option<&Bound<'py, PyAny>>,
+    fglobals: &Bound<'py, PyDict>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let py = obj.py();
+    let mut extra: Option<Bound<'py, PyDict>> = None;
+    let mut put = |k: &str, v: Bound<'py, PyAny>| -> PyResult<()> {
+        extra.get_or_insert_with(|| PyDict::new(py)).set_item(k, v)
+    };
+    if !eq(&f.name, info.name.bind(py))? {
+        put("__name__", f.name.clone())?;
     }
-    let base = PyDict::new(py);
-    for name in BASE_GLOBALS {
-        if let Some(value) = globals.get_item(name)? {
-            base.set_item(name, value)?;
+    if !eq(&f.qualname, info.qualname.bind(py))? {
+        put("__qualname__", f.qualname.clone())?;
+    }
+    let module = f.module.clone().unwrap_or_else(|| py.None().into_bound(py));
+    let derived_module = module_name
+        .cloned()
+        .unwrap_or_else(|| py.None().into_bound(py));
+    if !eq(&module, &derived_module)? {
+        put("__module__", module)?;
+    }
+    // FunctionType takes the doc from co_consts[0] when it is a str.
+    let derived_doc = info.doc.bind(py);
+    let doc = f.doc.clone().unwrap_or_else(|| py.None().into_bound(py));
+    if !eq(&doc, derived_doc)? {
+        put("__doc__", doc)?;
+    }
+    if f.has_annotations {
+        let annotations = obj.getattr("__annotations__")?;
+        if annotations.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
+            put("__annotations__", annotations)?;
         }
     }
-    registry.set_item(key, (globals, &base))?;
-    Ok(base)
+    if let Some(kw) = &f.kwdefaults {
+        if !kw.is_none() {
+            put("__kwdefaults__", kw.clone())?;
+        }
+    }
+    if let Some(d) = &f.dict {
+        if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
+            put("__dict__", d.clone())?;
+        }
+    }
+    if let Some(params) = type_params(obj)? {
+        put("__type_params__", params)?;
+    }
+    let subs = submodules(fglobals, f.closure.as_ref(), info.all_names.bind(py))?;
+    if !subs.is_empty() {
+        put("submodules", PyTuple::new(py, subs)?.into_any())?;
+    }
+    Ok(extra)
+}
+
+fn eq(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(a.is(b) || a.eq(b)?)
 }
 
 /// Submodules the code reaches by attribute from a module it holds (`os.path`, `xml.dom`):

@@ -21,6 +21,11 @@ pub struct CodeInfo {
     pub global_names: Py<PyTuple>,
     /// Every name in `co_names` of it and of nested code (attribute chains like `os.path`).
     pub all_names: Py<PyTuple>,
+    /// What FunctionType derives from this code: `co_name`, `co_qualname`, and the doc
+    /// (`co_consts[0]` when it is a str, else None).
+    pub name: Py<PyAny>,
+    pub qualname: Py<PyAny>,
+    pub doc: Py<PyAny>,
     /// marshal bytes and frozenset fixups, filled by `code::reduce` on first use.
     pub marshalled: Mutex<Option<(Py<PyBytes>, Py<PyTuple>)>>,
 }
@@ -100,7 +105,15 @@ fn analyse(code: &Bound<'_, PyAny>) -> PyResult<CodeInfo> {
         &mut all,
         &mut seen_all,
     )?;
+    let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
+    let doc = match consts.get_item(0) {
+        Ok(c) if c.is_instance_of::<PyString>() => c.unbind(),
+        _ => py.None(),
+    };
     Ok(CodeInfo {
+        name: code.getattr("co_name")?.unbind(),
+        qualname: code.getattr("co_qualname")?.unbind(),
+        doc,
         weak: PyWeakrefReference::new(code)?.unbind(),
         global_names: PyTuple::new(py, globals)?.unbind(),
         all_names: PyTuple::new(py, all)?.unbind(),

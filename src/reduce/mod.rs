@@ -103,6 +103,11 @@ impl DumpState {
             globals_ref: PyDict::new(py).unbind(),
         }
     }
+
+    /// Forget the previous dump's globals (a reused pickler starts a new dump).
+    pub fn reset(&self, py: Python<'_>) {
+        self.globals_ref.bind(py).clear();
+    }
 }
 
 /// Reduce one object: NotImplemented, or a reduction tuple whose callables are bootstrap
