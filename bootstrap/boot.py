@@ -13,7 +13,6 @@ Sections, by role (as in cloudpickle): reconstructors, state setters, the dynami
 import builtins
 import functools
 import marshal
-import sys
 import threading
 import types
 import weakref
@@ -58,6 +57,8 @@ def make_code(data, frozensets):
     ``frozensets`` lists the paths of frozenset constants that the producer shipped as sorted
     tuples, so that the bytes do not depend on PYTHONHASHSEED; they are turned back here.
     """
+    if not frozensets:
+        return _code(data)  # the same object a function of this stream gets from these bytes
     code = marshal.loads(data)
     for path in frozensets:
         code = _restore_frozenset(code, path)
@@ -256,6 +257,8 @@ _FRESH = weakref.WeakSet()
 
 
 def _track(class_id, obj):
+    if not _trackable(obj):
+        return obj
     with _TRACKER_LOCK:
         known = _BY_ID.get(class_id)
         if known is not None:
@@ -270,6 +273,8 @@ def _track(class_id, obj):
 def _tracked_id(obj, content_id):
     """The id of a class about to be dumped: its tracked id, else ``content_id`` (made unique
     among live classes of this process by a suffix)."""
+    if not _trackable(obj):
+        return content_id
     with _TRACKER_LOCK:
         known = _BY_OBJECT.get(obj)
         if known is not None:
@@ -283,6 +288,11 @@ def _tracked_id(obj, content_id):
         return class_id
 
 
-def _install_as(name):
-    """Register this module under its wire name (used by the embedded copy)."""
-    sys.modules.setdefault(name, sys.modules[__name__])
+def _trackable(obj):
+    """Classes whose metaclass defines __eq__ without __hash__ cannot be weak-dict keys."""
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
+

@@ -1,6 +1,8 @@
 //! The Python-facing entry points: dumps/dump, the `reducer_override` descriptor that
 //! `satchel.Pickler` carries, and the by-value registry.
 
+use std::sync::Mutex;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyType};
@@ -99,7 +101,22 @@ pub fn dump_raw(
     protocol: Option<&Bound<'_, PyAny>>,
     buffer_callback: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let py = obj.py();
+    let pickler = new_pickler(file, protocol, buffer_callback)?;
+    typerefs(obj.py())
+        .c_dump
+        .bind(obj.py())
+        .call1((pickler, obj))?;
+    Ok(())
+}
+
+/// A `satchel.Pickler`; its errors (bad protocol, buffer_callback below protocol 5, a file
+/// without `write`) are about the call, so callers let them through unexplained.
+fn new_pickler<'py>(
+    file: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+    buffer_callback: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = file.py();
     let cls = pickler_class(py)?;
     let none = py.None().into_bound(py);
     let protocol = protocol.unwrap_or(&none);
@@ -111,17 +128,72 @@ pub fn dump_raw(
         }
         _ => cls.call1((file, protocol))?,
     };
-    typerefs(py).c_dump.bind(py).call1((pickler, obj))?;
-    Ok(())
+    Ok(pickler)
 }
 
-/// One pickler and buffer per thread, reused by `dumps`: building a `_pickle.Pickler` costs
+/// The file `dumps` gives the C pickler: it keeps the chunks the pickler writes and hands a
+/// single chunk back as is, where BytesIO would copy it in and copy it out again.
+#[pyclass(module = "satchel._satchel", frozen)]
+pub struct Writer {
+    chunks: Mutex<Vec<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Writer {
+    #[new]
+    fn new() -> Self {
+        Writer {
+            chunks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Called by the pickler with bytes, or (for large buffers) a memoryview, which is copied
+    /// because its owner may change it after the call.
+    fn write(&self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = data.py();
+        let chunk = if data.is_exact_instance_of::<PyBytes>() {
+            data.clone()
+        } else {
+            typerefs(py).bytes_type.bind(py).call1((data,))?
+        };
+        let len = chunk.len()?;
+        self.chunks
+            .lock()
+            .expect("writer lock")
+            .push(chunk.unbind());
+        Ok(len)
+    }
+
+    fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let chunks = std::mem::take(&mut *self.chunks.lock().expect("writer lock"));
+        if chunks.len() == 1 {
+            return Ok(chunks[0].bind(py).clone().cast_into::<PyBytes>()?);
+        }
+        let parts: Vec<Bound<'py, PyBytes>> = chunks
+            .iter()
+            .map(|c| c.bind(py).clone().cast_into::<PyBytes>())
+            .collect::<Result<_, _>>()?;
+        let total = parts.iter().map(|p| p.as_bytes().len()).sum();
+        PyBytes::new_with(py, total, |buf| {
+            let mut at = 0;
+            for p in &parts {
+                let b = p.as_bytes();
+                buf[at..at + b.len()].copy_from_slice(b);
+                at += b.len();
+            }
+            Ok(())
+        })
+    }
+}
+
+/// One pickler and writer per thread, reused by `dumps`: building a `_pickle.Pickler` costs
 /// more than pickling a small task. A nested `dumps` (from a `__reduce__` running inside one)
 /// finds the slot empty and builds its own.
 struct Cached {
     protocol: Py<PyAny>,
     pickler: Py<PyAny>,
-    file: Py<PyAny>,
+    clear_memo: Py<PyAny>,
+    writer: Py<Writer>,
     reducer: Py<Reducer>,
 }
 
@@ -135,46 +207,38 @@ fn dumps_cached<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
     let refs = typerefs(py);
-    let cached = CACHED
-        .with(|c| c.borrow_mut().take())
-        .filter(|c| c.protocol.bind(py).eq(protocol).unwrap_or(false));
+    let cached = CACHED.with(|c| c.borrow_mut().take()).filter(|c| {
+        let p = c.protocol.bind(py);
+        p.is(protocol) || p.eq(protocol).unwrap_or(false)
+    });
     let cached = match cached {
         Some(c) => {
-            let file = c.file.bind(py);
-            file.call_method1("seek", (0,))?;
-            file.call_method0("truncate")?;
-            c.pickler.bind(py).call_method0("clear_memo")?;
+            c.clear_memo.bind(py).call0()?;
             c.reducer.get().state.reset(py);
             c
         }
         None => {
-            let file = refs.bytes_io.bind(py).call0()?;
-            let pickler = pickler_class(py)?.call1((&file, protocol))?;
+            let writer = Bound::new(py, Writer::new())?;
+            let pickler = pickler_class(py)?.call1((&writer, protocol))?;
             let reducer = reducer_for(&pickler)?.cast_into::<Reducer>()?;
             Cached {
                 protocol: protocol.clone().unbind(),
+                clear_memo: pickler.getattr("clear_memo")?.unbind(),
                 pickler: pickler.unbind(),
-                file: file.unbind(),
+                writer: writer.unbind(),
                 reducer: reducer.unbind(),
             }
         }
     };
-    let result = refs
-        .c_dump
-        .bind(py)
-        .call1((cached.pickler.bind(py), obj))
-        .and_then(|_| {
-            Ok(cached
-                .file
-                .bind(py)
-                .call_method0("getvalue")?
-                .cast_into::<PyBytes>()?)
-        });
+    let writer = cached.writer.bind(py);
+    let result = refs.c_dump.bind(py).call1((cached.pickler.bind(py), obj));
+    let value = writer.get().getvalue(py);
     // A failed dump may leave the pickler mid-frame: only a clean one goes back.
-    if result.is_ok() {
+    if result.is_ok() && value.is_ok() {
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
     }
-    result
+    result?;
+    value
 }
 
 #[pyfunction]
@@ -187,9 +251,13 @@ pub fn dumps<'py>(
     let py = obj.py();
     let result = match buffer_callback {
         Some(cb) if !cb.is_none() => {
-            let file = typerefs(py).bytes_io.bind(py).call0()?;
-            dump_raw(obj, &file, protocol, buffer_callback)
-                .and_then(|_| Ok(file.call_method0("getvalue")?.cast_into::<PyBytes>()?))
+            let writer = Bound::new(py, Writer::new())?;
+            let pickler = new_pickler(writer.as_any(), protocol, buffer_callback)?;
+            typerefs(py)
+                .c_dump
+                .bind(py)
+                .call1((pickler, obj))
+                .and_then(|_| writer.get().getvalue(py))
         }
         _ => {
             let none = py.None().into_bound(py);
@@ -207,7 +275,14 @@ pub fn dump(
     protocol: Option<&Bound<'_, PyAny>>,
     buffer_callback: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    dump_raw(obj, file, protocol, buffer_callback).map_err(|err| diagnose::explain(obj, err))
+    let pickler = new_pickler(file, protocol, buffer_callback)?;
+    let py = obj.py();
+    typerefs(py)
+        .c_dump
+        .bind(py)
+        .call1((pickler, obj))
+        .map(|_| ())
+        .map_err(|err| diagnose::explain(obj, err))
 }
 
 /// Turn an error raised by `Pickler.dump` into a satchel.PicklingError with a path.

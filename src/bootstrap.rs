@@ -16,6 +16,8 @@ pub const FILENAME: &str = "<satchel bootstrap>/boot.py";
 /// The constructors a reduction tuple names, resolved once.
 pub struct Boot {
     pub module: Py<PyModule>,
+    /// The module's dict: the globals of every constructor.
+    pub globals: Py<PyAny>,
     pub function: Py<PyAny>,
     pub make_function: Py<PyAny>,
     pub function_setstate: Py<PyAny>,
@@ -96,6 +98,7 @@ impl Boot {
             make_lru_cache: get("make_lru_cache")?,
             make_weak_mapping: get("make_weak_mapping")?,
             tracked_id: get("_tracked_id")?,
+            globals: module.dict().into_any().unbind(),
             module: module.unbind(),
         })
     }

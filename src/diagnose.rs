@@ -5,7 +5,8 @@
 //! on error, too).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple, PyType};
 use rustc_hash::FxHashSet;
 
 use crate::api::dump_raw;
@@ -17,37 +18,94 @@ use crate::typeref::typerefs;
 const MAX_DEPTH: usize = 64;
 const MAX_TRIALS: usize = 4000;
 
+/// Turn an error raised while pickling `obj` into satchel's error, or leave it alone.
+///
+/// - If `obj` pickles fine on its own with a fresh `satchel.Pickler`, the failure came from the
+///   file, the buffer callback or a subclass hook, not from the object: the error passes
+///   through unchanged (as pickle and cloudpickle let it).
+/// - Otherwise the error becomes a `satchel.PicklingError` with the path to the part that
+///   failed. Its class also derives from the original exception's type, so `except ValueError`
+///   written against pickle keeps working; the original is its `__cause__`.
 pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     let py = obj.py();
-    if err.is_instance_of::<pyo3::exceptions::PyRecursionError>(py) {
-        return Error::TooDeep {
-            what: describe(obj),
-        }
-        .with_cause(py, err);
+    if !err.is_instance_of::<pyo3::exceptions::PyException>(py) {
+        return err; // KeyboardInterrupt, SystemExit, ...
     }
     if let Ok(ty) = pickling_error_type(py) {
         if err.is_instance(py, ty.bind(py)) {
             return err;
         }
     }
+    let original_type = err.get_type(py);
+    if err.is_instance_of::<pyo3::exceptions::PyRecursionError>(py) {
+        return raise_as(
+            Error::TooDeep {
+                what: describe(obj),
+            },
+            &original_type,
+            err,
+        );
+    }
     let mut search = Search {
         trials: 0,
         visited: FxHashSet::default(),
     };
+    let Some(root_err) = search.fails(obj) else {
+        return err;
+    };
     let (path, leaf, leaf_err) = search.descend(obj, Vec::new(), 0);
-    let reason = leaf_err
-        .as_ref()
-        .unwrap_or(&err)
-        .value(py)
-        .str()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    Error::Unpicklable {
-        path,
-        what: describe(&leaf),
-        reason,
+    let reason_of = |e: &PyErr| e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let reason = reason_of(leaf_err.as_ref().unwrap_or(&root_err));
+    raise_as(
+        Error::Unpicklable {
+            path,
+            what: describe(&leaf),
+            reason,
+        },
+        &original_type,
+        err,
+    )
+}
+
+/// `error` as an exception of a class deriving from satchel.PicklingError and `original`.
+fn raise_as(error: Error, original: &Bound<'_, PyType>, cause: PyErr) -> PyErr {
+    let py = original.py();
+    let message = error.to_string();
+    match combined_type(original) {
+        Ok(ty) => {
+            let err = PyErr::from_type(ty, message);
+            err.set_cause(py, Some(cause));
+            err
+        }
+        Err(_) => error.with_cause(py, cause),
     }
-    .with_cause(py, err)
+}
+
+/// One class per original exception type: `class PicklingError(satchel.PicklingError, T)`.
+/// Types whose instance layout cannot be combined (OSError's) get plain satchel.PicklingError.
+fn combined_type<'py>(original: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyType>> {
+    static COMBINED: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    let py = original.py();
+    let base = pickling_error_type(py)?.bind(py);
+    if original.is_subclass(base)? {
+        return Ok(original.clone());
+    }
+    let cache = COMBINED
+        .get_or_init(py, || PyDict::new(py).unbind())
+        .bind(py);
+    if let Some(ty) = cache.get_item(original)? {
+        return Ok(ty.cast_into::<PyType>()?);
+    }
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", "satchel")?;
+    ns.set_item("__qualname__", "PicklingError")?;
+    ns.set_item("__doc__", base.getattr("__doc__")?)?;
+    let combined = py
+        .get_type::<PyType>()
+        .call1(("PicklingError", (base, original), ns))?
+        .cast_into::<PyType>()?;
+    cache.set_item(original, &combined)?;
+    Ok(combined)
 }
 
 struct Search {
@@ -188,6 +246,11 @@ fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, Py
             let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
             out.push((format!("attribute '{k}' of class '{name}'"), v));
         }
+    } else if ty == refs.lru_cache {
+        out.push((
+            "wrapped function (__wrapped__)".into(),
+            obj.getattr("__wrapped__")?,
+        ));
     } else if ty == refs.method {
         out.push((
             "method's instance (__self__)".into(),
@@ -219,9 +282,18 @@ fn instance_children<'py>(
         .and_then(|a| Ok(a.cast_into::<PyTuple>()?))
     {
         for (i, a) in args.iter().enumerate() {
-            if !ffi::is_type(&a) {
-                out.push((format!("argument {i}"), a));
-            }
+            // The instance's class is argument 0 of copyreg.__newobj__: name it as such.
+            let label = if ffi::is_type(&a) {
+                format!(
+                    "class '{}'",
+                    a.getattr("__qualname__")
+                        .map(|q| q.to_string())
+                        .unwrap_or_default()
+                )
+            } else {
+                format!("argument {i}")
+            };
+            out.push((label, a));
         }
     }
     if let Ok(state) = reduced.get_item(2) {

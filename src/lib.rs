@@ -25,6 +25,7 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<api::Reducer>()?;
     m.add_class::<api::ReducerOverride>()?;
+    m.add_class::<api::Writer>()?;
     m.add_class::<reduce::Reduced>()?;
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(api::dump, m)?)?;

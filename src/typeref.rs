@@ -25,6 +25,7 @@ pub struct TypeRefs {
     pub paramspec: usize,
     pub newtype: usize,
     pub dataclass_field_base: usize,
+    pub getset_descriptor: usize,
     /// Exact types whose values cannot refer to anything (None, bool, int, float, complex, str,
     /// bytes); `tuple` is checked item by item.
     pub atomic: [usize; 7],
@@ -34,6 +35,7 @@ pub struct TypeRefs {
     /// Interpreter types reachable only through `types`: type address -> name in `types`.
     pub builtin_types: FxHashMap<usize, Py<PyString>>,
     pub enum_meta: Py<PyAny>,
+    pub generic: Py<PyAny>,
     pub abc_meta: Py<PyAny>,
 
     // Callables that reduction tuples name (stdlib ones pickle by reference).
@@ -49,7 +51,9 @@ pub struct TypeRefs {
     pub gc_get_referents: Py<PyAny>,
     pub abc_get_dump: Py<PyAny>,
     pub sys_modules: Py<PyDict>,
+    pub copyreg_dispatch: Py<PyDict>,
     pub bytes_io: Py<PyAny>,
+    pub bytes_type: Py<PyAny>,
     /// `_pickle.Pickler.dump`, called unbound so `satchel.dumps` never runs a Python frame.
     pub c_dump: Py<PyAny>,
 
@@ -144,6 +148,7 @@ impl TypeRefs {
             paramspec: ta(&typing, "ParamSpec")?,
             newtype: ta(&typing, "NewType")?,
             dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
+            getset_descriptor: ta(&types, "GetSetDescriptorType")?,
             atomic: [
                 addr(&py.None().into_bound(py).get_type().into_any()),
                 ta(&builtins, "bool")?,
@@ -157,6 +162,7 @@ impl TypeRefs {
             singletons,
             builtin_types,
             enum_meta: attr(&enum_mod, "EnumMeta")?.unbind(),
+            generic: attr(&typing, "Generic")?.unbind(),
             abc_meta: attr(&abc, "ABCMeta")?.unbind(),
             getattr: attr(&builtins, "getattr")?.unbind(),
             import_module: py.import("importlib")?.getattr("import_module")?.unbind(),
@@ -169,12 +175,18 @@ impl TypeRefs {
             newtype_type: attr(&typing, "NewType")?.unbind(),
             gc_get_referents: py.import("gc")?.getattr("get_referents")?.unbind(),
             abc_get_dump: py.import("_abc")?.getattr("_get_dump")?.unbind(),
+            copyreg_dispatch: py
+                .import("copyreg")?
+                .getattr("dispatch_table")?
+                .cast_into::<PyDict>()?
+                .unbind(),
             sys_modules: py
                 .import("sys")?
                 .getattr("modules")?
                 .cast_into::<PyDict>()?
                 .unbind(),
             bytes_io: py.import("io")?.getattr("BytesIO")?.unbind(),
+            bytes_type: attr(&builtins, "bytes")?.unbind(),
             c_dump: pickle_mod.getattr("Pickler")?.getattr("dump")?.unbind(),
             op_load_global: op("LOAD_GLOBAL")?,
             op_store_global: op("STORE_GLOBAL")?,

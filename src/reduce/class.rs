@@ -37,16 +37,25 @@ pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
             None => Ok(not_implemented(py)),
         };
     }
+    // A metaclass with its own reducer in copyreg's table keeps it, as with the stdlib pickler.
+    if refs.copyreg_dispatch.bind(py).contains(cls.get_type())? {
+        return Ok(not_implemented(py));
+    }
     let ty = cls.cast::<PyType>()?;
     let class_id = class_id(ty)?;
     let boot = boot(py);
     let metaclass = cls.get_type();
     let mut attrs = class_dict(ty)?;
     if metaclass.is_subclass(refs.enum_meta.bind(py))? {
+        // __members__ includes aliases (a second name for a value), which iteration skips.
         let members = PyDict::new(py);
-        for member in cls.try_iter()? {
-            let member = member?;
-            members.set_item(member.getattr("name")?, member.getattr("_value_")?)?;
+        for item in cls
+            .getattr("__members__")?
+            .call_method0("items")?
+            .try_iter()?
+        {
+            let (name, member): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+            members.set_item(name, member.getattr("_value_")?)?;
         }
         for name in ENUM_DERIVED {
             attrs.retain(|(k, _)| k.to_str().map(|k| k != name).unwrap_or(true));
@@ -70,6 +79,20 @@ pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
             &boot.class_setstate,
         );
     }
+    // A Generic[T] subclass lists `Generic` in __bases__ but must be rebuilt from
+    // __orig_bases__ (`Generic[T]`): Generic refuses to be subclassed bare (cloudpickle's
+    // `_get_bases`).
+    // Only then: typing.NamedTuple classes carry __orig_bases__ = (NamedTuple,) too, which must
+    // not be replayed.
+    let plain_bases = cls.getattr("__bases__")?;
+    let generic = plain_bases
+        .cast::<PyTuple>()?
+        .iter()
+        .any(|b| b.is(refs.generic.bind(py)));
+    let bases = match cls.getattr("__dict__")?.get_item("__orig_bases__") {
+        Ok(orig) if generic => orig,
+        _ => plain_bases,
+    };
     let type_kwargs = PyDict::new(py);
     if let Some(slots) = ty
         .getattr_opt("__dict__")?
@@ -82,7 +105,7 @@ pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         [
             metaclass.into_any(),
             cls.getattr("__name__")?,
-            cls.getattr("__bases__")?,
+            bases,
             type_kwargs.into_any(),
             class_id.into_any(),
         ],
@@ -176,6 +199,9 @@ fn class_dict<'py>(
         let list = pyo3::types::PyList::new(py, registered.into_iter().map(|(_, v)| v))?;
         items.push(("_abc_impl".to_owned(), list.into_any()));
     }
+    // A heap type keeps its qualname outside __dict__; without it a nested or local class
+    // would come back named by __name__ alone.
+    items.push(("__qualname__".to_owned(), cls.getattr("__qualname__")?));
     items.sort_by(|a, b| a.0.cmp(&b.0));
     // Fresh (non-interned) key strings: which keys share memo entries must not depend on
     // whether the defining process interned them (cloudpickle's `_extract_class_dict` note).
@@ -187,11 +213,13 @@ fn class_dict<'py>(
 
 /// Set-valued class attributes (`__abstractmethods__`) pickle in hash order; send them sorted.
 fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(super::stdlib::sorted_sets(&value)?.unwrap_or(value))
+}
+
+/// A set or frozenset as a `Reduced` that rebuilds it from a sorted list.
+pub fn sorted_set<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = value.py();
     let is_frozen = value.cast::<PyFrozenSet>().is_ok();
-    if !is_frozen && value.cast::<PySet>().is_err() {
-        return Ok(value);
-    }
     let mut keyed: Vec<(String, Bound<'py, PyAny>)> = Vec::new();
     for item in value.try_iter()? {
         let item = item?;
@@ -245,37 +273,98 @@ fn content_id(cls: &Bound<'_, PyType>) -> PyResult<String> {
     Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
-/// A stable text for one class attribute: code for functions (and the descriptors around
-/// them), repr for plain scalars, the type name for anything else.
+/// A stable text for one class attribute: what it is made of, never an address or a hash
+/// order, so that two definitions that differ in any constant or plain value get different ids
+/// and the same definition gets the same id in every process.
 fn value_fingerprint(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut out = String::new();
+    stable_repr(value, 0, &mut out)?;
+    Ok(out)
+}
+
+fn stable_repr(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> PyResult<()> {
+    use std::fmt::Write;
     let py = value.py();
     let refs = typerefs(py);
-    let mut value = value.clone();
-    let ty = ffi::type_addr(&value);
-    if ty == refs.classmethod || ty == refs.staticmethod {
-        value = value.getattr("__func__")?;
+    let ty = ffi::type_addr(value);
+    if depth > 8 {
+        out.push('…');
+        return Ok(());
     }
-    if ffi::type_addr(&value) == refs.function {
-        let code = value.getattr("__code__")?;
-        let bytecode = code.getattr("co_code")?.cast_into::<PyBytes>()?;
+    if refs.atomic.contains(&ty) {
+        out.push_str(&value.repr()?.to_string());
+    } else if ty == refs.classmethod || ty == refs.staticmethod {
+        out.push_str(if ty == refs.classmethod {
+            "classmethod("
+        } else {
+            "staticmethod("
+        });
+        stable_repr(&value.getattr("__func__")?, depth + 1, out)?;
+        out.push(')');
+    } else if ty == refs.property {
+        out.push_str("property(");
+        for part in ["fget", "fset", "fdel"] {
+            stable_repr(&value.getattr(part)?, depth + 1, out)?;
+            out.push(',');
+        }
+        out.push(')');
+    } else if ty == refs.function {
+        out.push_str("function(");
+        stable_repr(&value.getattr("__code__")?, depth + 1, out)?;
+        stable_repr(&value.getattr("__defaults__")?, depth + 1, out)?;
+        out.push(')');
+    } else if ty == refs.code {
+        let bytecode = value.getattr("co_code")?.cast_into::<PyBytes>()?;
         let hex: String = Sha256::digest(bytecode.as_bytes())
             .iter()
             .take(8)
             .map(|b| format!("{b:02x}"))
             .collect();
-        return Ok(format!(
-            "function:{hex}:{}",
-            code.getattr("co_names")?.repr()?
-        ));
+        let _ = write!(out, "code({hex},{},", value.getattr("co_names")?.repr()?);
+        stable_repr(&value.getattr("co_consts")?, depth + 1, out)?;
+        out.push(')');
+    } else if let Ok(t) = value.cast::<PyTuple>() {
+        out.push('(');
+        for item in t.iter() {
+            stable_repr(&item, depth + 1, out)?;
+            out.push(',');
+        }
+        out.push(')');
+    } else if let Ok(l) = value.cast::<pyo3::types::PyList>() {
+        out.push('[');
+        for item in l.iter() {
+            stable_repr(&item, depth + 1, out)?;
+            out.push(',');
+        }
+        out.push(']');
+    } else if let Ok(d) = value.cast::<PyDict>() {
+        out.push('{');
+        for (k, v) in d.iter() {
+            stable_repr(&k, depth + 1, out)?;
+            out.push(':');
+            stable_repr(&v, depth + 1, out)?;
+            out.push(',');
+        }
+        out.push('}');
+    } else if value.cast::<PyFrozenSet>().is_ok() || value.cast::<PySet>().is_ok() {
+        let mut parts = Vec::new();
+        for item in value.try_iter()? {
+            let mut part = String::new();
+            stable_repr(&item?, depth + 1, &mut part)?;
+            parts.push(part);
+        }
+        parts.sort();
+        let _ = write!(out, "set({})", parts.join(","));
+    } else if ffi::is_type(value) {
+        let _ = write!(
+            out,
+            "class({}.{})",
+            value.getattr("__module__")?,
+            value.getattr("__qualname__")?
+        );
+    } else {
+        let ty = value.get_type();
+        let _ = write!(out, "<{}>", ty.fully_qualified_name()?);
     }
-    if value.is_none()
-        || value.is_instance_of::<pyo3::types::PyBool>()
-        || value.is_instance_of::<pyo3::types::PyInt>()
-        || value.is_instance_of::<pyo3::types::PyFloat>()
-        || value.is_instance_of::<PyString>()
-        || value.is_instance_of::<PyBytes>()
-    {
-        return Ok(value.repr()?.to_string());
-    }
-    Ok(value.get_type().name()?.to_string())
+    Ok(())
 }

@@ -30,6 +30,10 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let refs = typerefs(py);
     let func = obj.cast::<PyFunction>()?;
     let f = ffi::function_fields(func);
+    // The bootstrap's own constructors (in every reduction satchel makes) are importable.
+    if f.globals.is(boot(py).globals.bind(py)) {
+        return Ok(not_implemented(py));
+    }
     if byref::importable_as(obj, f.module.as_ref(), &f.qualname)? {
         return Ok(not_implemented(py));
     }
@@ -45,7 +49,11 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         }
     }
     let none = || py.None().into_bound(py);
-    let defaults = f.defaults.clone().unwrap_or_else(none);
+    // Sets in defaults (`allowed=frozenset({...})`) would pickle in hash order.
+    let defaults = match &f.defaults {
+        Some(d) => super::stdlib::sorted_sets(d)?.unwrap_or_else(|| d.clone()),
+        None => none(),
+    };
     flat = flat && is_flat(&defaults, refs, 0);
     if let Some(closure) = &f.closure {
         for cell in closure.cast::<PyTuple>()?.iter() {
@@ -213,7 +221,10 @@ fn extra<'py>(
     }
     if let Some(kw) = &f.kwdefaults {
         if !kw.is_none() {
-            put("__kwdefaults__", kw.clone())?;
+            put(
+                "__kwdefaults__",
+                super::stdlib::sorted_sets(kw)?.unwrap_or_else(|| kw.clone()),
+            )?;
         }
     }
     if let Some(d) = &f.dict {

@@ -38,6 +38,7 @@ pub enum Kind {
     NewType,
     DataclassField,
     Singleton,
+    GetSetDescriptor,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -80,6 +81,8 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::NewType
     } else if ty == refs.dataclass_field_base {
         Kind::DataclassField
+    } else if ty == refs.getset_descriptor {
+        Kind::GetSetDescriptor
     } else if refs.singletons.contains_key(&ty) {
         Kind::Singleton
     } else if ffi::is_module(obj) {
@@ -142,6 +145,7 @@ fn reduce_kind<'py>(
         Kind::NewType => stdlib::reduce_newtype(obj),
         Kind::DataclassField => stdlib::reduce_dataclass_field(obj),
         Kind::Singleton => stdlib::reduce_singleton(obj),
+        Kind::GetSetDescriptor => stdlib::reduce_getset_descriptor(obj),
     }
 }
 

@@ -190,3 +190,60 @@ pub fn reduce_singleton<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
         None => Ok(not_implemented(py)),
     }
 }
+
+/// `value` with every set or frozenset inside it (through tuples, lists and dicts, a few
+/// levels deep) replaced by a sorted rebuild, or None when it holds none: sets pickle in hash
+/// order, which changes with PYTHONHASHSEED. Containers are copied only when a set is found.
+pub fn sorted_sets<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    sorted_sets_at(value, 0)
+}
+
+fn sorted_sets_at<'py>(
+    value: &Bound<'py, PyAny>,
+    depth: u8,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = value.py();
+    if value.cast::<pyo3::types::PyFrozenSet>().is_ok()
+        || value.cast::<pyo3::types::PySet>().is_ok()
+    {
+        return Ok(Some(super::class::sorted_set(value)?));
+    }
+    if depth >= 3 {
+        return Ok(None);
+    }
+    if let Ok(t) = value.cast::<PyTuple>() {
+        let mut changed = false;
+        let mut items = Vec::with_capacity(t.len());
+        for item in t.iter() {
+            match sorted_sets_at(&item, depth + 1)? {
+                Some(new) => {
+                    changed = true;
+                    items.push(new);
+                }
+                None => items.push(item),
+            }
+        }
+        return Ok(if changed {
+            Some(PyTuple::new(py, items)?.into_any())
+        } else {
+            None
+        });
+    }
+    if let Ok(d) = value.cast::<PyDict>() {
+        let mut copy: Option<Bound<'py, PyDict>> = None;
+        for (k, v) in d.iter() {
+            if let Some(new) = sorted_sets_at(&v, depth + 1)? {
+                copy.get_or_insert_with(|| d.copy().expect("dict copy"))
+                    .set_item(k, new)?;
+            }
+        }
+        return Ok(copy.map(|c| c.into_any()));
+    }
+    Ok(None)
+}
+
+pub fn reduce_getset_descriptor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let args = PyTuple::new(py, [obj.getattr("__objclass__")?, obj.getattr("__name__")?])?;
+    call(&typerefs(py).getattr, args)
+}
