@@ -38,6 +38,7 @@ def _run(code, payload, *args, env=None, timeout=60):
         [sys.executable, "-c", code, *args],
         input=payload,
         capture_output=True,
+        check=False,
         timeout=timeout,
         env=env,
     )
