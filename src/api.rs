@@ -197,6 +197,9 @@ struct Cached {
     reducer: Py<Reducer>,
 }
 
+/// Outputs up to this size leave the reused pickler's memo small enough to clear cheaply.
+const REUSE_MAX_OUTPUT: usize = 8 * 1024;
+
 thread_local! {
     static CACHED: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
 }
@@ -212,11 +215,7 @@ fn dumps_cached<'py>(
         p.is(protocol) || p.eq(protocol).unwrap_or(false)
     });
     let cached = match cached {
-        Some(c) => {
-            c.clear_memo.bind(py).call0()?;
-            c.reducer.get().state.reset(py);
-            c
-        }
+        Some(c) => c,
         None => {
             let writer = Bound::new(py, Writer::new())?;
             let pickler = pickler_class(py)?.call1((&writer, protocol))?;
@@ -233,8 +232,14 @@ fn dumps_cached<'py>(
     let writer = cached.writer.bind(py);
     let result = refs.c_dump.bind(py).call1((cached.pickler.bind(py), obj));
     let value = writer.get().getvalue(py);
-    // A failed dump may leave the pickler mid-frame: only a clean one goes back.
-    if result.is_ok() && value.is_ok() {
+    // Keep the pickler only after a clean, small dump. Clearing the memo now releases what
+    // this dump referenced; a small output means a small memo table, which clear_memo walks
+    // whole and CPython never shrinks (one big dump would slow every later one).
+    let small = value
+        .as_ref()
+        .is_ok_and(|v| v.as_bytes().len() <= REUSE_MAX_OUTPUT);
+    if result.is_ok() && small && cached.clear_memo.bind(py).call0().is_ok() {
+        cached.reducer.get().state.reset(py);
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
     }
     result?;

@@ -422,3 +422,21 @@ def test_dumps_signature_matches_cloudpickle():
     # Keyword use as in cloudpickle.
     data = satchel.dumps(obj=[1], protocol=4, buffer_callback=None)
     assert pickle.loads(data) == [1]
+
+
+def test_dumps_does_not_keep_what_it_pickled_alive():
+    # satchel.dumps reuses a pickler per thread; its memo must not outlive the call.
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    obj = Payload()
+    ref = weakref.ref(obj)
+    big = [obj, *[str(i) for i in range(20_000)]]  # large enough to retire the cached pickler
+    satchel.dumps([obj])
+    satchel.dumps(big)
+    del obj, big
+    gc.collect()
+    assert ref() is None
