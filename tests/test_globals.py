@@ -285,3 +285,16 @@ def test_in_process_load_does_not_touch_this_module():
     assert copy() == -1
     assert MODULE_CONSTANT == 1000
     assert copy.__globals__ is not globals()
+
+
+def test_code_analysis_cache_survives_address_reuse():
+    # The per-code-object analysis is cached by address and checked through a weak reference:
+    # a new code object at a dead one's address must not inherit its list of globals.
+    for i in range(300):
+        ns = {}
+        name = f"G{i % 3}"
+        exec(f"def f():\n    return {name} * 2 + {i}", ns)
+        ns[name] = i
+        loaded = pickle.loads(satchel.dumps(ns["f"]))
+        assert loaded() == 3 * i
+        del ns, loaded

@@ -51,6 +51,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let none = || py.None().into_bound(py);
     // Sets in defaults (`allowed=frozenset({...})`) would pickle in hash order.
     let defaults = match &f.defaults {
+        Some(d) if is_flat(d, refs, 0) => d.clone(),
         Some(d) => super::stdlib::sorted_sets(d)?.unwrap_or_else(|| d.clone()),
         None => none(),
     };
@@ -61,7 +62,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         }
     }
 
-    let (base, module_name) = base_globals(state, globals_dict)?;
+    let (base, module_name, fresh) = base_globals(state, globals_dict)?;
     let extra = extra(obj, &f, &info, module_name.as_ref(), &fglobals)?;
     flat = flat
         && extra
@@ -78,13 +79,21 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let extra = extra.map(|e| e.into_any()).unwrap_or_else(none);
     let boot = boot(py);
     if flat {
+        // The first function of its module in this dump writes its (flat) globals straight
+        // into the shared dict, which the stream has not written yet: one dict fewer.
+        let fglobals = if fresh {
+            base.update(fglobals.as_mapping())?;
+            none()
+        } else {
+            fglobals.into_any()
+        };
         let args = PyTuple::new(
             py,
             [
                 code_arg,
                 base.into_any(),
                 closure,
-                fglobals.into_any(),
+                fglobals,
                 defaults,
                 extra,
             ],
@@ -155,15 +164,18 @@ fn module_by_reference(module: &Bound<'_, PyAny>, refs: &TypeRefs) -> bool {
 fn base_globals<'py>(
     state: &DumpState,
     globals: &Bound<'py, PyDict>,
-) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
+) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>, bool)> {
     let py = globals.py();
     let registry = state.globals_ref.bind(py);
     let key = PyInt::new(py, addr(globals.as_any()));
-    let base = match registry.get_item(&key)? {
-        Some(entry) => entry
-            .cast_into::<PyTuple>()?
-            .get_item(1)?
-            .cast_into::<PyDict>()?,
+    let (base, fresh) = match registry.get_item(&key)? {
+        Some(entry) => (
+            entry
+                .cast_into::<PyTuple>()?
+                .get_item(1)?
+                .cast_into::<PyDict>()?,
+            false,
+        ),
         None => {
             let base = PyDict::new(py);
             for name in BASE_GLOBALS {
@@ -174,11 +186,11 @@ fn base_globals<'py>(
                 }
             }
             registry.set_item(key, (globals, &base))?;
-            base
+            (base, true)
         }
     };
     let name = base.get_item("__name__")?;
-    Ok((base, name))
+    Ok((base, name, fresh))
 }
 
 /// The attributes FunctionType would not derive by itself, or None when there are none.
