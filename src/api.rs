@@ -27,17 +27,11 @@ fn pickler_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     })
 }
 
-/// The per-pickler callable the C pickler calls for each object it cannot write itself.
+/// Per-pickler state behind the reducer function the C pickler calls for each object it
+/// cannot write itself (see `ffi::reducer_function`).
 #[pyclass(module = "satchel._satchel", frozen)]
 pub struct Reducer {
     state: DumpState,
-}
-
-#[pymethods]
-impl Reducer {
-    fn __call__<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        reduce::reduce(&self.state, obj)
-    }
 }
 
 /// `Pickler.reducer_override`: a descriptor, so that `super().reducer_override(obj)` works in
@@ -48,21 +42,31 @@ pub struct ReducerOverride;
 
 const REDUCER_ATTR: &str = "_satchel_reducer";
 
+/// The pickler's reducer function (a METH_O builtin whose `__self__` is its `Reducer`).
 fn reducer_for<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = pickler.py();
     let dict = pickler.getattr("__dict__")?.cast_into::<PyDict>()?;
     if let Some(r) = dict.get_item(REDUCER_ATTR)? {
         return Ok(r);
     }
-    let r = Bound::new(
+    let reducer = Bound::new(
         py,
         Reducer {
-            state: DumpState::new(py),
+            state: DumpState::new(),
         },
-    )?
-    .into_any();
-    dict.set_item(REDUCER_ATTR, &r)?;
-    Ok(r)
+    )?;
+    let function = crate::ffi::reducer_function(reducer.as_any())?;
+    dict.set_item(REDUCER_ATTR, &function)?;
+    Ok(function)
+}
+
+/// Body of the reducer function: `reducer` is its `__self__`.
+pub fn call_reducer<'py>(
+    reducer: &Bound<'py, PyAny>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let reducer = reducer.cast::<Reducer>()?;
+    reduce::reduce(&reducer.get().state, obj)
 }
 
 #[pymethods]
@@ -219,7 +223,9 @@ fn dumps_cached<'py>(
         None => {
             let writer = Bound::new(py, Writer::new())?;
             let pickler = pickler_class(py)?.call1((&writer, protocol))?;
-            let reducer = reducer_for(&pickler)?.cast_into::<Reducer>()?;
+            let reducer = reducer_for(&pickler)?
+                .getattr("__self__")?
+                .cast_into::<Reducer>()?;
             Cached {
                 protocol: protocol.clone().unbind(),
                 clear_memo: pickler.getattr("clear_memo")?.unbind(),
@@ -239,7 +245,7 @@ fn dumps_cached<'py>(
         .as_ref()
         .is_ok_and(|v| v.as_bytes().len() <= REUSE_MAX_OUTPUT);
     if result.is_ok() && small && cached.clear_memo.bind(py).call0().is_ok() {
-        cached.reducer.get().state.reset(py);
+        cached.reducer.get().state.reset();
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
     }
     result?;

@@ -101,3 +101,73 @@ pub fn is_module(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: PyModule_Check only reads the object's type and its MRO.
     unsafe { ffi::PyModule_Check(obj.as_ptr()) != 0 }
 }
+
+/// The per-pickler `reducer_override` as a METH_O C function whose `self` is a `Reducer`.
+/// The C pickler calls it once for every object it does not write itself (every plain instance
+/// on object-heavy data), so it takes the cheapest calling convention CPython has: no argument
+/// tuple, no argument parsing.
+struct MethodDef(ffi::PyMethodDef);
+
+// SAFETY: the definition is immutable after construction and CPython only reads it; its raw
+// pointers point to 'static C strings and a 'static function.
+unsafe impl Sync for MethodDef {}
+
+static REDUCER_DEF: MethodDef = MethodDef(ffi::PyMethodDef {
+    ml_name: c"reducer_override".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: reducer_meth_o,
+    },
+    ml_flags: ffi::METH_O,
+    ml_doc: c"satchel's reducer for one pickler: a reduction tuple, or NotImplemented.".as_ptr(),
+});
+
+unsafe extern "C" fn reducer_meth_o(
+    slf: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a METH_O function with the GIL held (the thread is attached), so a
+    // Python token is valid for the duration of this call, which is all we use it for.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: `slf` is the object passed to PyCFunction_NewEx below (kept alive by the function
+    // object being called) and `arg` is the borrowed argument of this call; both are live.
+    let (slf, obj) = unsafe {
+        (
+            Bound::from_borrowed_ptr(py, slf),
+            Bound::from_borrowed_ptr(py, arg),
+        )
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::api::call_reducer(&slf, &obj)
+    }));
+    let result = result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic in satchel's reducer".into());
+        Err(pyo3::panic::PanicException::new_err(message))
+    });
+    match result {
+        Ok(value) => value.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// A new builtin function object calling the reducer of `reducer` (a `Reducer` instance).
+pub fn reducer_function<'py>(reducer: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = reducer.py();
+    // SAFETY: REDUCER_DEF is 'static and never written (CPython takes a *mut only for
+    // historical reasons); `reducer` is a live object that the function keeps a strong
+    // reference to as its `self`. A NULL result has set a Python error, which from_owned_ptr_or_err
+    // turns into a PyErr.
+    unsafe {
+        let def = &REDUCER_DEF.0 as *const ffi::PyMethodDef as *mut ffi::PyMethodDef;
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyCFunction_NewEx(def, reducer.as_ptr(), std::ptr::null_mut()),
+        )
+    }
+}

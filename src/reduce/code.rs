@@ -37,7 +37,7 @@ pub fn marshalled_with<'py>(
     code: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyTuple>)> {
     let py = code.py();
-    if let Some((data, fixups)) = info.marshalled.lock().expect("code cache lock").as_ref() {
+    if let Some((data, fixups)) = info.marshalled.get() {
         return Ok((data.bind(py).clone(), fixups.bind(py).clone()));
     }
     let mut paths = Vec::new();
@@ -53,15 +53,16 @@ pub fn marshalled_with<'py>(
         }
         .with_cause(py, e)
     })?;
-    let fixups = PyTuple::new(
-        py,
-        paths
-            .iter()
-            .map(|p| PyTuple::new(py, p).expect("tuple of ints")),
-    )?;
-    *info.marshalled.lock().expect("code cache lock") =
-        Some((data.clone().unbind(), fixups.clone().unbind()));
-    Ok((data, fixups))
+    let paths: Vec<Bound<'py, PyTuple>> = paths
+        .iter()
+        .map(|p| PyTuple::new(py, p))
+        .collect::<PyResult<_>>()?;
+    let fixups = PyTuple::new(py, paths)?;
+    // Two threads may both compute it; the first stored result is the one every dump uses.
+    let stored = info
+        .marshalled
+        .get_or_init(|| (data.clone().unbind(), fixups.clone().unbind()));
+    Ok((stored.0.bind(py).clone(), stored.1.bind(py).clone()))
 }
 
 /// `code` with frozenset constants (in nested code and constant tuples too) replaced by sorted

@@ -14,11 +14,11 @@
 //! loses that). `extra` carries only what FunctionType does not derive by itself.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFunction, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyFunction, PyList, PyString, PyTuple};
 
 use super::{byref, call_then_set, code, globals, not_implemented, DumpState};
 use crate::bootstrap::boot;
-use crate::ffi::{self, addr, type_addr};
+use crate::ffi::{self, type_addr};
 use crate::typeref::{typerefs, TypeRefs};
 
 /// Module attributes that a rebuilt globals dict keeps even when the code does not read them
@@ -166,29 +166,17 @@ fn base_globals<'py>(
     globals: &Bound<'py, PyDict>,
 ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>, bool)> {
     let py = globals.py();
-    let registry = state.globals_ref.bind(py);
-    let key = PyInt::new(py, addr(globals.as_any()));
-    let (base, fresh) = match registry.get_item(&key)? {
-        Some(entry) => (
-            entry
-                .cast_into::<PyTuple>()?
-                .get_item(1)?
-                .cast_into::<PyDict>()?,
-            false,
-        ),
-        None => {
-            let base = PyDict::new(py);
-            for name in BASE_GLOBALS {
-                if let Some(value) = globals.get_item(name)? {
-                    if !value.is_none() {
-                        base.set_item(name, value)?;
-                    }
+    let (base, fresh) = state.base_globals(globals, || {
+        let base = PyDict::new(py);
+        for name in BASE_GLOBALS {
+            if let Some(value) = globals.get_item(name)? {
+                if !value.is_none() {
+                    base.set_item(name, value)?;
                 }
             }
-            registry.set_item(key, (globals, &base))?;
-            (base, true)
         }
-    };
+        Ok(base)
+    })?;
     let name = base.get_item("__name__")?;
     Ok((base, name, fresh))
 }

@@ -27,7 +27,7 @@ pub struct CodeInfo {
     pub qualname: Py<PyAny>,
     pub doc: Py<PyAny>,
     /// marshal bytes and frozenset fixups, filled by `code::reduce` on first use.
-    pub marshalled: Mutex<Option<(Py<PyBytes>, Py<PyTuple>)>>,
+    pub marshalled: std::sync::OnceLock<(Py<PyBytes>, Py<PyTuple>)>,
 }
 
 struct Cache {
@@ -117,7 +117,7 @@ fn analyse(code: &Bound<'_, PyAny>) -> PyResult<CodeInfo> {
         weak: PyWeakrefReference::new(code)?.unbind(),
         global_names: PyTuple::new(py, globals)?.unbind(),
         all_names: PyTuple::new(py, all)?.unbind(),
-        marshalled: Mutex::new(None),
+        marshalled: std::sync::OnceLock::new(),
     })
 }
 

@@ -13,6 +13,8 @@ mod stdlib;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
 
+use std::sync::Mutex;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -95,21 +97,56 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
 
 /// Per-dump state: the globals dicts shared by functions of one module within one dump call.
 pub struct DumpState {
-    /// id(original globals) -> (original globals, the dict the stream builds for them). The
-    /// original is kept so that its id cannot be reused while this dump runs.
-    globals_ref: Py<PyDict>,
+    /// (address of the original globals, the original globals, the dict the stream builds for
+    /// them). The original is held so its address cannot be reused while the dump runs. A dump
+    /// touches few modules, so a short vector beats a map.
+    globals_ref: Mutex<Vec<(usize, Py<PyDict>, Py<PyDict>)>>,
 }
 
 impl DumpState {
-    pub fn new(py: Python<'_>) -> Self {
+    pub fn new() -> Self {
         DumpState {
-            globals_ref: PyDict::new(py).unbind(),
+            globals_ref: Mutex::new(Vec::new()),
         }
     }
 
     /// Forget the previous dump's globals (a reused pickler starts a new dump).
-    pub fn reset(&self, py: Python<'_>) {
-        self.globals_ref.bind(py).clear();
+    pub fn reset(&self) {
+        let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
+        drop(old); // decrefs outside the lock
+    }
+
+    /// The base globals dict for `globals` in this dump, and whether it was just made.
+    pub fn base_globals<'py>(
+        &self,
+        globals: &Bound<'py, PyDict>,
+        make: impl FnOnce() -> PyResult<Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyDict>, bool)> {
+        let py = globals.py();
+        let key = crate::ffi::addr(globals.as_any());
+        let found = {
+            let guard = self.globals_ref.lock().expect("dump state lock");
+            guard
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, base)| base.clone_ref(py))
+        };
+        if let Some(base) = found {
+            return Ok((base.into_bound(py), false));
+        }
+        let base = make()?;
+        self.globals_ref.lock().expect("dump state lock").push((
+            key,
+            globals.clone().unbind(),
+            base.clone().unbind(),
+        ));
+        Ok((base, true))
+    }
+}
+
+impl Default for DumpState {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
