@@ -95,12 +95,18 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
     Some(kind)
 }
 
+/// One module's globals in a dump: the original dict (held so that its address, the key,
+/// cannot be reused while the dump runs) and the dict the stream builds for it.
+struct GlobalsEntry {
+    key: usize,
+    _original: Py<PyDict>,
+    base: Py<PyDict>,
+}
+
 /// Per-dump state: the globals dicts shared by functions of one module within one dump call.
+/// A dump touches few modules, so a short vector beats a map.
 pub struct DumpState {
-    /// (address of the original globals, the original globals, the dict the stream builds for
-    /// them). The original is held so its address cannot be reused while the dump runs. A dump
-    /// touches few modules, so a short vector beats a map.
-    globals_ref: Mutex<Vec<(usize, Py<PyDict>, Py<PyDict>)>>,
+    globals_ref: Mutex<Vec<GlobalsEntry>>,
 }
 
 impl DumpState {
