@@ -134,18 +134,21 @@ impl DumpState {
             let guard = self.globals_ref.lock().expect("dump state lock");
             guard
                 .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, base)| base.clone_ref(py))
+                .find(|e| e.key == key)
+                .map(|e| e.base.clone_ref(py))
         };
         if let Some(base) = found {
             return Ok((base.into_bound(py), false));
         }
         let base = make()?;
-        self.globals_ref.lock().expect("dump state lock").push((
-            key,
-            globals.clone().unbind(),
-            base.clone().unbind(),
-        ));
+        self.globals_ref
+            .lock()
+            .expect("dump state lock")
+            .push(GlobalsEntry {
+                key,
+                _original: globals.clone().unbind(),
+                base: base.clone().unbind(),
+            });
         Ok((base, true))
     }
 }
