@@ -87,8 +87,8 @@ def _restore_frozenset(container, path):
     index, rest = path[0], path[1:]
     if isinstance(container, types.CodeType):
         consts = list(container.co_consts)
-        consts[index] = _restore_frozenset(consts[index], rest) if rest else frozenset(
-            consts[index]
+        consts[index] = (
+            _restore_frozenset(consts[index], rest) if rest else frozenset(consts[index])
         )
         return container.replace(co_consts=tuple(consts))
     items = list(container)
@@ -104,6 +104,9 @@ def make_cell(*contents):
 
 def make_skeleton_class(metaclass, name, bases, type_kwargs, class_id):
     """A class skeleton (or the class already tracked under ``class_id`` in this process)."""
+    known = _known(class_id)
+    if known is not None:
+        return known  # no throwaway skeleton: its __init_subclass__ would run for nothing
     try:
         skeleton = types.new_class(
             name, bases, {"metaclass": metaclass}, lambda ns: ns.update(type_kwargs)
@@ -117,6 +120,9 @@ def make_skeleton_class(metaclass, name, bases, type_kwargs, class_id):
 
 def make_skeleton_enum(bases, name, qualname, members, module, class_id):
     """An Enum class built through its metaclass, so members are real members."""
+    known = _known(class_id)
+    if known is not None:
+        return known
     metacls = type(bases[-1]) if bases else type
     classdict = metacls.__prepare__(name, bases)
     for member_name, member_value in members.items():
@@ -129,6 +135,9 @@ def make_skeleton_enum(bases, name, qualname, members, module, class_id):
 
 def make_typevar(kind, name, bound, constraints, covariant, contravariant, class_id):
     """A TypeVar or ParamSpec defined where it cannot be imported (tracked like classes)."""
+    known = _known(class_id)
+    if known is not None:
+        return known
     import typing
 
     factory = getattr(typing, kind)
@@ -219,24 +228,25 @@ def class_setstate(cls, state):
     """Set a class's attributes, but only on a skeleton this process just made.
 
     A class already tracked (loaded earlier, or defined here) keeps its state: re-loading must
-    not overwrite it (cloudpickle issue #439).
+    not overwrite it (cloudpickle issue #439). The state is applied under the tracker lock, so
+    another thread loading the same class never sees it half filled.
     """
     with _TRACKER_LOCK:
-        fresh = cls in _FRESH
-        _FRESH.discard(cls)
-    if not fresh:
+        if _trackable(cls):
+            if cls not in _FRESH:
+                return cls
+            _FRESH.discard(cls)
+        (attrs,) = state[:1]
+        registry = None
+        for attrname, value in attrs.items():
+            if attrname == "_abc_impl":
+                registry = value
+            else:
+                setattr(cls, attrname, value)
+        if registry is not None:
+            for subclass in registry:
+                cls.register(subclass)
         return cls
-    (attrs,) = state[:1]
-    registry = None
-    for attrname, value in attrs.items():
-        if attrname == "_abc_impl":
-            registry = value
-        else:
-            setattr(cls, attrname, value)
-    if registry is not None:
-        for subclass in registry:
-            cls.register(subclass)
-    return cls
 
 
 def module_setstate(module, state):
@@ -254,6 +264,11 @@ _TRACKER_LOCK = threading.RLock()
 _BY_ID = weakref.WeakValueDictionary()
 _BY_OBJECT = weakref.WeakKeyDictionary()
 _FRESH = weakref.WeakSet()
+
+
+def _known(class_id):
+    with _TRACKER_LOCK:
+        return _BY_ID.get(class_id)
 
 
 def _track(class_id, obj):
@@ -295,4 +310,3 @@ def _trackable(obj):
     except TypeError:
         return False
     return True
-

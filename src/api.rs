@@ -42,6 +42,33 @@ pub struct ReducerOverride;
 
 const REDUCER_ATTR: &str = "_satchel_reducer";
 
+#[pymethods]
+impl Reducer {
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        self.state.traverse(&visit)
+    }
+
+    fn __clear__(slf: &Bound<'_, Self>) {
+        slf.get().state.reset();
+    }
+}
+
+/// `satchel.Pickler.clear_memo` also forgets the per-dump globals: they were written to the
+/// stream with the memo, and a reused pickler must write them again (or not at all).
+#[pyfunction]
+pub fn _reset_reducer(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
+    let dict = pickler.getattr("__dict__")?.cast_into::<PyDict>()?;
+    if let Some(function) = dict.get_item(REDUCER_ATTR)? {
+        function
+            .getattr("__self__")?
+            .cast_into::<Reducer>()?
+            .get()
+            .state
+            .reset();
+    }
+    Ok(())
+}
+
 /// The pickler's reducer function (a METH_O builtin whose `__self__` is its `Reducer`).
 fn reducer_for<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = pickler.py();
@@ -113,8 +140,9 @@ pub fn dump_raw(
     Ok(())
 }
 
-/// A `satchel.Pickler`; its errors (bad protocol, buffer_callback below protocol 5, a file
-/// without `write`) are about the call, so callers let them through unexplained.
+/// A `satchel.Pickler`. Its errors (bad protocol, buffer_callback below protocol 5, a file
+/// without `write`) are about the call: `diagnose::explain` passes them through unchanged,
+/// since the object itself pickles fine.
 fn new_pickler<'py>(
     file: &Bound<'py, PyAny>,
     protocol: Option<&Bound<'py, PyAny>>,
@@ -263,11 +291,7 @@ pub fn dumps<'py>(
     let result = match buffer_callback {
         Some(cb) if !cb.is_none() => {
             let writer = Bound::new(py, Writer::new())?;
-            let pickler = new_pickler(writer.as_any(), protocol, buffer_callback)?;
-            typerefs(py)
-                .c_dump
-                .bind(py)
-                .call1((pickler, obj))
+            dump_raw(obj, writer.as_any(), protocol, buffer_callback)
                 .and_then(|_| writer.get().getvalue(py))
         }
         _ => {
@@ -286,14 +310,13 @@ pub fn dump(
     protocol: Option<&Bound<'_, PyAny>>,
     buffer_callback: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let pickler = new_pickler(file, protocol, buffer_callback)?;
-    let py = obj.py();
-    typerefs(py)
-        .c_dump
-        .bind(py)
-        .call1((pickler, obj))
-        .map(|_| ())
-        .map_err(|err| diagnose::explain(obj, err))
+    dump_raw(obj, file, protocol, buffer_callback).map_err(|err| diagnose::explain(obj, err))
+}
+
+/// The content-derived id of a class, or None when it gets a random one (for tests).
+#[pyfunction]
+pub fn _content_id(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<Option<String>> {
+    reduce::content_id(cls)
 }
 
 /// Turn an error raised by `Pickler.dump` into a satchel.PicklingError with a path.

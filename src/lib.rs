@@ -30,6 +30,8 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(api::dump, m)?)?;
     m.add_function(wrap_pyfunction!(api::_explain, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_reset_reducer, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_content_id, m)?)?;
     m.add_function(wrap_pyfunction!(api::_register_pickler, m)?)?;
     m.add_function(wrap_pyfunction!(api::register_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(api::unregister_pickle_by_value, m)?)?;

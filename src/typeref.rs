@@ -26,6 +26,9 @@ pub struct TypeRefs {
     pub newtype: usize,
     pub dataclass_field_base: usize,
     pub getset_descriptor: usize,
+    pub builtin_function: usize,
+    /// Method, slot, member and getset descriptors (their repr is stable).
+    pub descriptor_types: Vec<usize>,
     /// Exact types whose values cannot refer to anything (None, bool, int, float, complex, str,
     /// bytes); `tuple` is checked item by item.
     pub atomic: [usize; 7],
@@ -46,7 +49,6 @@ pub struct TypeRefs {
     pub staticmethod_type: Py<PyAny>,
     pub property_type: Py<PyAny>,
     pub mappingproxy_type: Py<PyAny>,
-    pub frozenset_type: Py<PyAny>,
     pub newtype_type: Py<PyAny>,
     pub gc_get_referents: Py<PyAny>,
     pub abc_get_dump: Py<PyAny>,
@@ -62,8 +64,12 @@ pub struct TypeRefs {
     pub op_store_global: u8,
     pub op_delete_global: u8,
     pub op_extended_arg: u8,
+    /// LOAD_NAME, and LOAD_FROM_DICT_OR_GLOBALS where it exists (3.12+): class-body reads.
+    pub op_load_name: Vec<u8>,
     /// Functions have `__type_params__` (PEP 695, 3.12+).
     pub has_type_params: bool,
+    /// Annotations are computed lazily (PEP 649, 3.14+).
+    pub lazy_annotations: bool,
 }
 
 static TYPEREFS: PyOnceLock<TypeRefs> = PyOnceLock::new();
@@ -117,7 +123,7 @@ impl TypeRefs {
         for name in types.dir()?.iter() {
             let name = name.cast_into::<PyString>()?;
             let value = types.getattr(&name)?;
-            if !crate::ffi::is_type(&value) {
+            if !crate::ffi::is_type(&value) || crate::ffi::is_heap_type(&value) {
                 continue;
             }
             let type_name = value.getattr("__name__")?;
@@ -149,6 +155,17 @@ impl TypeRefs {
             newtype: ta(&typing, "NewType")?,
             dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
             getset_descriptor: ta(&types, "GetSetDescriptorType")?,
+            builtin_function: ta(&types, "BuiltinFunctionType")?,
+            descriptor_types: [
+                "MethodDescriptorType",
+                "WrapperDescriptorType",
+                "GetSetDescriptorType",
+                "MemberDescriptorType",
+                "ClassMethodDescriptorType",
+            ]
+            .iter()
+            .map(|n| ta(&types, n))
+            .collect::<PyResult<_>>()?,
             atomic: [
                 addr(&py.None().into_bound(py).get_type().into_any()),
                 ta(&builtins, "bool")?,
@@ -171,7 +188,6 @@ impl TypeRefs {
             staticmethod_type: attr(&builtins, "staticmethod")?.unbind(),
             property_type: attr(&builtins, "property")?.unbind(),
             mappingproxy_type: attr(&types, "MappingProxyType")?.unbind(),
-            frozenset_type: attr(&builtins, "frozenset")?.unbind(),
             newtype_type: attr(&typing, "NewType")?.unbind(),
             gc_get_referents: py.import("gc")?.getattr("get_referents")?.unbind(),
             abc_get_dump: py.import("_abc")?.getattr("_get_dump")?.unbind(),
@@ -192,8 +208,12 @@ impl TypeRefs {
             op_store_global: op("STORE_GLOBAL")?,
             op_delete_global: op("DELETE_GLOBAL")?,
             op_extended_arg: op("EXTENDED_ARG")?,
-            has_type_params: builtins.getattr("len").is_ok()
-                && types.getattr("FunctionType")?.hasattr("__type_params__")?,
+            op_load_name: ["LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"]
+                .iter()
+                .filter_map(|n| op(n).ok())
+                .collect(),
+            lazy_annotations: py.version_info() >= (3, 14),
+            has_type_params: types.getattr("FunctionType")?.hasattr("__type_params__")?,
         })
     }
 }

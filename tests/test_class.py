@@ -836,3 +836,144 @@ def test_child_eval_bytes_helper_with_class():
         z = 5
 
     assert child_eval_bytes(satchel.dumps(Q), "obj.z") == 5
+
+
+# --- class ids: what travels decides identity --------------------------------------------------
+
+_MAKE_SCRIPT = r"""
+import sys
+import satchel
+
+def make(k):
+    class C:
+        def f(self):
+            return k
+    return C
+
+sys.stdout.buffer.write(satchel.dumps(make(int(sys.argv[1]))))
+"""
+
+
+def test_classes_differing_only_in_closure_contents_stay_distinct_on_the_receiver():
+    # Same source, different closure value: a receiver that saw the first must not hand it back
+    # for the second (the id covers closure contents, globals read and attribute values).
+    one = run_script(_MAKE_SCRIPT, "1")
+    two = run_script(_MAKE_SCRIPT, "2")
+    assert child_eval_bytes(
+        pickle.dumps((one, two)),
+        "(lambda a, b: (a is b, a().f(), b().f()))"
+        "(__import__('pickle').loads(obj[0]), __import__('pickle').loads(obj[1]))",
+    ) == (False, 1, 2)
+
+
+def test_content_id_covers_globals_and_instance_attributes():
+    from satchel import _satchel
+
+    def make(limit, label):
+        class Settings:
+            def __init__(self):
+                self.label = label
+
+        class C:
+            config = Settings()
+
+            def top(self):
+                return min(limit, 3)
+
+        return C
+
+    a, b, c = make(1, "x"), make(1, "y"), make(2, "x")
+    ids = {_satchel._content_id(k) for k in (a, b, c)}
+    assert None not in ids and len(ids) == 3
+    assert _satchel._content_id(make(1, "x")) == _satchel._content_id(a)
+
+
+def test_class_with_undescribable_attribute_gets_a_random_id():
+    import threading
+
+    from satchel import _satchel
+
+    def make():
+        class Guarded:
+            lock_type = threading.Lock  # a builtin: describable
+            data = memoryview(b"abc")  # no __reduce_ex__: not describable
+
+        return Guarded
+
+    assert _satchel._content_id(make()) is None
+    # ... and it still pickles (only the memoryview does not; the class id is not the problem)
+    first, second = make(), make()
+    assert satchel.dumps(first.lock_type) == satchel.dumps(second.lock_type)
+
+
+def test_subclass_keeps_its_module_and_doc():
+    def make():
+        class A:
+            "Doc"
+
+        class B(A):
+            "Doc"
+
+        return B
+
+    assert child_eval(make(), "(obj.__module__, obj.__doc__, obj.__qualname__)") == (
+        __name__,
+        "Doc",
+        "test_subclass_keeps_its_module_and_doc.<locals>.make.<locals>.B",
+    )
+
+
+def test_class_with_unhashable_metaclass_round_trips():
+    def make():
+        class Meta(type):
+            def __eq__(cls, other):
+                return cls is other
+
+        class C(metaclass=Meta):
+            x = 5
+
+        return C
+
+    assert child_eval(make(), "(obj.x, type(obj).__name__)") == (5, "Meta")
+
+
+def test_reloading_a_known_class_does_not_rerun_init_subclass():
+    # Loading a class that is already known must not build a throwaway skeleton whose
+    # __init_subclass__ would overwrite a registry entry with an empty class.
+    script = r"""
+import sys
+import satchel
+
+class Base:
+    registry = {}
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        Base.registry[cls.__name__] = cls
+
+class Plugin(Base):
+    def run(self):
+        return "ran"
+
+sys.stdout.buffer.write(satchel.dumps(Plugin))
+"""
+    payload = run_script(script)
+    got = child_eval_bytes(
+        pickle.dumps(payload),
+        "(lambda p: (lambda a, b: (a is b, a.registry['Plugin'] is a, a.registry['Plugin']().run()))"
+        "(__import__('pickle').loads(p), __import__('pickle').loads(p)))(obj)",
+    )
+    assert got == (True, True, "ran")
+
+
+def test_typevar_variance_is_part_of_its_identity():
+    def covariant():
+        return typing.TypeVar("T", covariant=True)
+
+    def contravariant():
+        return typing.TypeVar("T", contravariant=True)
+
+    got = child_eval(
+        (covariant(), contravariant()),
+        "(obj[0] is obj[1], obj[0].__covariant__, obj[1].__contravariant__)",
+    )
+    assert got == (False, True, True)

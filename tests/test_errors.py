@@ -290,3 +290,29 @@ else:
 def test_very_deep_structure_never_crashes(kind):
     out = run_script(_DEEP_SCRIPT, kind).split()
     assert out in ([b"ok", b"True"], [b"error", b"True"]), out
+
+
+def test_file_errors_pass_through_with_a_sane_cause():
+    class Full:
+        def write(self, data):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError) as info:
+        satchel.Pickler(Full()).dump([1, 2, 3])
+    assert info.value.__cause__ is not info.value
+    assert not isinstance(info.value, satchel.PicklingError)
+
+
+def test_subclass_persistent_id_is_not_second_guessed():
+    import threading
+
+    class Full:
+        def write(self, data):
+            raise OSError("disk full")
+
+    class Persisting(satchel.Pickler):
+        def persistent_id(self, obj):
+            return "lock" if isinstance(obj, type(threading.Lock())) else None
+
+    with pytest.raises(OSError, match="disk full"):
+        Persisting(Full()).dump({"lock": threading.Lock()})

@@ -298,3 +298,52 @@ def test_code_analysis_cache_survives_address_reuse():
         loaded = pickle.loads(satchel.dumps(ns["f"]))
         assert loaded() == 3 * i
         del ns, loaded
+
+
+def test_globals_read_by_a_class_body_inside_a_function_travel():
+    script = r"""
+import sys
+import satchel
+
+X = 5
+
+def f():
+    class Inner:
+        y = X * 2
+    return Inner.y
+
+sys.stdout.buffer.write(satchel.dumps(f))
+"""
+    from conftest import child_eval_bytes
+
+    assert child_eval_bytes(run_script(script), "obj()") == 10
+
+
+def test_shared_mutable_default_keeps_its_identity():
+    def make():
+        seen = set()
+
+        def visit(x, seen=seen):
+            seen.add(x)
+            return len(seen)
+
+        def count():
+            return len(seen)
+
+        return visit, count
+
+    assert child_eval(make(), "(obj[0](1), obj[0](2), obj[1]())") == (1, 2, 2)
+
+
+def test_subclass_defaults_keep_their_type():
+    import collections
+
+    Point = collections.namedtuple("Point", "x y")
+
+    def f(p=Point(1, frozenset({"a", "b"})), opts=collections.OrderedDict(a=1)):  # noqa: B006, B008
+        return p, opts
+
+    loaded = pickle.loads(satchel.dumps(f))
+    p, opts = loaded()
+    assert type(p) is Point and p.y == frozenset({"a", "b"})
+    assert type(opts) is collections.OrderedDict

@@ -440,3 +440,36 @@ def test_dumps_does_not_keep_what_it_pickled_alive():
     del obj, big
     gc.collect()
     assert ref() is None
+
+
+def test_clear_memo_forgets_the_previous_dumps_globals():
+    import io
+
+    ns = {"BIG": b"x" * 100_000, "SMALL": 1}
+    exec("def f():\n    return len(BIG)\ndef g():\n    return SMALL\n", ns)
+    buf = io.BytesIO()
+    p = satchel.Pickler(buf)
+    p.dump(ns["f"])
+    p.clear_memo()
+    start = buf.tell()
+    p.dump(ns["g"])
+    second = buf.getvalue()[start:]
+    assert len(second) < 2_000
+    assert pickle.loads(second)() == 1
+
+
+def test_a_pickler_in_a_cycle_with_what_it_dumped_is_collected():
+    import gc
+    import io
+    import weakref
+
+    ns = {}
+    exec("def f():\n    return 1\n", ns)
+    ns["pickler"] = satchel.Pickler(io.BytesIO())
+    ns["pickler"].dump(ns["f"])
+    probe = type("Probe", (), {})()
+    ns["probe"] = probe
+    ref = weakref.ref(probe)
+    del ns, probe
+    gc.collect()
+    assert ref() is None

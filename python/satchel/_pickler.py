@@ -27,7 +27,20 @@ class Pickler(_pickle.Pickler):
         try:
             return super().dump(obj)
         except Exception as exc:
-            raise _satchel._explain(obj, exc) from exc
+            # A subclass may pickle what satchel.Pickler cannot (persistent_id, its own
+            # dispatch_table), so only the classic "cannot pickle" errors get a path there.
+            if type(self) is not Pickler and not isinstance(exc, (TypeError, pickle.PicklingError)):
+                raise
+            explained = _satchel._explain(obj, exc)
+            if explained is exc:
+                raise
+            raise explained from exc
+
+    def clear_memo(self):
+        """Forget what was pickled, including the per-dump globals satchel shares between
+        functions (they were written to the stream along with the memo)."""
+        super().clear_memo()
+        _satchel._reset_reducer(self)
 
 
 #: cloudpickle's name for the same class.

@@ -15,23 +15,12 @@ use crate::typeref::typerefs;
 /// Module names registered by value. Registering a package covers its submodules.
 static REGISTRY: Mutex<Option<FxHashSet<String>>> = Mutex::new(None);
 
-fn registry_is_empty() -> bool {
-    REGISTRY
-        .lock()
-        .map(|r| r.as_ref().is_none_or(|s| s.is_empty()))
-        .unwrap_or(true)
-}
-
 /// Whether `module_name` or one of its parent packages is registered by value.
 pub fn is_registered(module_name: &str) -> bool {
-    if registry_is_empty() {
+    let Ok(guard) = REGISTRY.lock() else {
         return false;
-    }
-    let guard = match REGISTRY.lock() {
-        Ok(g) => g,
-        Err(_) => return false,
     };
-    let Some(set) = guard.as_ref() else {
+    let Some(set) = guard.as_ref().filter(|s| !s.is_empty()) else {
         return false;
     };
     let mut name = module_name;
@@ -125,8 +114,10 @@ pub fn register_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
 pub fn unregister_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = module.py();
     let name = module_name(module)?;
-    let mut guard = REGISTRY.lock().expect("registry lock poisoned");
-    let removed = guard.as_mut().is_some_and(|set| set.remove(&name));
+    let removed = {
+        let mut guard = REGISTRY.lock().expect("registry lock poisoned");
+        guard.as_mut().is_some_and(|set| set.remove(&name))
+    };
     if !removed {
         return Err(Error::NotRegistered { name }.into_pyerr(py));
     }
@@ -134,11 +125,14 @@ pub fn unregister_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
 }
 
 pub fn list_registry(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
-    let guard = REGISTRY.lock().expect("registry lock poisoned");
-    let mut names: Vec<String> = guard
-        .as_ref()
-        .map(|s| s.iter().cloned().collect())
-        .unwrap_or_default();
+    // Python is never called with the lock held (a GC pass could run arbitrary code).
+    let mut names: Vec<String> = {
+        let guard = REGISTRY.lock().expect("registry lock poisoned");
+        guard
+            .as_ref()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    };
     names.sort();
     PyList::new(py, names)
 }

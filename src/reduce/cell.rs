@@ -17,11 +17,15 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         Some(value) if super::function::is_flat_value(&value) => {
             call(&boot.make_cell, PyTuple::new(py, [value])?)
         }
-        Some(value) => call_then_set(
-            &boot.make_cell,
-            PyTuple::empty(py),
-            PyTuple::new(py, [value])?.into_any(),
-            &boot.cell_setstate,
-        ),
+        Some(value) => {
+            // A frozenset would pickle in hash order.
+            let value = super::stdlib::sorted_sets(&value)?.unwrap_or(value);
+            call_then_set(
+                &boot.make_cell,
+                PyTuple::empty(py),
+                PyTuple::new(py, [value])?.into_any(),
+                &boot.cell_setstate,
+            )
+        }
     }
 }

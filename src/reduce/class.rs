@@ -7,10 +7,9 @@
 //! process, and a receiver maps repeated loads to one class object.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PySet, PyString, PyTuple, PyType};
-use sha2::{Digest, Sha256};
+use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
-use super::{byref, call, call_then_set, not_implemented};
+use super::{byref, call, call_then_set, classid, not_implemented};
 use crate::bootstrap::boot;
 use crate::ffi::{self, addr};
 use crate::typeref::typerefs;
@@ -100,6 +99,8 @@ pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     {
         type_kwargs.set_item("__slots__", slots)?;
     }
+    // In the skeleton's namespace from the start, so __init_subclass__ hooks see the real module.
+    type_kwargs.set_item("__module__", cls.getattr("__module__")?)?;
     let args = PyTuple::new(
         py,
         [
@@ -172,7 +173,10 @@ fn class_dict<'py>(
         if is_abc && name.starts_with("_abc_") {
             continue;
         }
-        if inherited.get_item(&key)?.is_some_and(|b| b.is(&value)) {
+        // Identical to an inherited value: the skeleton inherits it. Never for __module__ and
+        // __doc__, which every class has of its own even when equal to its base's.
+        let own_always = name == "__module__" || name == "__doc__";
+        if !own_always && inherited.get_item(&key)?.is_some_and(|b| b.is(&value)) {
             continue;
         }
         items.push((name, deterministic(value)?));
@@ -212,159 +216,29 @@ fn class_dict<'py>(
 }
 
 /// Set-valued class attributes (`__abstractmethods__`) pickle in hash order; send them sorted.
+///
+/// A class-level `set` (a constant like `TAGS = {...}`) is sent as a sorted copy too: the class
+/// keeps an equal set, but one that another object in the same stream shared with it would no
+/// longer be the same object after loading (docs/FORMAT.md). Nested frozensets are sorted as
+/// in defaults.
 fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if value.is_exact_instance_of::<PySet>() {
+        return super::stdlib::sorted_set(&value);
+    }
     Ok(super::stdlib::sorted_sets(&value)?.unwrap_or(value))
 }
 
-/// A set or frozenset as a `Reduced` that rebuilds it from a sorted list.
-pub fn sorted_set<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let py = value.py();
-    let is_frozen = value.cast::<PyFrozenSet>().is_ok();
-    let mut keyed: Vec<(String, Bound<'py, PyAny>)> = Vec::new();
-    for item in value.try_iter()? {
-        let item = item?;
-        keyed.push((item.repr()?.to_string(), item));
-    }
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let list = pyo3::types::PyList::new(py, keyed.into_iter().map(|(_, v)| v))?;
-    let ctor = if is_frozen {
-        typerefs(py).frozenset_type.bind(py).clone()
-    } else {
-        py.get_type::<PySet>().into_any()
-    };
-    let reduced = super::stdlib::Reduced::new(py, ctor, PyTuple::new(py, [list])?)?;
-    Ok(reduced.into_any())
-}
-
-/// The tracked id of `cls`, or its content-derived id on first dump.
+/// The tracked id of `cls`, or its content-derived id on first dump (a random one when the
+/// class has no process-independent description; see `classid.rs`).
 fn class_id<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
-    let content = content_id(cls)?;
-    boot(py).tracked_id.bind(py).call1((cls, content))
-}
-
-fn content_id(cls: &Bound<'_, PyType>) -> PyResult<String> {
-    let mut h = Sha256::new();
-    let mut put = |s: &str| {
-        h.update((s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+    let content = match classid::content_id(cls)? {
+        Some(id) => id,
+        None => py
+            .import("uuid")?
+            .call_method0("uuid4")?
+            .getattr("hex")?
+            .extract()?,
     };
-    put(&cls.getattr("__module__")?.str()?.to_string());
-    put(&cls.getattr("__qualname__")?.str()?.to_string());
-    for base in cls.getattr("__bases__")?.cast_into::<PyTuple>()?.iter() {
-        put(&format!(
-            "{}.{}",
-            base.getattr("__module__")?,
-            base.getattr("__qualname__")?
-        ));
-    }
-    let own = cls.getattr("__dict__")?;
-    let mut keys: Vec<String> = Vec::new();
-    for key in own.try_iter()? {
-        keys.push(key?.str()?.to_string());
-    }
-    keys.sort();
-    for key in keys {
-        put(&key);
-        let value = own.get_item(&key)?;
-        put(&value_fingerprint(&value)?);
-    }
-    let digest = h.finalize();
-    Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
-}
-
-/// A stable text for one class attribute: what it is made of, never an address or a hash
-/// order, so that two definitions that differ in any constant or plain value get different ids
-/// and the same definition gets the same id in every process.
-fn value_fingerprint(value: &Bound<'_, PyAny>) -> PyResult<String> {
-    let mut out = String::new();
-    stable_repr(value, 0, &mut out)?;
-    Ok(out)
-}
-
-fn stable_repr(value: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> PyResult<()> {
-    use std::fmt::Write;
-    let py = value.py();
-    let refs = typerefs(py);
-    let ty = ffi::type_addr(value);
-    if depth > 8 {
-        out.push('…');
-        return Ok(());
-    }
-    if refs.atomic.contains(&ty) {
-        out.push_str(&value.repr()?.to_string());
-    } else if ty == refs.classmethod || ty == refs.staticmethod {
-        out.push_str(if ty == refs.classmethod {
-            "classmethod("
-        } else {
-            "staticmethod("
-        });
-        stable_repr(&value.getattr("__func__")?, depth + 1, out)?;
-        out.push(')');
-    } else if ty == refs.property {
-        out.push_str("property(");
-        for part in ["fget", "fset", "fdel"] {
-            stable_repr(&value.getattr(part)?, depth + 1, out)?;
-            out.push(',');
-        }
-        out.push(')');
-    } else if ty == refs.function {
-        out.push_str("function(");
-        stable_repr(&value.getattr("__code__")?, depth + 1, out)?;
-        stable_repr(&value.getattr("__defaults__")?, depth + 1, out)?;
-        out.push(')');
-    } else if ty == refs.code {
-        let bytecode = value.getattr("co_code")?.cast_into::<PyBytes>()?;
-        let hex: String = Sha256::digest(bytecode.as_bytes())
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let _ = write!(out, "code({hex},{},", value.getattr("co_names")?.repr()?);
-        stable_repr(&value.getattr("co_consts")?, depth + 1, out)?;
-        out.push(')');
-    } else if let Ok(t) = value.cast::<PyTuple>() {
-        out.push('(');
-        for item in t.iter() {
-            stable_repr(&item, depth + 1, out)?;
-            out.push(',');
-        }
-        out.push(')');
-    } else if let Ok(l) = value.cast::<pyo3::types::PyList>() {
-        out.push('[');
-        for item in l.iter() {
-            stable_repr(&item, depth + 1, out)?;
-            out.push(',');
-        }
-        out.push(']');
-    } else if let Ok(d) = value.cast::<PyDict>() {
-        out.push('{');
-        for (k, v) in d.iter() {
-            stable_repr(&k, depth + 1, out)?;
-            out.push(':');
-            stable_repr(&v, depth + 1, out)?;
-            out.push(',');
-        }
-        out.push('}');
-    } else if value.cast::<PyFrozenSet>().is_ok() || value.cast::<PySet>().is_ok() {
-        let mut parts = Vec::new();
-        for item in value.try_iter()? {
-            let mut part = String::new();
-            stable_repr(&item?, depth + 1, &mut part)?;
-            parts.push(part);
-        }
-        parts.sort();
-        let _ = write!(out, "set({})", parts.join(","));
-    } else if ffi::is_type(value) {
-        let _ = write!(
-            out,
-            "class({}.{})",
-            value.getattr("__module__")?,
-            value.getattr("__qualname__")?
-        );
-    } else {
-        let ty = value.get_type();
-        let _ = write!(out, "<{}>", ty.fully_qualified_name()?);
-    }
-    Ok(())
+    boot(py).tracked_id.bind(py).call1((cls, content))
 }

@@ -9,7 +9,7 @@
 //! turned back into frozensets by `make_code`.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFrozenSet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyFrozenSet, PyTuple};
 
 use super::{call, globals};
 use crate::bootstrap::boot;
@@ -98,7 +98,7 @@ fn canonical_items<'py>(
             canonical_code(&item, prefix, paths)?
         } else if let Ok(fs) = item.cast::<PyFrozenSet>() {
             paths.push(prefix.clone());
-            sorted_tuple(fs)?.into_any()
+            PyTuple::new(fs.py(), super::stdlib::sorted_items(fs)?)?.into_any()
         } else if let Ok(t) = item.cast::<PyTuple>() {
             canonical_items(t, code, prefix, paths)?.into_any()
         } else {
@@ -108,18 +108,4 @@ fn canonical_items<'py>(
         out.push(new);
     }
     PyTuple::new(py, out)
-}
-
-/// The elements in an order that does not depend on hashing: by type name, then repr.
-fn sorted_tuple<'py>(fs: &Bound<'py, PyFrozenSet>) -> PyResult<Bound<'py, PyTuple>> {
-    let mut keyed = Vec::with_capacity(fs.len());
-    for item in fs.iter() {
-        let key = (
-            item.get_type().name()?.to_string(),
-            item.repr()?.cast_into::<PyString>()?.to_string(),
-        );
-        keyed.push((key, item));
-    }
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    PyTuple::new(fs.py(), keyed.into_iter().map(|(_, v)| v))
 }

@@ -44,7 +44,13 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let fglobals = PyDict::new(py);
     for name in info.global_names.bind(py).iter() {
         if let Some(value) = globals_dict.get_item(&name)? {
-            flat = flat && is_flat(&value, refs, 0);
+            let value = if is_flat(&value, refs, 0) {
+                value
+            } else {
+                flat = false;
+                // A frozenset global would pickle in hash order.
+                super::stdlib::sorted_sets(&value)?.unwrap_or(value)
+            };
             fglobals.set_item(name, value)?;
         }
     }
@@ -52,10 +58,12 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     // Sets in defaults (`allowed=frozenset({...})`) would pickle in hash order.
     let defaults = match &f.defaults {
         Some(d) if is_flat(d, refs, 0) => d.clone(),
-        Some(d) => super::stdlib::sorted_sets(d)?.unwrap_or_else(|| d.clone()),
+        Some(d) => {
+            flat = false;
+            super::stdlib::sorted_sets(d)?.unwrap_or_else(|| d.clone())
+        }
         None => none(),
     };
-    flat = flat && is_flat(&defaults, refs, 0);
     if let Some(closure) = &f.closure {
         for cell in closure.cast::<PyTuple>()?.iter() {
             flat = flat && ffi::cell_contents(&cell).is_none_or(|v| is_flat(&v, refs, 0));
@@ -123,7 +131,7 @@ fn is_flat(value: &Bound<'_, PyAny>, refs: &TypeRefs, depth: u8) -> bool {
             .is_ok_and(|t| t.iter().all(|v| is_flat(&v, refs, depth + 1)));
     }
     if ffi::is_module(value) {
-        return module_by_reference(value, refs);
+        return super::module::by_reference(value).unwrap_or(false);
     }
     false
 }
@@ -139,23 +147,6 @@ fn is_flat_extra(value: &Bound<'_, PyAny>, refs: &TypeRefs) -> bool {
         Ok(d) => d.values().iter().all(|v| is_flat(&v, refs, 0)),
         Err(_) => is_flat(value, refs, 0),
     }
-}
-
-fn module_by_reference(module: &Bound<'_, PyAny>, refs: &TypeRefs) -> bool {
-    let py = module.py();
-    let Ok(name) = module.getattr("__name__") else {
-        return false;
-    };
-    let Ok(name_str) = name.cast::<PyString>().map(|n| n.to_string()) else {
-        return false;
-    };
-    refs.sys_modules
-        .bind(py)
-        .get_item(&name)
-        .ok()
-        .flatten()
-        .is_some_and(|m| m.is(module))
-        && !byref::is_registered(&name_str)
 }
 
 /// The globals dict the stream builds for functions of one module: one per module per dump, so
@@ -213,7 +204,9 @@ fn extra<'py>(
     if !eq(&doc, derived_doc)? {
         put("__doc__", doc)?;
     }
-    if f.has_annotations {
+    // 3.14 (PEP 649) fills annotations lazily from __annotate__, leaving the slot NULL until
+    // first access: there, always ask.
+    if f.has_annotations || typerefs(py).lazy_annotations {
         let annotations = obj.getattr("__annotations__")?;
         if annotations.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
             put("__annotations__", annotations)?;

@@ -57,13 +57,15 @@ pub fn code_info(code: &Bound<'_, PyAny>) -> PyResult<std::sync::Arc<CodeInfo>> 
     }
     let info = std::sync::Arc::new(analyse(code)?);
     let mut dead_candidates = Vec::new();
+    // Dropped after the lock is released: dropping Python references can run Python code.
+    let _replaced;
     {
         let mut guard = CACHE.lock().expect("code cache lock poisoned");
         let cache = guard.get_or_insert_with(|| Cache {
             map: FxHashMap::default(),
             sweep_at: 1024,
         });
-        cache.map.insert(key, info.clone());
+        _replaced = cache.map.insert(key, info.clone());
         if cache.map.len() >= cache.sweep_at {
             dead_candidates = cache.map.iter().map(|(k, v)| (*k, v.clone())).collect();
         }
@@ -81,13 +83,15 @@ fn sweep(py: Python<'_>, entries: Vec<(usize, std::sync::Arc<CodeInfo>)>) {
         .filter(|(_, info)| info.weak.bind(py).upgrade().is_none())
         .map(|(k, _)| k)
         .collect();
-    let mut guard = CACHE.lock().expect("code cache lock poisoned");
-    if let Some(cache) = guard.as_mut() {
-        for k in dead {
-            cache.map.remove(&k);
+    let mut removed = Vec::with_capacity(dead.len());
+    {
+        let mut guard = CACHE.lock().expect("code cache lock poisoned");
+        if let Some(cache) = guard.as_mut() {
+            removed.extend(dead.iter().filter_map(|k| cache.map.remove(k)));
+            cache.sweep_at = (cache.map.len() * 2).max(1024);
         }
-        cache.sweep_at = (cache.map.len() * 2).max(1024);
     }
+    drop(removed); // after the lock, as in code_info
 }
 
 fn analyse(code: &Bound<'_, PyAny>) -> PyResult<CodeInfo> {
@@ -137,7 +141,10 @@ fn walk<'py>(
         }
     }
     let bytecode = code.getattr("co_code")?.cast_into::<PyBytes>()?;
-    for index in global_name_indices(bytecode.as_bytes(), refs) {
+    // Code without CO_NEWLOCALS (a class body nested in the function) reads globals with
+    // LOAD_NAME: `class K: attr = G` inside a function needs G too.
+    let class_body = code.getattr("co_flags")?.extract::<u32>()? & CO_NEWLOCALS == 0;
+    for index in global_name_indices(bytecode.as_bytes(), refs, class_body) {
         if let Ok(name) = names.get_item(index) {
             let name = name.cast_into::<PyString>()?;
             if seen_globals.insert(name.to_str()?.to_owned()) {
@@ -154,9 +161,12 @@ fn walk<'py>(
     Ok(())
 }
 
+/// `co_flags` bit of code that gets a fresh locals dict (functions; not class bodies).
+const CO_NEWLOCALS: u32 = 0x2;
+
 /// Indices into `co_names` of the global loads, stores and deletes in 3.11+ wordcode.
 /// LOAD_GLOBAL's oparg carries the name index shifted left by one (3.11, CPython gh-93429).
-fn global_name_indices(bytecode: &[u8], refs: &TypeRefs) -> Vec<usize> {
+fn global_name_indices(bytecode: &[u8], refs: &TypeRefs, class_body: bool) -> Vec<usize> {
     let mut out = Vec::new();
     let mut extended: usize = 0;
     for pair in bytecode.chunks_exact(2) {
@@ -168,7 +178,10 @@ fn global_name_indices(bytecode: &[u8], refs: &TypeRefs) -> Vec<usize> {
         extended = 0;
         if op == refs.op_load_global {
             out.push(arg >> 1);
-        } else if op == refs.op_store_global || op == refs.op_delete_global {
+        } else if op == refs.op_store_global
+            || op == refs.op_delete_global
+            || (class_body && refs.op_load_name.contains(&op))
+        {
             out.push(arg);
         }
     }

@@ -4,6 +4,7 @@
 mod byref;
 mod cell;
 mod class;
+mod classid;
 mod code;
 mod function;
 mod globals;
@@ -12,6 +13,7 @@ mod module;
 mod stdlib;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
+pub use classid::content_id;
 
 use std::sync::Mutex;
 
@@ -120,6 +122,18 @@ impl DumpState {
     pub fn reset(&self) {
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
+    }
+
+    /// For the garbage collector: the dicts this state holds (a pickler kept in a cycle with the
+    /// globals it dumped must stay collectable). Skips a state another thread is changing.
+    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Ok(entries) = self.globals_ref.try_lock() {
+            for e in entries.iter() {
+                visit.call(&e._original)?;
+                visit.call(&e.base)?;
+            }
+        }
+        Ok(())
     }
 
     /// The base globals dict for `globals` in this dump, and whether it was just made.

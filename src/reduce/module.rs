@@ -9,17 +9,27 @@ use super::{byref, call, call_then_set};
 use crate::bootstrap::boot;
 use crate::typeref::typerefs;
 
+/// Whether a module travels by reference: it is the module imported under its name, and it is
+/// not registered by value. (Functions use this too, to know a module global is flat.)
+pub fn by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = module.py();
+    let name = module.getattr("__name__")?;
+    let Ok(name_str) = name.cast::<PyString>() else {
+        return Ok(false);
+    };
+    let imported = typerefs(py)
+        .sys_modules
+        .bind(py)
+        .get_item(&name)?
+        .is_some_and(|m| m.is(module));
+    Ok(imported && !byref::is_registered(name_str.to_str()?))
+}
+
 pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
     let name = obj.getattr("__name__")?;
-    let name_str = name.cast::<PyString>()?.to_str()?.to_owned();
-    let imported = refs
-        .sys_modules
-        .bind(py)
-        .get_item(&name)?
-        .is_some_and(|m| m.is(obj));
-    if imported && !byref::is_registered(&name_str) {
+    if by_reference(obj)? {
         return call(&refs.import_module, PyTuple::new(py, [name])?);
     }
     let attrs = PyDict::new(py);

@@ -5,7 +5,6 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
-use sha2::{Digest, Sha256};
 
 use super::{byref, call, not_implemented};
 use crate::bootstrap::boot;
@@ -118,17 +117,15 @@ pub fn reduce_typevar<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny
         .getattr_opt("__constraints__")?
         .unwrap_or_else(|| PyTuple::empty(py).into_any());
     let text = format!(
-        "{kind}:{}:{}:{}:{}",
+        "{kind}:{}:{}:{}:{}:{}:{}",
         module.as_ref().map(|m| m.to_string()).unwrap_or_default(),
         name,
         obj.getattr("__bound__")?.repr()?,
-        constraints.repr()?
+        constraints.repr()?,
+        obj.getattr("__covariant__")?.repr()?,
+        obj.getattr("__contravariant__")?.repr()?
     );
-    let id: String = Sha256::digest(text.as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let id = super::classid::hex_digest(text.as_bytes(), 16);
     let args = PyTuple::new(
         py,
         [
@@ -191,59 +188,88 @@ pub fn reduce_singleton<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
     }
 }
 
-/// `value` with every set or frozenset inside it (through tuples, lists and dicts, a few
-/// levels deep) replaced by a sorted rebuild, or None when it holds none: sets pickle in hash
-/// order, which changes with PYTHONHASHSEED. Containers are copied only when a set is found.
+/// `value` with every frozenset in it (itself, or inside tuples, or inside the values of a
+/// top-level dict) rebuilt from a sorted list, or None when it holds none: frozensets pickle in
+/// hash order, which changes with PYTHONHASHSEED. Only exact types are rewritten, so
+/// subclasses keep their type; mutable sets are left alone, because a copy would break their
+/// identity (a `seen=SEEN` default must stay the global `SEEN`).
 pub fn sorted_sets<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    sorted_sets_at(value, 0)
-}
-
-fn sorted_sets_at<'py>(
-    value: &Bound<'py, PyAny>,
-    depth: u8,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let py = value.py();
-    if value.cast::<pyo3::types::PyFrozenSet>().is_ok()
-        || value.cast::<pyo3::types::PySet>().is_ok()
-    {
-        return Ok(Some(super::class::sorted_set(value)?));
-    }
-    if depth >= 3 {
-        return Ok(None);
-    }
-    if let Ok(t) = value.cast::<PyTuple>() {
-        let mut changed = false;
-        let mut items = Vec::with_capacity(t.len());
-        for item in t.iter() {
-            match sorted_sets_at(&item, depth + 1)? {
-                Some(new) => {
-                    changed = true;
-                    items.push(new);
-                }
-                None => items.push(item),
-            }
-        }
-        return Ok(if changed {
-            Some(PyTuple::new(py, items)?.into_any())
-        } else {
-            None
-        });
-    }
-    if let Ok(d) = value.cast::<PyDict>() {
+    if let Ok(d) = value.cast_exact::<PyDict>() {
         let mut copy: Option<Bound<'py, PyDict>> = None;
         for (k, v) in d.iter() {
-            if let Some(new) = sorted_sets_at(&v, depth + 1)? {
-                copy.get_or_insert_with(|| d.copy().expect("dict copy"))
-                    .set_item(k, new)?;
+            if let Some(new) = sorted_frozensets(&v, 1)? {
+                match &copy {
+                    Some(c) => c.set_item(k, new)?,
+                    None => {
+                        let c = d.copy()?;
+                        c.set_item(k, new)?;
+                        copy = Some(c);
+                    }
+                }
             }
         }
         return Ok(copy.map(|c| c.into_any()));
     }
-    Ok(None)
+    sorted_frozensets(value, 0)
+}
+
+fn sorted_frozensets<'py>(
+    value: &Bound<'py, PyAny>,
+    depth: u8,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = value.py();
+    if value.is_exact_instance_of::<pyo3::types::PyFrozenSet>() {
+        return Ok(Some(sorted_set(value)?));
+    }
+    let Ok(t) = value.cast_exact::<PyTuple>() else {
+        return Ok(None);
+    };
+    if depth >= 3 {
+        return Ok(None);
+    }
+    let mut changed = false;
+    let mut items = Vec::with_capacity(t.len());
+    for item in t.iter() {
+        match sorted_frozensets(&item, depth + 1)? {
+            Some(new) => {
+                changed = true;
+                items.push(new);
+            }
+            None => items.push(item),
+        }
+    }
+    Ok(if changed {
+        Some(PyTuple::new(py, items)?.into_any())
+    } else {
+        None
+    })
 }
 
 pub fn reduce_getset_descriptor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let args = PyTuple::new(py, [obj.getattr("__objclass__")?, obj.getattr("__name__")?])?;
     call(&typerefs(py).getattr, args)
+}
+
+/// The items of a set in an order that does not depend on hashing: by type name, then repr.
+pub fn sorted_items<'py>(set: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut keyed = Vec::new();
+    for item in set.try_iter()? {
+        let item = item?;
+        let key = (
+            item.get_type().name()?.to_string(),
+            item.repr()?.to_string(),
+        );
+        keyed.push((key, item));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keyed.into_iter().map(|(_, v)| v).collect())
+}
+
+/// A set or frozenset as a `Reduced` that rebuilds it (same type) from its sorted items.
+pub fn sorted_set<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = value.py();
+    let list = PyList::new(py, sorted_items(value)?)?;
+    let ctor = value.get_type().into_any();
+    Reduced::new(py, ctor, PyTuple::new(py, [list])?).map(Bound::into_any)
 }
