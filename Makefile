@@ -42,6 +42,7 @@ lint: $(STAMP)
 	cargo fmt --check
 	cargo clippy --release -q -- -D warnings
 	$(VENV)/bin/ruff check python tests examples bootstrap compat-matrix
+	$(VENV)/bin/ruff format --check python tests examples bootstrap
 
 fmt:
 	cargo fmt
