@@ -160,7 +160,27 @@ fn new_pickler<'py>(
         }
         _ => cls.call1((file, protocol))?,
     };
+    if newobj_protocol(protocol) {
+        reducer_of(&pickler)?.get().state.enable_plain_instances();
+    }
     Ok(pickler)
+}
+
+/// Whether `protocol` (None = the default 5, negative = the highest) takes `object.__reduce_ex__`'s
+/// NEWOBJ path, which is the only one `reduce::instance` reproduces; 0 and 1 go through
+/// `copyreg._reduce_ex` instead.
+fn newobj_protocol(protocol: &Bound<'_, PyAny>) -> bool {
+    protocol.is_none()
+        || protocol
+            .extract::<i64>()
+            .is_ok_and(|p| !(0..2).contains(&p))
+}
+
+/// The `Reducer` behind a pickler's reducer function.
+fn reducer_of<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Reducer>> {
+    Ok(reducer_for(pickler)?
+        .getattr("__self__")?
+        .cast_into::<Reducer>()?)
 }
 
 /// The file `dumps` gives the C pickler: it keeps the chunks the pickler writes and hands a
@@ -251,9 +271,10 @@ fn dumps_cached<'py>(
         None => {
             let writer = Bound::new(py, Writer::new())?;
             let pickler = pickler_class(py)?.call1((&writer, protocol))?;
-            let reducer = reducer_for(&pickler)?
-                .getattr("__self__")?
-                .cast_into::<Reducer>()?;
+            let reducer = reducer_of(&pickler)?;
+            if newobj_protocol(protocol) {
+                reducer.get().state.enable_plain_instances();
+            }
             Cached {
                 protocol: protocol.clone().unbind(),
                 clear_memo: pickler.getattr("clear_memo")?.unbind(),

@@ -171,3 +171,26 @@ pub fn reducer_function<'py>(reducer: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
         )
     }
 }
+
+/// What a type's struct says about plain-instance pickling: its version tag (0 when it has
+/// none; CPython gives a type a new tag whenever it or a base changes), whether its instances
+/// are variable-sized, and whether it can create instances at all.
+pub struct TypeShape {
+    pub version_tag: u32,
+    pub var_sized: bool,
+    pub has_new: bool,
+}
+
+pub fn type_shape(ty: &Bound<'_, PyAny>) -> TypeShape {
+    let tp = ty.as_ptr() as *mut ffi::PyTypeObject;
+    // SAFETY: callers pass type objects (the type of a live object); these are plain field
+    // reads of a PyTypeObject, whose layout pyo3-ffi declares for this interpreter version.
+    unsafe {
+        let valid = ffi::PyType_GetFlags(tp) & ffi::Py_TPFLAGS_VALID_VERSION_TAG != 0;
+        TypeShape {
+            version_tag: if valid { (*tp).tp_version_tag } else { 0 },
+            var_sized: (*tp).tp_itemsize != 0,
+            has_new: (*tp).tp_new.is_some(),
+        }
+    }
+}

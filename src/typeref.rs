@@ -54,6 +54,9 @@ pub struct TypeRefs {
     pub abc_get_dump: Py<PyAny>,
     pub sys_modules: Py<PyDict>,
     pub copyreg_dispatch: Py<PyDict>,
+    pub copyreg_newobj: Py<PyAny>,
+    pub copyreg_slotnames: Py<PyAny>,
+    pub object_type: Py<PyAny>,
     pub bytes_io: Py<PyAny>,
     pub bytes_type: Py<PyAny>,
     /// `_pickle.Pickler.dump`, called unbound so `satchel.dumps` never runs a Python frame.
@@ -191,6 +194,9 @@ impl TypeRefs {
             newtype_type: attr(&typing, "NewType")?.unbind(),
             gc_get_referents: py.import("gc")?.getattr("get_referents")?.unbind(),
             abc_get_dump: py.import("_abc")?.getattr("_get_dump")?.unbind(),
+            copyreg_newobj: py.import("copyreg")?.getattr("__newobj__")?.unbind(),
+            copyreg_slotnames: py.import("copyreg")?.getattr("_slotnames")?.unbind(),
+            object_type: attr(&builtins, "object")?.unbind(),
             copyreg_dispatch: py
                 .import("copyreg")?
                 .getattr("dispatch_table")?

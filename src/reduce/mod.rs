@@ -8,6 +8,7 @@ mod classid;
 mod code;
 mod function;
 mod globals;
+mod instance;
 mod method;
 mod module;
 mod stdlib;
@@ -109,13 +110,27 @@ struct GlobalsEntry {
 /// A dump touches few modules, so a short vector beats a map.
 pub struct DumpState {
     globals_ref: Mutex<Vec<GlobalsEntry>>,
+    /// Reduce plain instances here (`instance.rs`): only on picklers satchel made itself.
+    plain_instances: std::sync::atomic::AtomicBool,
 }
 
 impl DumpState {
     pub fn new() -> Self {
         DumpState {
             globals_ref: Mutex::new(Vec::new()),
+            plain_instances: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Let this pickler reduce plain instances itself (its dispatch table is satchel's own).
+    pub fn enable_plain_instances(&self) {
+        self.plain_instances
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn plain_instances(&self) -> bool {
+        self.plain_instances
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forget the previous dump's globals (a reused pickler starts a new dump).
@@ -179,6 +194,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let py = obj.py();
     let refs = typerefs(py);
     match classify(obj, refs) {
+        None if state.plain_instances() => instance::reduce(obj),
         None => Ok(not_implemented(py)),
         Some(kind) => reduce_kind(state, obj, kind),
     }
