@@ -58,13 +58,8 @@ impl Reducer {
 #[pyfunction]
 pub fn _reset_reducer(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
     let dict = pickler.getattr("__dict__")?.cast_into::<PyDict>()?;
-    if let Some(function) = dict.get_item(REDUCER_ATTR)? {
-        function
-            .getattr("__self__")?
-            .cast_into::<Reducer>()?
-            .get()
-            .state
-            .reset();
+    if dict.contains(REDUCER_ATTR)? {
+        reducer_of(pickler)?.get().state.reset();
     }
     Ok(())
 }
@@ -277,7 +272,13 @@ fn dumps_cached<'py>(
             }
             Cached {
                 protocol: protocol.clone().unbind(),
-                clear_memo: pickler.getattr("clear_memo")?.unbind(),
+                // The C method itself: satchel.Pickler.clear_memo (Python) also resets the
+                // reducer, which this cache does directly.
+                clear_memo: refs
+                    .c_clear_memo
+                    .bind(py)
+                    .call_method1("__get__", (&pickler,))?
+                    .unbind(),
                 pickler: pickler.unbind(),
                 writer: writer.unbind(),
                 reducer: reducer.unbind(),

@@ -61,6 +61,8 @@ pub struct TypeRefs {
     pub bytes_type: Py<PyAny>,
     /// `_pickle.Pickler.dump`, called unbound so `satchel.dumps` never runs a Python frame.
     pub c_dump: Py<PyAny>,
+    /// `_pickle.Pickler.clear_memo`, likewise.
+    pub c_clear_memo: Py<PyAny>,
 
     // Opcodes, from `opcode.opmap` so that renumbering between versions cannot bite.
     pub op_load_global: u8,
@@ -210,6 +212,10 @@ impl TypeRefs {
             bytes_io: py.import("io")?.getattr("BytesIO")?.unbind(),
             bytes_type: attr(&builtins, "bytes")?.unbind(),
             c_dump: pickle_mod.getattr("Pickler")?.getattr("dump")?.unbind(),
+            c_clear_memo: pickle_mod
+                .getattr("Pickler")?
+                .getattr("clear_memo")?
+                .unbind(),
             op_load_global: op("LOAD_GLOBAL")?,
             op_store_global: op("STORE_GLOBAL")?,
             op_delete_global: op("DELETE_GLOBAL")?,

@@ -77,8 +77,9 @@ pub fn importable_as(
 
 /// `importable_as` with the object's own `__module__` and `__qualname__` (or `__name__`).
 pub fn importable(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let module = obj.getattr("__module__").ok();
-    let name = match obj.getattr("__qualname__") {
+    let py = obj.py();
+    let module = obj.getattr(pyo3::intern!(py, "__module__")).ok();
+    let name = match obj.getattr(pyo3::intern!(py, "__qualname__")) {
         Ok(q) => q,
         Err(_) => match obj.getattr("__name__") {
             Ok(n) => n,

@@ -168,7 +168,7 @@ fn base_globals<'py>(
         }
         Ok(base)
     })?;
-    let name = base.get_item("__name__")?;
+    let name = base.get_item(pyo3::intern!(py, "__name__"))?;
     Ok((base, name, fresh))
 }
 

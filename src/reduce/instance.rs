@@ -8,7 +8,10 @@
 //! `dispatch_table` that must see these instances first.
 //!
 //! "Plain" is decided once per type and cached under the type's version tag, which CPython
-//! replaces whenever the type or a base is modified (a `__reduce__` added later is seen).
+//! replaces whenever the type or a base is modified (a `__reduce__` added later is seen). The
+//! decision asks CPython itself: the first instance's own `__reduce_ex__(2)` must give exactly
+//! the tuple satchel would build, so every version-specific refusal (3.13's heap-type
+//! `_thread.lock`, C types whose instances carry more than a dict) stays CPython's.
 
 use std::sync::Mutex;
 
@@ -31,11 +34,25 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
     let cls = obj.get_type().into_any();
-    if !is_plain(&cls)? || refs.copyreg_dispatch.bind(py).contains(&cls)? {
+    if !is_plain(&cls, obj)? || refs.copyreg_dispatch.bind(py).contains(&cls)? {
         return Ok(not_implemented(py));
     }
-    let state = match obj.getattr_opt("__dict__")? {
-        Some(d) if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) => d,
+    let state = match obj.getattr_opt(pyo3::intern!(py, "__dict__"))? {
+        Some(d) if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) => {
+            // The hooks are looked up on the instance too: one in its dict overrides the class.
+            let dict = d.cast::<PyDict>()?;
+            let hooks = [
+                pyo3::intern!(py, "__reduce_ex__"),
+                pyo3::intern!(py, "__reduce__"),
+                pyo3::intern!(py, "__getstate__"),
+            ];
+            for hook in hooks {
+                if dict.contains(hook)? {
+                    return Ok(not_implemented(py));
+                }
+            }
+            d
+        }
         _ => py.None().into_bound(py),
     };
     let args = PyTuple::new(py, [cls])?;
@@ -46,10 +63,10 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     .into_any())
 }
 
-fn is_plain(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
+fn is_plain(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
     let shape = ffi::type_shape(cls);
     if shape.version_tag == 0 {
-        return decide(cls, &shape);
+        return decide(cls, obj, &shape);
     }
     let key = addr(cls);
     let cached = PLAIN
@@ -62,7 +79,7 @@ fn is_plain(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
             return Ok(plain);
         }
     }
-    let plain = decide(cls, &shape)?;
+    let plain = decide(cls, obj, &shape)?;
     PLAIN
         .lock()
         .expect("instance cache lock")
@@ -71,9 +88,14 @@ fn is_plain(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(plain)
 }
 
-/// The conditions under which `object.__reduce_ex__` takes its `reduce_newobj` path with no
-/// arguments, no slots and no list/dict items (CPython Objects/typeobject.c).
-fn decide(cls: &Bound<'_, PyAny>, shape: &ffi::TypeShape) -> PyResult<bool> {
+/// Whether `object.__reduce_ex__` takes its `reduce_newobj` path with no arguments, no slots
+/// and no list/dict items for this type (CPython Objects/typeobject.c): the class hooks are
+/// checked, then `obj`'s own reduction must have exactly that shape.
+fn decide(
+    cls: &Bound<'_, PyAny>,
+    obj: &Bound<'_, PyAny>,
+    shape: &ffi::TypeShape,
+) -> PyResult<bool> {
     let py = cls.py();
     let refs = typerefs(py);
     if shape.var_sized || !shape.has_new || !ffi::is_heap_type(cls) {
@@ -96,5 +118,26 @@ fn decide(cls: &Bound<'_, PyAny>, shape: &ffi::TypeShape) -> PyResult<bool> {
     }
     // Slots: copyreg computes (and caches on the class) the names object_getstate would add.
     let slotnames = refs.copyreg_slotnames.bind(py).call1((cls,))?;
-    Ok(slotnames.len()? == 0)
+    if slotnames.len()? != 0 {
+        return Ok(false);
+    }
+    // CPython's own answer for this instance (it refuses, for example, objects whose C struct
+    // is larger than a plain object's).
+    let Ok(reduced) = obj.call_method1("__reduce_ex__", (2,)) else {
+        return Ok(false);
+    };
+    let Ok(parts) = reduced.cast_into::<PyTuple>() else {
+        return Ok(false);
+    };
+    let dict = obj.getattr_opt("__dict__")?;
+    let expected_state =
+        |s: &Bound<'_, PyAny>| s.is_none() || dict.as_ref().is_some_and(|d| s.is(d));
+    Ok(parts.len() >= 3
+        && parts.get_item(0)?.is(refs.copyreg_newobj.bind(py))
+        && parts
+            .get_item(1)?
+            .cast_into::<PyTuple>()
+            .is_ok_and(|a| a.len() == 1 && a.get_item(0).is_ok_and(|c| c.is(cls)))
+        && expected_state(&parts.get_item(2)?)
+        && parts.iter().skip(3).all(|p| p.is_none()))
 }
