@@ -83,12 +83,18 @@ def timings():
             t2 = time.perf_counter()
             dump_times.append((t1 - t0) / len(tasks))
             load_times.append((t2 - t1) / len(tasks))
-        results[name] = (statistics.median(dump_times), statistics.median(load_times), len(payloads[0]))
+        results[name] = (
+            statistics.median(dump_times),
+            statistics.median(load_times),
+            len(payloads[0]),
+        )
         d, lo, size = results[name]
         print(f"  {name:<20} dumps {d * 1e6:6.2f} us   loads {lo * 1e6:6.2f} us   {size} bytes")
     if len(results) == 2:
         (sd, sl, ss), (cd, cl, cs) = results.values()
-        print(f"  satchel/cloudpickle: dumps {sd / cd:.2f}x, loads {sl / cl:.2f}x, bytes {ss / cs:.2f}x")
+        print(
+            f"  satchel/cloudpickle: dumps {sd / cd:.2f}x, loads {sl / cl:.2f}x, bytes {ss / cs:.2f}x"
+        )
 
 
 def show_error():

@@ -21,6 +21,18 @@ def make_probe():
     return probe
 
 
+def _counter():
+    """A closure over a cell it mutates (the closure is local, so it travels by value)."""
+    count = 0
+
+    def incr():
+        nonlocal count
+        count += 1
+        return count
+
+    return incr
+
+
 def test_empty_cell_dumped_before_assignment():
     probe = make_probe()
 
@@ -160,17 +172,7 @@ def test_shared_cell_seen_through_direct_cell_in_same_stream():
 
 
 def test_nonlocal_mutation_state_at_dump_time():
-    def counter():
-        count = 0
-
-        def incr():
-            nonlocal count
-            count += 1
-            return count
-
-        return incr
-
-    incr = counter()
+    incr = _counter()
     incr()
     incr()
     # The child continues from the state at dump time, the parent is not affected.
@@ -179,17 +181,7 @@ def test_nonlocal_mutation_state_at_dump_time():
 
 
 def test_separate_dumps_give_separate_cells():
-    def counter():
-        count = 0
-
-        def incr():
-            nonlocal count
-            count += 1
-            return count
-
-        return incr
-
-    incr = counter()
+    incr = _counter()
     p1, p2 = satchel.dumps(incr), satchel.dumps(incr)
     a, b = pickle.loads(p1), pickle.loads(p2)
     assert a.__closure__[0] is not b.__closure__[0]
