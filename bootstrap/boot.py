@@ -5,95 +5,148 @@ STACK_GLOBAL as ``_satchel_boot_<major>.<name>``. Never rename, move or change t
 add new ones and raise FORMAT_VERSION's minor instead. Names starting with ``_`` are private.
 
 The module is importable as ``_satchel_boot_1`` once satchel is installed; the same source is
-embedded in satchel's binary (``satchel._satchel.BOOTSTRAP_SOURCE``).
+embedded in satchel's binary (``satchel._satchel.BOOTSTRAP_SOURCE``) and, minified and
+compressed, in standalone streams.
 
-Sections, by role (as in cloudpickle): reconstructors, state setters, the dynamic-class tracker.
+Sections, by role (as in cloudpickle): the stream header (errors, fingerprint, check),
+reconstructors, state setters, the dynamic-class tracker. It must run on every interpreter a
+portable stream targets (CPython 3.9+ syntax, PyPy 3.9): nothing newer than 3.9 here.
 """
 
 import builtins
 import functools
-import marshal
+import hashlib
+import pickle
+import struct
+import sys
 import threading
 import types
 import weakref
 
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "1.1.0"
+
+#: Which parts of the bootstrap this module holds: "core" (this file), "bytecode" (bytecode.py,
+#: nonportable constructors), "portable" (portable.py). A standalone stream carries the core and
+#: the part its mode needs; its loader checks both the version and the parts.
+PARTS = {"core"}
+
+# ---------------------------------------------------------------------------------------------
+# Stream header: every satchel stream calls check(...) before its body (docs/FORMAT.md).
+# ---------------------------------------------------------------------------------------------
+
+
+class UnpicklingError(pickle.UnpicklingError):
+    """A satchel stream could not be loaded."""
+
+
+class IncompatibleFormat(UnpicklingError):
+    """The stream needs a newer satchel bootstrap than this receiver has."""
+
+
+class IncompatibleInterpreter(UnpicklingError):
+    """A nonportable stream (bytecode) was made by a different interpreter build."""
+
+
+# Header flags (wire format).
+FLAG_NONPORTABLE = 1
+FLAG_COMPRESSED = 2
+FLAG_STANDALONE = 4
+
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
+
+
+def _fingerprint_text():
+    """What must match for bytecode (marshal) to mean the same thing on both ends. The micro
+    version is left out: releases of one minor share bytecode (same magic number)."""
+    import importlib.util
+    import sysconfig
+
+    impl = sys.implementation
+    return ";".join(
+        (
+            "impl=" + impl.name,
+            "version=%d.%d" % sys.version_info[:2],
+            "magic=" + importlib.util.MAGIC_NUMBER.hex(),
+            "cache_tag=" + str(impl.cache_tag),
+            "pointer=%d" % struct.calcsize("P"),
+            "byteorder=" + sys.byteorder,
+            "gil_disabled=%d" % bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+            "debug=%d" % hasattr(sys, "gettotalrefcount"),
+            "format=" + FORMAT_VERSION.split(".")[0],
+        )
+    )
+
+
+def _label():
+    import importlib.util
+
+    name = _IMPLEMENTATIONS.get(sys.implementation.name, sys.implementation.name)
+    bytecode = int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little")
+    return "%s %d.%d/%d" % ((name,) + tuple(sys.version_info[:2]) + (bytecode,))
+
+
+#: sha256 of _fingerprint_text(), first 16 bytes (satchel's Rust side computes the same).
+FINGERPRINT = hashlib.sha256(_fingerprint_text().encode()).digest()[:16]
+#: Below protocol 3 the header carries the fingerprint as hex text (no bytes opcode there).
+_FINGERPRINT_HEX = FINGERPRINT.hex()
+#: "CPython 3.11/3495": implementation, language version, bytecode magic number.
+LABEL = _label()
+
+
+def _describe(label):
+    name, _, bytecode = label.partition("/")
+    return "%s (bytecode %s)" % (name, bytecode) if bytecode else name
+
+
+def _version_tuple(version):
+    try:
+        return tuple(int(part) for part in version.split(".")[:2])
+    except (AttributeError, ValueError):
+        raise UnpicklingError("corrupt satchel header: format version %r" % (version,)) from None
+
+
+def check(version, flags, fingerprint, producer):
+    """Run by the header, before any of the body is built."""
+    if version != FORMAT_VERSION:
+        need, have = _version_tuple(version), _version_tuple(FORMAT_VERSION)
+        if need[0] != have[0] or need[1] > have[1]:
+            raise IncompatibleFormat(
+                "stream needs satchel bootstrap format %s; this receiver has %s: "
+                "upgrade satchel on the receiver" % (version, FORMAT_VERSION)
+            )
+    if flags & FLAG_NONPORTABLE and fingerprint != FINGERPRINT and fingerprint != _FINGERPRINT_HEX:
+        raise IncompatibleInterpreter(
+            "stream made by %s; this is %s: re-dump with mode='portable'"
+            % (_describe(producer), _describe(LABEL))
+        )
+
+
+def load_zstd(frame):
+    """The body of a compressed stream: one zstd frame holding a pickle."""
+    return pickle.loads(_zstd_decompress(frame))
+
+
+def _zstd_decompress(frame):
+    try:
+        from satchel._satchel import zstd_decompress
+    except ImportError:
+        pass
+    else:
+        return zstd_decompress(frame)
+    try:
+        from compression import zstd  # Python 3.14+
+    except ImportError:
+        raise UnpicklingError(
+            "this stream's body is zstd-compressed: loading it needs satchel installed "
+            "(pip install satchel) or Python 3.14+ (compression.zstd)"
+        ) from None
+    return zstd.decompress(frame)
+
 
 # ---------------------------------------------------------------------------------------------
 # Reconstructors: build a skeleton; the state setters below fill it in. Building the skeleton
 # before the state is what lets self-referential and mutually recursive objects round-trip.
 # ---------------------------------------------------------------------------------------------
-
-
-def function(code, base_globals, closure, fglobals, defaults, extra):
-    """A complete function in one call: the form used when nothing in its state can refer
-    back to it (plain values and imported modules), so no skeleton is needed.
-
-    ``code`` is marshal bytes or a code object. ``base_globals`` is one dict per source module
-    per dump, shared by every function of that module in the stream, and never a receiver
-    module's own dict: loading mutates nothing. ``extra`` holds the attributes that differ
-    from what FunctionType derives from the code and globals (see ``_set_extra``), or None.
-    """
-    if "__builtins__" not in base_globals:
-        base_globals["__builtins__"] = builtins
-    func = types.FunctionType(_code(code), base_globals, None, defaults, closure)
-    if fglobals:
-        base_globals.update(fglobals)
-    if extra is not None:
-        _set_extra(func, extra)
-    return func
-
-
-def make_function(code, base_globals, closure):
-    """A function skeleton; ``function_setstate`` fills globals, defaults and attributes."""
-    if "__builtins__" not in base_globals:
-        base_globals["__builtins__"] = builtins
-    return types.FunctionType(_code(code), base_globals, None, None, closure)
-
-
-def make_code(data, frozensets):
-    """A code object from marshal bytes (nonportable mode: the fingerprint pins the format).
-
-    ``frozensets`` lists the paths of frozenset constants that the producer shipped as sorted
-    tuples, so that the bytes do not depend on PYTHONHASHSEED; they are turned back here.
-    """
-    if not frozensets:
-        return _code(data)  # the same object a function of this stream gets from these bytes
-    code = marshal.loads(data)
-    for path in frozensets:
-        code = _restore_frozenset(code, path)
-    return code
-
-
-# Code objects are immutable, so loads of the same marshal bytes share one (bounded) cache:
-# the 1000 closures of one factory, or the same task function shipped again and again, are
-# unmarshalled once.
-_CODE_CACHE = {}
-_CODE_CACHE_SIZE = 1024
-
-
-def _code(code):
-    if type(code) is not bytes:
-        return code
-    cached = _CODE_CACHE.get(code)
-    if cached is None:
-        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
-            _CODE_CACHE.clear()
-        cached = _CODE_CACHE[code] = marshal.loads(code)
-    return cached
-
-
-def _restore_frozenset(container, path):
-    index, rest = path[0], path[1:]
-    if isinstance(container, types.CodeType):
-        consts = list(container.co_consts)
-        consts[index] = (
-            _restore_frozenset(consts[index], rest) if rest else frozenset(consts[index])
-        )
-        return container.replace(co_consts=tuple(consts))
-    items = list(container)
-    items[index] = _restore_frozenset(items[index], rest) if rest else frozenset(items[index])
-    return tuple(items)
 
 
 def make_cell(*contents):

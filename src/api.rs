@@ -8,6 +8,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyType};
 
 use crate::diagnose;
+use crate::envelope::{compress, fingerprint, header};
+use crate::error::Error;
 use crate::reduce::{self, DumpState};
 use crate::typeref::typerefs;
 
@@ -120,55 +122,39 @@ impl ReducerOverride {
     }
 }
 
-/// Pickle `obj` into `file` with a fresh `satchel.Pickler`, without a Python frame.
-pub fn dump_raw(
-    obj: &Bound<'_, PyAny>,
-    file: &Bound<'_, PyAny>,
-    protocol: Option<&Bound<'_, PyAny>>,
-    buffer_callback: Option<&Bound<'_, PyAny>>,
-) -> PyResult<()> {
-    let pickler = new_pickler(file, protocol, buffer_callback)?;
-    typerefs(obj.py())
-        .c_dump
-        .bind(obj.py())
-        .call1((pickler, obj))?;
+/// Pickle `obj`'s body into `file` with a fresh `satchel.Pickler` (used by error diagnosis).
+pub fn dump_raw(obj: &Bound<'_, PyAny>, file: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = obj.py();
+    let opts = Options::new(py, None, None, "nonportable", None, Some(false))?;
+    let pickler = new_pickler(file, &opts, None)?;
+    typerefs(py).c_dump.bind(py).call1((pickler, obj))?;
     Ok(())
 }
 
-/// A `satchel.Pickler`. Its errors (bad protocol, buffer_callback below protocol 5, a file
-/// without `write`) are about the call: `diagnose::explain` passes them through unchanged,
-/// since the object itself pickles fine.
+/// A `satchel.Pickler` writing bodies to `file`. Its errors (a file without `write`) are
+/// about the call: `diagnose::explain` passes them through unchanged, since the object itself
+/// pickles fine.
 fn new_pickler<'py>(
     file: &Bound<'py, PyAny>,
-    protocol: Option<&Bound<'py, PyAny>>,
+    opts: &Options,
     buffer_callback: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = file.py();
     let cls = pickler_class(py)?;
-    let none = py.None().into_bound(py);
-    let protocol = protocol.unwrap_or(&none);
-    let pickler = match buffer_callback {
-        Some(cb) if !cb.is_none() => {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("buffer_callback", cb)?;
-            cls.call((file, protocol), Some(&kwargs))?
-        }
-        _ => cls.call1((file, protocol))?,
-    };
-    if newobj_protocol(protocol) {
+    let kwargs = PyDict::new(py);
+    if let Some(cb) = buffer_callback.filter(|cb| !cb.is_none()) {
+        kwargs.set_item("buffer_callback", cb)?;
+    }
+    if opts.portable {
+        kwargs.set_item("mode", "portable")?;
+    }
+    // The body only: headers are written by the caller.
+    kwargs.set_item("_body_only", true)?;
+    let pickler = cls.call((file, opts.protocol), Some(&kwargs))?;
+    if opts.protocol >= 2 {
         reducer_of(&pickler)?.get().state.enable_plain_instances();
     }
     Ok(pickler)
-}
-
-/// Whether `protocol` (None = the default 5, negative = the highest) takes `object.__reduce_ex__`'s
-/// NEWOBJ path, which is the only one `reduce::instance` reproduces; 0 and 1 go through
-/// `copyreg._reduce_ex` instead.
-fn newobj_protocol(protocol: &Bound<'_, PyAny>) -> bool {
-    protocol.is_none()
-        || protocol
-            .extract::<i64>()
-            .is_ok_and(|p| !(0..2).contains(&p))
 }
 
 /// The `Reducer` behind a pickler's reducer function.
@@ -233,11 +219,201 @@ impl Writer {
     }
 }
 
-/// One pickler and writer per thread, reused by `dumps`: building a `_pickle.Pickler` costs
-/// more than pickling a small task. A nested `dumps` (from a `__reduce__` running inside one)
-/// finds the slot empty and builds its own.
+/// The keyword options of dumps/dump/Pickler, resolved once.
+pub struct Options {
+    pub protocol: u8,
+    pub portable: bool,
+    pub standalone: bool,
+    /// Some(true): compress; Some(false): never; None: above `compress::AUTO_THRESHOLD`.
+    pub compress: Option<bool>,
+    pub out_of_band: bool,
+}
+
+impl Options {
+    pub fn new(
+        py: Python<'_>,
+        protocol: Option<&Bound<'_, PyAny>>,
+        buffer_callback: Option<&Bound<'_, PyAny>>,
+        mode: &str,
+        standalone: Option<bool>,
+        compress: Option<bool>,
+    ) -> PyResult<Options> {
+        let bad = |reason: String| Error::BadOption { reason }.into_pyerr(py);
+        let protocol = match protocol {
+            None => 5,
+            Some(p) if p.is_none() => 5,
+            Some(p) => match p.extract::<i64>() {
+                Ok(n) if n < 0 => 5,
+                Ok(n) if n <= 5 => n as u8,
+                Ok(n) => return Err(bad(format!("pickle protocol must be <= 5, not {n}"))),
+                Err(_) => {
+                    return Err(bad(format!(
+                        "protocol must be an int, not {}",
+                        p.get_type().name()?
+                    )))
+                }
+            },
+        };
+        let portable = match mode {
+            "nonportable" => false,
+            "portable" => true,
+            other => {
+                return Err(bad(format!(
+                    "mode must be 'nonportable' or 'portable', not {other:?}"
+                )))
+            }
+        };
+        let standalone = standalone.unwrap_or(portable);
+        let out_of_band = buffer_callback.is_some_and(|cb| !cb.is_none());
+        if standalone && protocol < 3 {
+            return Err(bad(format!(
+                "standalone streams carry bytes, which need protocol 3 or higher (got {protocol}); \
+                 pass standalone=False"
+            )));
+        }
+        if compress == Some(true) && (protocol < 3 || out_of_band) {
+            return Err(bad(
+                "compress=True needs protocol 3 or higher and no buffer_callback (out-of-band \
+                 buffers are not part of the compressed body)"
+                    .into(),
+            ));
+        }
+        Ok(Options {
+            protocol,
+            portable,
+            standalone,
+            compress,
+            out_of_band,
+        })
+    }
+
+    fn flags(&self, compressed: bool) -> u8 {
+        let mut flags = 0;
+        if !self.portable {
+            flags |= header::FLAG_NONPORTABLE;
+        }
+        if self.standalone {
+            flags |= header::FLAG_STANDALONE;
+        }
+        if compressed {
+            flags |= header::FLAG_COMPRESSED;
+        }
+        flags
+    }
+
+    /// Whether a body of this size is compressed. Automatic compression only applies to a
+    /// stream that already needs satchel on the receiver (`needs_header`) and does not carry
+    /// the bootstrap for stdlib-only receivers: plain data stays a plain pickle, and a
+    /// standalone stream stays loadable without satchel or Python 3.14's zstd.
+    fn compresses(&self, body_len: usize, needs_header: bool) -> bool {
+        match self.compress {
+            Some(c) => c,
+            None => {
+                needs_header
+                    && !self.standalone
+                    && !self.out_of_band
+                    && self.protocol >= 3
+                    && body_len > compress::AUTO_THRESHOLD
+            }
+        }
+    }
+}
+
+/// Header bytes per (protocol, flags), built once.
+type HeaderCache = Vec<((u8, u8), Py<PyBytes>)>;
+static HEADERS: Mutex<HeaderCache> = Mutex::new(Vec::new());
+
+/// The standalone payloads (the loader and the bootstrap parts one mode needs, in one zlib
+/// blob), built once each: [nonportable, portable].
+static STANDALONE: [PyOnceLock<Py<PyBytes>>; 2] = [PyOnceLock::new(), PyOnceLock::new()];
+
+fn header<'py>(py: Python<'py>, protocol: u8, flags: u8) -> PyResult<Bound<'py, PyBytes>> {
+    let key = (protocol, flags);
+    let cached = HEADERS
+        .lock()
+        .expect("header cache lock")
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.clone_ref(py));
+    if let Some(h) = cached {
+        return Ok(h.into_bound(py));
+    }
+    let fp = fingerprint::fingerprint(py)?;
+    let version = crate::bootstrap::boot(py)
+        .module
+        .bind(py)
+        .getattr("FORMAT_VERSION")?
+        .extract::<String>()?;
+    let standalone = if flags & header::FLAG_STANDALONE != 0 {
+        use crate::bootstrap::{BYTECODE, CORE, LOADER, PORTABLE};
+        let portable = flags & header::FLAG_NONPORTABLE == 0;
+        let blob = STANDALONE[usize::from(portable)].get_or_try_init(py, || -> PyResult<_> {
+            let mode_part = if portable {
+                ("portable", PORTABLE)
+            } else {
+                ("bytecode", BYTECODE)
+            };
+            let parts = vec![("core", CORE), mode_part];
+            Ok(py
+                .import("satchel._standalone")?
+                .call_method1("payload", (parts, LOADER))?
+                .cast_into::<PyBytes>()?
+                .unbind())
+        })?;
+        Some(blob.bind(py).as_bytes())
+    } else {
+        None
+    };
+    let bytes = PyBytes::new(
+        py,
+        &header::build(protocol, flags, &version, fp, standalone),
+    );
+    HEADERS
+        .lock()
+        .expect("header cache lock")
+        .push((key, bytes.clone().unbind()));
+    Ok(bytes)
+}
+
+/// The whole stream for a pickled `body`: header, then the body or its compressed wrapper.
+/// A body that names no bootstrap constructor (plain data, objects by reference, plain
+/// instances) needs neither satchel nor a particular interpreter: it goes out as the plain
+/// pickle it is, byte for byte the stdlib's, unless it is compressed.
+fn finish<'py>(
+    py: Python<'py>,
+    opts: &Options,
+    body: &Bound<'py, PyBytes>,
+    needs_header: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let compressed = opts.compresses(body.as_bytes().len(), needs_header);
+    if !needs_header && !compressed {
+        return Ok(body.clone());
+    }
+    let body = body.as_bytes();
+    if compressed {
+        let frame = compress::compress(py, body)?;
+        let head = header(py, opts.protocol, opts.flags(true))?;
+        let wrapper = header::compressed_wrapper(opts.protocol, frame.as_bytes());
+        return Ok(concat(py, &[head.as_bytes(), &wrapper]));
+    }
+    let head = header(py, opts.protocol, opts.flags(false))?;
+    Ok(concat(py, &[head.as_bytes(), body]))
+}
+
+fn concat<'py>(py: Python<'py>, parts: &[&[u8]]) -> Bound<'py, PyBytes> {
+    let total = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(total);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    PyBytes::new(py, &out)
+}
+
+/// One pickler and writer per thread and mode, reused by `dumps`: building a
+/// `_pickle.Pickler` costs more than pickling a small task. A nested `dumps` (from a
+/// `__reduce__` running inside one) finds the slot empty and builds its own.
 struct Cached {
-    protocol: Py<PyAny>,
+    key: (u8, bool),
     pickler: Py<PyAny>,
     clear_memo: Py<PyAny>,
     writer: Py<Writer>,
@@ -251,27 +427,25 @@ thread_local! {
     static CACHED: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
 }
 
-fn dumps_cached<'py>(
+/// The body (what the C pickler writes) of `obj`, with a reused pickler, and whether it named
+/// a bootstrap constructor.
+fn body_cached<'py>(
     obj: &Bound<'py, PyAny>,
-    protocol: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
+    opts: &Options,
+) -> PyResult<(Bound<'py, PyBytes>, bool)> {
     let py = obj.py();
     let refs = typerefs(py);
-    let cached = CACHED.with(|c| c.borrow_mut().take()).filter(|c| {
-        let p = c.protocol.bind(py);
-        p.is(protocol) || p.eq(protocol).unwrap_or(false)
-    });
+    let key = (opts.protocol, opts.portable);
+    let cached = CACHED
+        .with(|c| c.borrow_mut().take())
+        .filter(|c| c.key == key);
     let cached = match cached {
         Some(c) => c,
         None => {
             let writer = Bound::new(py, Writer::new())?;
-            let pickler = pickler_class(py)?.call1((&writer, protocol))?;
-            let reducer = reducer_of(&pickler)?;
-            if newobj_protocol(protocol) {
-                reducer.get().state.enable_plain_instances();
-            }
+            let pickler = new_pickler(writer.as_any(), opts, None)?;
             Cached {
-                protocol: protocol.clone().unbind(),
+                key,
                 // The C method itself: satchel.Pickler.clear_memo (Python) also resets the
                 // reducer, which this cache does directly.
                 clear_memo: refs
@@ -279,15 +453,16 @@ fn dumps_cached<'py>(
                     .bind(py)
                     .call_method1("__get__", (&pickler,))?
                     .unbind(),
+                reducer: reducer_of(&pickler)?.unbind(),
                 pickler: pickler.unbind(),
                 writer: writer.unbind(),
-                reducer: reducer.unbind(),
             }
         }
     };
     let writer = cached.writer.bind(py);
     let result = refs.c_dump.bind(py).call1((cached.pickler.bind(py), obj));
     let value = writer.get().getvalue(py);
+    let used = cached.reducer.get().state.take_bootstrap_used();
     // Keep the pickler only after a clean, small dump. Clearing the memo now releases what
     // this dump referenced; a small output means a small memo table, which clear_memo walks
     // whole and CPython never shrinks (one big dump would slow every later one).
@@ -299,40 +474,217 @@ fn dumps_cached<'py>(
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
     }
     result?;
-    value
+    Ok((value?, used))
+}
+
+/// The body of `obj` pickled with a fresh pickler into a Writer, and whether it named a
+/// bootstrap constructor.
+fn body_fresh<'py>(
+    obj: &Bound<'py, PyAny>,
+    opts: &Options,
+    buffer_callback: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Bound<'py, PyBytes>, bool)> {
+    let py = obj.py();
+    let writer = Bound::new(py, Writer::new())?;
+    let pickler = new_pickler(writer.as_any(), opts, buffer_callback)?;
+    typerefs(py).c_dump.bind(py).call1((&pickler, obj))?;
+    let used = reducer_of(&pickler)?.get().state.take_bootstrap_used();
+    Ok((writer.get().getvalue(py)?, used))
 }
 
 #[pyfunction]
-#[pyo3(signature = (obj, protocol=None, buffer_callback=None))]
+#[pyo3(signature = (obj, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None))]
 pub fn dumps<'py>(
     obj: &Bound<'py, PyAny>,
     protocol: Option<&Bound<'py, PyAny>>,
     buffer_callback: Option<&Bound<'py, PyAny>>,
+    mode: &str,
+    standalone: Option<bool>,
+    compress: Option<bool>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
-    let result = match buffer_callback {
-        Some(cb) if !cb.is_none() => {
-            let writer = Bound::new(py, Writer::new())?;
-            dump_raw(obj, writer.as_any(), protocol, buffer_callback)
-                .and_then(|_| writer.get().getvalue(py))
-        }
-        _ => {
-            let none = py.None().into_bound(py);
-            dumps_cached(obj, protocol.unwrap_or(&none))
-        }
+    let opts = Options::new(py, protocol, buffer_callback, mode, standalone, compress)?;
+    let body = if opts.out_of_band {
+        body_fresh(obj, &opts, buffer_callback)
+    } else {
+        body_cached(obj, &opts)
     };
-    result.map_err(|err| diagnose::explain(obj, err))
+    let (body, used) = body.map_err(|err| diagnose::explain(obj, err))?;
+    finish(py, &opts, &body, used)
 }
 
 #[pyfunction]
-#[pyo3(signature = (obj, file, protocol=None, buffer_callback=None))]
+#[pyo3(signature = (obj, file, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn dump(
     obj: &Bound<'_, PyAny>,
     file: &Bound<'_, PyAny>,
     protocol: Option<&Bound<'_, PyAny>>,
     buffer_callback: Option<&Bound<'_, PyAny>>,
+    mode: &str,
+    standalone: Option<bool>,
+    compress: Option<bool>,
 ) -> PyResult<()> {
-    dump_raw(obj, file, protocol, buffer_callback).map_err(|err| diagnose::explain(obj, err))
+    let py = obj.py();
+    let opts = Options::new(py, protocol, buffer_callback, mode, standalone, compress)?;
+    if opts.compress == Some(true) {
+        // The body must be whole to be compressed; streaming dumps never compress on their own.
+        let (body, _) = body_fresh(obj, &opts, None).map_err(|err| diagnose::explain(obj, err))?;
+        file.call_method1("write", (finish(py, &opts, &body, true)?,))?;
+        return Ok(());
+    }
+    file.call_method1("write", (header(py, opts.protocol, opts.flags(false))?,))?;
+    let pickler = new_pickler(file, &opts, buffer_callback)?;
+    typerefs(py)
+        .c_dump
+        .bind(py)
+        .call1((pickler, obj))
+        .map(|_| ())
+        .map_err(|err| diagnose::explain(obj, err))
+}
+
+/// The resolved keyword options of a `satchel.Pickler` (python/satchel/_pickler.py keeps one):
+/// the header it writes before each body, and the compressed stream when it compresses.
+#[pyclass(module = "satchel._satchel", frozen)]
+pub struct StreamOptions {
+    opts: Options,
+    body_only: bool,
+}
+
+#[pymethods]
+impl StreamOptions {
+    #[new]
+    #[pyo3(signature = (protocol, buffer_callback, mode, standalone, compress, body_only))]
+    fn new(
+        py: Python<'_>,
+        protocol: Option<&Bound<'_, PyAny>>,
+        buffer_callback: Option<&Bound<'_, PyAny>>,
+        mode: &str,
+        standalone: Option<bool>,
+        compress: Option<bool>,
+        body_only: bool,
+    ) -> PyResult<Self> {
+        let opts = Options::new(py, protocol, buffer_callback, mode, standalone, compress)?;
+        Ok(StreamOptions { opts, body_only })
+    }
+
+    #[getter]
+    fn protocol(&self) -> u8 {
+        self.opts.protocol
+    }
+
+    #[getter]
+    fn portable(&self) -> bool {
+        self.opts.portable
+    }
+
+    /// Whether bodies are buffered and compressed (compress=True) rather than streamed.
+    #[getter]
+    fn compressed(&self) -> bool {
+        !self.body_only && self.opts.compress == Some(true)
+    }
+
+    /// The header to write before a streamed body, or None for body-only picklers.
+    fn header<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if self.body_only {
+            return Ok(None);
+        }
+        header(py, self.opts.protocol, self.opts.flags(false)).map(Some)
+    }
+
+    /// The whole stream for a buffered body.
+    fn finish<'py>(&self, body: &Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyBytes>> {
+        finish(body.py(), &self.opts, body, true)
+    }
+}
+
+/// Mark a pickler's reducer as portable (functions travel as source).
+#[pyfunction]
+pub fn _set_portable(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
+    reducer_of(pickler)?.get().state.set_portable();
+    Ok(())
+}
+
+/// `satchel.loads`: the header is checked first (a truncated or corrupt one is a clear
+/// UnpicklingError about the header), then the stream runs as any pickle.
+#[pyfunction]
+#[pyo3(signature = (data, /, **kwargs))]
+pub fn loads<'py>(
+    data: &Bound<'py, PyAny>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = data.py();
+    if let Ok(bytes) = data.cast::<PyBytes>() {
+        if let Err(header::ParseError::Corrupt(reason)) = header::parse(bytes.as_bytes()) {
+            return Err(Error::CorruptHeader { reason }.into_pyerr(py));
+        }
+    }
+    typerefs(py).pickle_loads.bind(py).call((data,), kwargs)
+}
+
+/// `satchel.inspect`: what a stream's header says, without running anything.
+#[pyfunction]
+pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = data.py();
+    let bytes: Vec<u8> = match data.cast::<PyBytes>() {
+        Ok(b) => b.as_bytes().to_vec(),
+        Err(_) => py
+            .get_type::<PyBytes>()
+            .call1((data,))?
+            .cast_into::<PyBytes>()?
+            .as_bytes()
+            .to_vec(),
+    };
+    let h = match header::parse(&bytes) {
+        Ok(h) => h,
+        Err(header::ParseError::NotSatchel) => {
+            return Err(Error::CorruptHeader {
+                reason: "not a satchel stream (no satchel header)".into(),
+            }
+            .into_pyerr(py))
+        }
+        Err(header::ParseError::Corrupt(reason)) => {
+            return Err(Error::CorruptHeader { reason }.into_pyerr(py))
+        }
+    };
+    let fp = fingerprint::fingerprint(py)?;
+    let d = PyDict::new(py);
+    d.set_item("format_version", &h.version)?;
+    d.set_item("protocol", h.protocol)?;
+    d.set_item(
+        "mode",
+        if h.flags & header::FLAG_NONPORTABLE != 0 {
+            "nonportable"
+        } else {
+            "portable"
+        },
+    )?;
+    d.set_item("producer", &h.producer)?;
+    d.set_item(
+        "fingerprint",
+        h.fingerprint
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )?;
+    d.set_item("matches_this_interpreter", h.fingerprint == fp.digest)?;
+    d.set_item("standalone", h.flags & header::FLAG_STANDALONE != 0)?;
+    d.set_item("standalone_payload_size", h.standalone_payload)?;
+    d.set_item(
+        "compression",
+        if h.compressed.is_some() {
+            Some("zstd")
+        } else {
+            None
+        },
+    )?;
+    d.set_item("header_size", h.header_len)?;
+    d.set_item("body_size", bytes.len() - h.header_len)?;
+    if let Some((_, n)) = h.compressed {
+        d.set_item("compressed_body_size", n)?;
+    }
+    d.set_item("signed", false)?;
+    Ok(d)
 }
 
 /// The content-derived id of a class, or None when it gets a random one (for tests).

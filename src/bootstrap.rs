@@ -7,7 +7,20 @@ use pyo3::types::{PyDict, PyModule};
 
 use crate::typeref::typerefs;
 
-pub const SOURCE: &str = include_str!("../bootstrap/boot.py");
+/// The parts of the bootstrap (docs/FORMAT.md): the core, the nonportable (bytecode)
+/// constructors and the portable ones. The installed module holds all three, in this order.
+pub const CORE: &str = include_str!("../bootstrap/boot.py");
+pub const BYTECODE: &str = include_str!("../bootstrap/bytecode.py");
+pub const PORTABLE: &str = include_str!("../bootstrap/portable.py");
+pub const SOURCE: &str = concat!(
+    include_str!("../bootstrap/boot.py"),
+    "\n",
+    include_str!("../bootstrap/bytecode.py"),
+    "\n",
+    include_str!("../bootstrap/portable.py")
+);
+/// The loader a standalone header runs to install the bootstrap (stdlib only).
+pub const LOADER: &str = include_str!("../bootstrap/loader.py");
 /// The module name streams reference; the major of FORMAT_VERSION is part of it.
 pub const MODULE_NAME: &str = "_satchel_boot_1";
 /// File name shown in tracebacks that pass through a constructor.
@@ -19,6 +32,8 @@ pub struct Boot {
     /// The module's dict: the globals of every constructor.
     pub globals: Py<PyAny>,
     pub function: Py<PyAny>,
+    pub portable_code: Py<PyAny>,
+    pub portable_function: Py<PyAny>,
     pub make_function: Py<PyAny>,
     pub function_setstate: Py<PyAny>,
     pub make_code: Py<PyAny>,
@@ -27,6 +42,8 @@ pub struct Boot {
     pub make_skeleton_class: Py<PyAny>,
     pub make_skeleton_enum: Py<PyAny>,
     pub class_setstate: Py<PyAny>,
+    pub dataclass_setstate: Py<PyAny>,
+    pub make_field: Py<PyAny>,
     pub make_typevar: Py<PyAny>,
     pub make_module: Py<PyAny>,
     pub module_setstate: Py<PyAny>,
@@ -83,6 +100,8 @@ impl Boot {
         let get = |name: &str| -> PyResult<Py<PyAny>> { Ok(module.getattr(name)?.unbind()) };
         Ok(Boot {
             function: get("function")?,
+            portable_code: get("portable_code")?,
+            portable_function: get("portable_function")?,
             make_function: get("make_function")?,
             function_setstate: get("function_setstate")?,
             make_code: get("make_code")?,
@@ -91,6 +110,8 @@ impl Boot {
             make_skeleton_class: get("make_skeleton_class")?,
             make_skeleton_enum: get("make_skeleton_enum")?,
             class_setstate: get("class_setstate")?,
+            dataclass_setstate: get("dataclass_setstate")?,
+            make_field: get("make_field")?,
             make_typevar: get("make_typevar")?,
             make_module: get("make_module")?,
             module_setstate: get("module_setstate")?,

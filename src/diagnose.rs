@@ -118,7 +118,7 @@ impl Search {
         self.trials += 1;
         let py = obj.py();
         let file = typerefs(py).bytes_io.bind(py).call0().ok()?;
-        dump_raw(obj, &file, None, None).err()
+        dump_raw(obj, &file).err()
     }
 
     fn descend<'py>(

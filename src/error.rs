@@ -8,7 +8,6 @@ use std::ffi::CStr;
 use pyo3::types::PyType;
 
 static PICKLING_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static UNPICKLING_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Everything satchel reports. `Display` holds every message.
 pub enum Error {
@@ -37,6 +36,30 @@ pub enum Error {
     },
     NotRegistered {
         name: String,
+    },
+    /// A stream's header is truncated or not what satchel writes.
+    CorruptHeader {
+        reason: String,
+    },
+    /// A compressed body does not decode.
+    CorruptBody {
+        reason: String,
+    },
+    Compression {
+        reason: String,
+    },
+    /// An argument combination satchel refuses (standalone below protocol 3, ...).
+    BadOption {
+        reason: String,
+    },
+    /// A function whose source cannot be found cannot travel in portable mode.
+    NoSource {
+        what: String,
+        reason: String,
+    },
+    /// Bytecode (a code object) cannot travel in portable mode.
+    CodeInPortable {
+        what: String,
     },
 }
 
@@ -72,6 +95,20 @@ impl std::fmt::Display for Error {
             Error::NotRegistered { name } => {
                 write!(f, "module '{name}' is not registered for pickling by value")
             }
+            Error::CorruptHeader { reason } => write!(f, "corrupt satchel header: {reason}"),
+            Error::CorruptBody { reason } => write!(f, "corrupt satchel body: {reason}"),
+            Error::Compression { reason } => write!(f, "cannot compress the stream: {reason}"),
+            Error::BadOption { reason } => f.write_str(reason),
+            Error::NoSource { what, reason } => write!(
+                f,
+                "cannot pickle {what} in portable mode: its source is not available ({reason}); \
+                 use mode='nonportable' to ship its bytecode"
+            ),
+            Error::CodeInPortable { what } => write!(
+                f,
+                "cannot pickle {what} in portable mode: a code object is bytecode for one \
+                 interpreter version; pickle the function instead, or use mode='nonportable'"
+            ),
         }
     }
 }
@@ -92,15 +129,14 @@ pub fn pickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
     })
 }
 
-pub fn unpickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
-    UNPICKLING_ERROR.get_or_try_init(py, || {
-        make_type(
-            py,
-            c"satchel.UnpicklingError",
-            c"A satchel stream could not be loaded.",
-            "UnpicklingError",
-        )
-    })
+/// `satchel.UnpicklingError` lives in the bootstrap, so a receiver without satchel raises the
+/// same class from a standalone stream.
+pub fn unpickling_error_type(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    Ok(crate::bootstrap::boot(py)
+        .module
+        .bind(py)
+        .getattr("UnpicklingError")?
+        .cast_into::<PyType>()?)
 }
 
 impl Error {
@@ -108,8 +144,15 @@ impl Error {
     pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
         let message = self.to_string();
         match self {
-            Error::NotAModule { .. } | Error::NotImported { .. } | Error::NotRegistered { .. } => {
-                pyo3::exceptions::PyValueError::new_err(message)
+            Error::NotAModule { .. }
+            | Error::NotImported { .. }
+            | Error::NotRegistered { .. }
+            | Error::BadOption { .. } => pyo3::exceptions::PyValueError::new_err(message),
+            Error::CorruptHeader { .. } | Error::CorruptBody { .. } => {
+                match unpickling_error_type(py) {
+                    Ok(ty) => PyErr::from_type(ty, message),
+                    Err(e) => e,
+                }
             }
             _ => match pickling_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),

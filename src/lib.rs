@@ -4,6 +4,7 @@
 mod api;
 mod bootstrap;
 mod diagnose;
+mod envelope;
 mod error;
 mod ffi;
 mod reduce;
@@ -19,15 +20,37 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BOOTSTRAP_SOURCE", api::bootstrap_source(py))?;
     m.add("BOOTSTRAP_MODULE_NAME", bootstrap::MODULE_NAME)?;
     m.add("PicklingError", error::pickling_error_type(py)?.bind(py))?;
-    m.add(
+    let boot = bootstrap::boot(py).module.bind(py);
+    for name in [
         "UnpicklingError",
-        error::unpickling_error_type(py)?.bind(py),
-    )?;
+        "IncompatibleFormat",
+        "IncompatibleInterpreter",
+        "FORMAT_VERSION",
+    ] {
+        m.add(name, boot.getattr(name)?)?;
+    }
     m.add_class::<api::Reducer>()?;
     m.add_class::<api::ReducerOverride>()?;
     m.add_class::<api::Writer>()?;
+    m.add_class::<api::StreamOptions>()?;
     m.add_class::<reduce::Reduced>()?;
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(api::loads, m)?)?;
+    m.add_function(wrap_pyfunction!(api::inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_set_portable, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::compress::zstd_decompress, m)?)?;
+    m.add(
+        "FINGERPRINT",
+        pyo3::types::PyBytes::new(py, &envelope::fingerprint::fingerprint(py)?.digest),
+    )?;
+    m.add(
+        "FINGERPRINT_TEXT",
+        envelope::fingerprint::fingerprint(py)?.text.as_str(),
+    )?;
+    m.add(
+        "LABEL",
+        envelope::fingerprint::fingerprint(py)?.label.as_str(),
+    )?;
     m.add_function(wrap_pyfunction!(api::dump, m)?)?;
     m.add_function(wrap_pyfunction!(api::_explain, m)?)?;
     m.add_function(wrap_pyfunction!(api::_reset_reducer, m)?)?;

@@ -25,6 +25,7 @@ pub struct TypeRefs {
     pub paramspec: usize,
     pub newtype: usize,
     pub dataclass_field_base: usize,
+    pub dataclass_field: usize,
     pub getset_descriptor: usize,
     pub builtin_function: usize,
     /// Method, slot, member and getset descriptors (their repr is stable).
@@ -61,6 +62,7 @@ pub struct TypeRefs {
     pub bytes_type: Py<PyAny>,
     /// `_pickle.Pickler.dump`, called unbound so `satchel.dumps` never runs a Python frame.
     pub c_dump: Py<PyAny>,
+    pub pickle_loads: Py<PyAny>,
     /// `_pickle.Pickler.clear_memo`, likewise.
     pub c_clear_memo: Py<PyAny>,
 
@@ -159,6 +161,7 @@ impl TypeRefs {
             paramspec: ta(&typing, "ParamSpec")?,
             newtype: ta(&typing, "NewType")?,
             dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
+            dataclass_field: ta(&dataclasses, "Field")?,
             getset_descriptor: ta(&types, "GetSetDescriptorType")?,
             builtin_function: ta(&types, "BuiltinFunctionType")?,
             descriptor_types: [
@@ -212,6 +215,7 @@ impl TypeRefs {
             bytes_io: py.import("io")?.getattr("BytesIO")?.unbind(),
             bytes_type: attr(&builtins, "bytes")?.unbind(),
             c_dump: pickle_mod.getattr("Pickler")?.getattr("dump")?.unbind(),
+            pickle_loads: pickle_mod.getattr("loads")?.unbind(),
             c_clear_memo: pickle_mod
                 .getattr("Pickler")?
                 .getattr("clear_memo")?

@@ -358,8 +358,14 @@ def test_dump_multiple_objects_to_one_file(tmp_path):
 def test_pickle_module_and_default_protocol():
     assert satchel.pickle is pickle
     assert satchel.DEFAULT_PROTOCOL == 5
-    assert satchel.loads is pickle.loads
     assert satchel.load is pickle.load
+    # satchel.loads checks a satchel header before running the stream; otherwise it is
+    # pickle.loads, keyword arguments included.
+    assert satchel.loads(pickle.dumps([1, "x"], protocol=2)) == [1, "x"]
+    assert satchel.loads(pickle.dumps(b"\xff", protocol=0), encoding="latin-1") == b"\xff"
+    buffers = []
+    data = pickle.dumps(pickle.PickleBuffer(b"oob"), protocol=5, buffer_callback=buffers.append)
+    assert bytes(satchel.loads(data, buffers=buffers)) == b"oob"
 
 
 def test_picklingerror_subclasses_pickle_picklingerror():
@@ -416,9 +422,13 @@ def test_dumps_signature_matches_cloudpickle():
 
     cloudpickle = pytest.importorskip("cloudpickle")
     for name in ("dumps", "dump"):
-        ours = list(inspect.signature(getattr(satchel, name)).parameters)
+        ours = inspect.signature(getattr(satchel, name)).parameters
         theirs = list(inspect.signature(getattr(cloudpickle, name)).parameters)
-        assert ours == theirs, name
+        # cloudpickle's parameters, in order, then satchel's keyword-only stream options.
+        assert list(ours)[: len(theirs)] == theirs, name
+        extra = list(ours)[len(theirs) :]
+        assert extra == ["mode", "standalone", "compress"], name
+        assert all(ours[p].kind is inspect.Parameter.KEYWORD_ONLY for p in extra), name
     # Keyword use as in cloudpickle.
     data = satchel.dumps(obj=[1], protocol=4, buffer_callback=None)
     assert pickle.loads(data) == [1]

@@ -46,6 +46,11 @@ DELIBERATE_DIFFERENCES = {
         "raw staticmethod/classmethod objects (taken from a class __dict__) are pickled by "
         "value instead of raising TypeError"
     ),
+    ("PickleTests", "test_framing_large_objects"): (
+        "satchel only: satchel.Pickler (fast=True subtests) writes its header as a frame of "
+        "its own before the body, so a file stream has two FRAME opcodes where the test "
+        "counts one (satchel.dumps of plain data has no header and passes)"
+    ),
     ("PickleTests", "test_c_methods"): (
         "a raw staticmethod wrapping a builtin (bytearray.__dict__['maketrans']) is pickled "
         "by value instead of raising TypeError"

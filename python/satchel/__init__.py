@@ -6,16 +6,22 @@ Loading a pickle runs code: only load streams from sources you trust.
 """
 
 import pickle
-from pickle import load, loads
+from pickle import load
 
 from satchel import _satchel
 from satchel._pickler import CloudPickler, Pickler
 from satchel._satchel import (
+    FINGERPRINT,
+    FORMAT_VERSION,
+    IncompatibleFormat,
+    IncompatibleInterpreter,
     PicklingError,
     UnpicklingError,
     dump,
     dumps,
+    inspect,
     list_registry_pickle_by_value,
+    loads,
     register_pickle_by_value,
     unregister_pickle_by_value,
 )
@@ -27,12 +33,17 @@ DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 __all__ = [
     "DEFAULT_PROTOCOL",
+    "FINGERPRINT",
+    "FORMAT_VERSION",
     "CloudPickler",
+    "IncompatibleFormat",
+    "IncompatibleInterpreter",
     "Pickler",
     "PicklingError",
     "UnpicklingError",
     "dump",
     "dumps",
+    "inspect",
     "list_registry_pickle_by_value",
     "load",
     "loads",

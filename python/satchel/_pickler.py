@@ -9,6 +9,11 @@ from satchel import _satchel
 class Pickler(_pickle.Pickler):
     """A ``_pickle.Pickler`` that pickles functions, closures and dynamic classes by value.
 
+    Each ``dump`` writes a satchel header (format check, interpreter fingerprint, and with
+    ``standalone`` the bootstrap itself) before the body. ``mode``, ``standalone`` and
+    ``compress`` mean what they mean for ``satchel.dumps``; with ``compress=True`` each body is
+    buffered and written compressed.
+
     Subclasses may override ``reducer_override`` and call ``super().reducer_override(obj)``,
     define ``persistent_id``, or set a ``dispatch_table`` (per instance or per class): the C
     pickler consults ``reducer_override`` first, then the dispatch table.
@@ -18,13 +23,43 @@ class Pickler(_pickle.Pickler):
     # pickler then calls for every object it does not write itself. No Python frame per object.
     reducer_override = _satchel.ReducerOverride()
 
-    def __init__(self, file, protocol=None, buffer_callback=None):
-        if protocol is None:
-            protocol = pickle.HIGHEST_PROTOCOL
-        super().__init__(file, protocol, buffer_callback=buffer_callback)
+    def __init__(
+        self,
+        file,
+        protocol=None,
+        buffer_callback=None,
+        *,
+        mode="nonportable",
+        standalone=None,
+        compress=None,
+        _body_only=False,
+    ):
+        options = _satchel.StreamOptions(
+            protocol, buffer_callback, mode, standalone, compress, _body_only
+        )
+        self._satchel_options = options
+        self._satchel_file = file
+        # With compression the C pickler writes into a buffer, flushed compressed by dump().
+        self._satchel_buffer = _satchel.Writer() if options.compressed else None
+        target = file if self._satchel_buffer is None else self._satchel_buffer
+        super().__init__(target, options.protocol, buffer_callback=buffer_callback)
+        if options.portable:
+            _satchel._set_portable(self)
 
     def dump(self, obj):
+        # A subclass whose __init__ skipped ours: the C pickler reports the missing __init__.
+        options = getattr(self, "_satchel_options", None)
+        if options is None:
+            return super().dump(obj)
         try:
+            if self._satchel_buffer is not None:
+                super().dump(obj)
+                stream = options.finish(self._satchel_buffer.getvalue())
+                self._satchel_file.write(stream)
+                return None
+            header = options.header()
+            if header is not None:
+                self._satchel_file.write(header)
             return super().dump(obj)
         except Exception as exc:
             # A subclass may pickle what satchel.Pickler cannot (persistent_id, its own

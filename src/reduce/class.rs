@@ -23,7 +23,10 @@ const ENUM_DERIVED: [&str; 5] = [
     "_value2member_map_",
 ];
 
-pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub fn reduce<'py>(
+    state: &super::DumpState,
+    cls: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
     if byref::importable(cls)? {
         return Ok(not_implemented(py));
@@ -74,7 +77,7 @@ pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         return call_then_set(
             &boot.make_skeleton_enum,
             args,
-            state(py, attrs)?,
+            state_tuple(py, attrs)?,
             &boot.class_setstate,
         );
     }
@@ -111,15 +114,19 @@ pub fn reduce<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
             class_id.into_any(),
         ],
     )?;
+    let mut setter = &boot.class_setstate;
+    if state.portable() && dataclass_methods_dropped(ty, &mut attrs)? {
+        setter = &boot.dataclass_setstate;
+    }
     call_then_set(
         &boot.make_skeleton_class,
         args,
-        state(py, attrs)?,
-        &boot.class_setstate,
+        state_tuple(py, attrs)?,
+        setter,
     )
 }
 
-fn state<'py>(
+fn state_tuple<'py>(
     py: Python<'py>,
     attrs: Vec<(Bound<'py, PyString>, Bound<'py, PyAny>)>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -128,6 +135,57 @@ fn state<'py>(
         dict.set_item(k, v)?;
     }
     Ok(PyTuple::new(py, [dict])?.into_any())
+}
+
+/// Methods @dataclass generates: compiled from text that is gone by the time satchel looks, so
+/// in portable mode they are left out and generated again on load (`dataclass_setstate`).
+const DATACLASS_METHODS: [&str; 12] = [
+    "__init__",
+    "__repr__",
+    "__eq__",
+    "__hash__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__setattr__",
+    "__delattr__",
+    "__getstate__",
+    "__setstate__",
+];
+
+/// For a dataclass, drop the generated methods (functions named as above whose code came from
+/// a string) from `attrs`; true when `cls` is a dataclass.
+fn dataclass_methods_dropped(
+    cls: &Bound<'_, PyType>,
+    attrs: &mut Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)>,
+) -> PyResult<bool> {
+    let own = cls.getattr("__dict__")?;
+    if own.get_item("__dataclass_fields__").is_err()
+        || own.get_item("__dataclass_params__").is_err()
+    {
+        return Ok(false);
+    }
+    // A generated method's code came from a string; __repr__ is wrapped by recursive_repr
+    // (functools.wraps), so look through __wrapped__.
+    let generated = |name: &str, value: &Bound<'_, PyAny>| -> bool {
+        if !DATACLASS_METHODS.contains(&name) {
+            return false;
+        }
+        let mut inner = value.clone();
+        for _ in 0..4 {
+            match inner.getattr("__wrapped__") {
+                Ok(w) => inner = w,
+                Err(_) => break,
+            }
+        }
+        inner
+            .getattr("__code__")
+            .and_then(|c| c.getattr("co_filename"))
+            .is_ok_and(|f| f.to_string() == "<string>")
+    };
+    attrs.retain(|(k, v)| !generated(k.to_str().unwrap_or(""), v));
+    Ok(true)
 }
 
 /// The class's own attributes, sorted by name, minus what the skeleton recreates: inherited

@@ -15,8 +15,18 @@ use super::{call, globals};
 use crate::bootstrap::boot;
 use crate::error::Error;
 
-pub fn reduce<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub fn reduce<'py>(
+    state: &super::DumpState,
+    code: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = code.py();
+    if state.portable() {
+        let what = code
+            .getattr("co_qualname")
+            .map(|q| format!("the code object of '{q}'"))
+            .unwrap_or_else(|_| "a code object".into());
+        return Err(Error::CodeInPortable { what }.into_pyerr(py));
+    }
     let (data, fixups) = marshalled(code)?;
     call(
         &boot(py).make_code,

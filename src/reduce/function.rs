@@ -77,6 +77,10 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
             .as_ref()
             .is_none_or(|e| e.values().iter().all(|v| is_flat_extra(&v, refs)));
 
+    let boot = boot(py);
+    if state.portable() {
+        return portable(obj, &f, flat, fresh, base, fglobals, defaults, extra);
+    }
     let (data, fixups) = code::marshalled_with(&info, &f.code)?;
     let code_arg = if fixups.is_empty() {
         data.into_any()
@@ -85,7 +89,6 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     };
     let closure = f.closure.clone().unwrap_or_else(none);
     let extra = extra.map(|e| e.into_any()).unwrap_or_else(none);
-    let boot = boot(py);
     if flat {
         // The first function of its module in this dump writes its (flat) globals straight
         // into the shared dict, which the stream has not written yet: one dict fewer.
@@ -309,4 +312,99 @@ fn type_params<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny
     } else {
         Some(params)
     })
+}
+
+/// Portable mode: the function travels as the source of its own def or lambda
+/// (`satchel._source.function_source`), recompiled by the receiver (`portable_code`), and its
+/// closure as a dict of cells by name, since the receiver's compiler orders `co_freevars`.
+#[allow(clippy::too_many_arguments)]
+fn portable<'py>(
+    obj: &Bound<'py, PyAny>,
+    f: &ffi::FunctionFields<'py>,
+    flat: bool,
+    fresh: bool,
+    base: Bound<'py, PyDict>,
+    fglobals: Bound<'py, PyDict>,
+    defaults: Bound<'py, PyAny>,
+    extra: Option<Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let boot = boot(py);
+    let source = py
+        .import("satchel._source")?
+        .call_method1("function_source", (obj,));
+    let (snippet, filename, lineno): (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>) =
+        match source {
+            Ok(s) => s.extract()?,
+            Err(err) if err.is_instance_of::<pyo3::exceptions::PyLookupError>(py) => {
+                let reason = err.value(py).str()?.to_string();
+                let what = format!("function '{}'", f.qualname);
+                return Err(crate::error::Error::NoSource { what, reason }.with_cause(py, err));
+            }
+            Err(err) => return Err(err),
+        };
+    let code = &f.code;
+    let spec = PyTuple::new(
+        py,
+        [
+            snippet,
+            filename,
+            lineno,
+            code.getattr("co_name")?,
+            code.getattr("co_freevars")?,
+        ],
+    )?;
+    let code_arg = super::Reduced::new(py, boot.portable_code.bind(py).clone(), spec)?.into_any();
+    let cells = PyDict::new(py);
+    if let Some(closure) = &f.closure {
+        let names = code.getattr("co_freevars")?.cast_into::<PyTuple>()?;
+        for (name, cell) in names.iter().zip(closure.cast::<PyTuple>()?.iter()) {
+            cells.set_item(name, cell)?;
+        }
+    }
+    // The recompiled code's qualname is the wrapper's, and 3.13+ dedents docstrings: send both.
+    let extra = extra.unwrap_or_else(|| PyDict::new(py));
+    extra.set_item("__qualname__", &f.qualname)?;
+    if let Some(doc) = f.doc.as_ref().filter(|d| !d.is_none()) {
+        extra.set_item("__doc__", doc)?;
+    }
+    let none = || py.None().into_bound(py);
+    if flat {
+        let fglobals = if fresh {
+            base.update(fglobals.as_mapping())?;
+            none()
+        } else {
+            fglobals.into_any()
+        };
+        let args = PyTuple::new(
+            py,
+            [
+                code_arg,
+                base.into_any(),
+                cells.into_any(),
+                fglobals,
+                defaults,
+                extra.into_any(),
+            ],
+        )?;
+        return super::call(&boot.portable_function, args);
+    }
+    let args = PyTuple::new(
+        py,
+        [
+            code_arg,
+            base.into_any(),
+            cells.into_any(),
+            none(),
+            none(),
+            none(),
+        ],
+    )?;
+    let state = PyTuple::new(py, [fglobals.into_any(), defaults, extra.into_any()])?;
+    call_then_set(
+        &boot.portable_function,
+        args,
+        state.into_any(),
+        &boot.function_setstate,
+    )
 }

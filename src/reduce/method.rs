@@ -8,10 +8,24 @@ use pyo3::types::{PyDict, PyTuple};
 use super::call;
 use crate::typeref::typerefs;
 
+/// A bound method: `getattr(self, name)` when that gives back this very function bound to this
+/// very object (the stdlib's own reduction, and the function then needs no pickling at all);
+/// else `MethodType(func, self)`, which does not depend on the function being reachable.
 pub fn reduce_method<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let args = PyTuple::new(py, [obj.getattr("__func__")?, obj.getattr("__self__")?])?;
-    call(&typerefs(py).method_type, args)
+    let refs = typerefs(py);
+    let func = obj.getattr("__func__")?;
+    let owner = obj.getattr("__self__")?;
+    if let Ok(name) = func.getattr("__name__") {
+        if let Ok(again) = owner.getattr(name.cast::<pyo3::types::PyString>()?) {
+            let same = again.getattr("__func__").is_ok_and(|f| f.is(&func))
+                && again.getattr("__self__").is_ok_and(|s| s.is(&owner));
+            if same {
+                return call(&refs.getattr, PyTuple::new(py, [owner, name])?);
+            }
+        }
+    }
+    call(&refs.method_type, PyTuple::new(py, [func, owner])?)
 }
 
 pub fn reduce_descriptor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

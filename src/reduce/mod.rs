@@ -44,6 +44,7 @@ pub enum Kind {
     DataclassField,
     Singleton,
     GetSetDescriptor,
+    Field,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -88,6 +89,8 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::DataclassField
     } else if ty == refs.getset_descriptor {
         Kind::GetSetDescriptor
+    } else if ty == refs.dataclass_field {
+        Kind::Field
     } else if refs.singletons.contains_key(&ty) {
         Kind::Singleton
     } else if ffi::is_module(obj) {
@@ -112,6 +115,10 @@ pub struct DumpState {
     globals_ref: Mutex<Vec<GlobalsEntry>>,
     /// Reduce plain instances here (`instance.rs`): only on picklers satchel made itself.
     plain_instances: std::sync::atomic::AtomicBool,
+    /// Portable mode: functions travel as source, never as bytecode.
+    portable: std::sync::atomic::AtomicBool,
+    /// This dump named a bootstrap constructor, so its stream needs the header.
+    bootstrap_used: std::sync::atomic::AtomicBool,
 }
 
 impl DumpState {
@@ -119,6 +126,8 @@ impl DumpState {
         DumpState {
             globals_ref: Mutex::new(Vec::new()),
             plain_instances: std::sync::atomic::AtomicBool::new(false),
+            portable: std::sync::atomic::AtomicBool::new(false),
+            bootstrap_used: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -128,13 +137,30 @@ impl DumpState {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    pub fn set_portable(&self) {
+        self.portable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn portable(&self) -> bool {
+        self.portable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn plain_instances(&self) -> bool {
         self.plain_instances
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether the dump so far named a bootstrap constructor (and clears the mark).
+    pub fn take_bootstrap_used(&self) -> bool {
+        self.bootstrap_used
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Forget the previous dump's globals (a reused pickler starts a new dump).
     pub fn reset(&self) {
+        self.bootstrap_used
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
     }
@@ -196,8 +222,34 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     match classify(obj, refs) {
         None if state.plain_instances() => instance::reduce(obj),
         None => Ok(not_implemented(py)),
-        Some(kind) => reduce_kind(state, obj, kind),
+        Some(kind) => {
+            let reduced = reduce_kind(state, obj, kind)?;
+            if names_bootstrap(&reduced) {
+                state
+                    .bootstrap_used
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(reduced)
+        }
     }
+}
+
+/// Whether a reduction's callable is one of the bootstrap's constructors (their globals are
+/// the bootstrap module's dict).
+fn names_bootstrap(reduced: &Bound<'_, PyAny>) -> bool {
+    let py = reduced.py();
+    let Ok(t) = reduced.cast::<PyTuple>() else {
+        return false;
+    };
+    let Ok(callable) = t.get_item(0) else {
+        return false;
+    };
+    type_addr(&callable) == typerefs(py).function
+        && callable.cast::<pyo3::types::PyFunction>().is_ok_and(|f| {
+            ffi::function_fields(f)
+                .globals
+                .is(crate::bootstrap::boot(py).globals.bind(py))
+        })
 }
 
 fn reduce_kind<'py>(
@@ -207,8 +259,8 @@ fn reduce_kind<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     match kind {
         Kind::Function => function::reduce(state, obj),
-        Kind::Class => class::reduce(obj),
-        Kind::Code => code::reduce(obj),
+        Kind::Class => class::reduce(state, obj),
+        Kind::Code => code::reduce(state, obj),
         Kind::Cell => cell::reduce(obj),
         Kind::Method => method::reduce_method(obj),
         Kind::ClassMethod | Kind::StaticMethod => method::reduce_descriptor(obj),
@@ -222,6 +274,8 @@ fn reduce_kind<'py>(
         Kind::DataclassField => stdlib::reduce_dataclass_field(obj),
         Kind::Singleton => stdlib::reduce_singleton(obj),
         Kind::GetSetDescriptor => stdlib::reduce_getset_descriptor(obj),
+        Kind::Field if state.portable() => stdlib::reduce_dataclass_field_portable(obj),
+        Kind::Field => Ok(not_implemented(obj.py())),
     }
 }
 

@@ -273,3 +273,28 @@ pub fn sorted_set<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>
     let ctor = value.get_type().into_any();
     Reduced::new(py, ctor, PyTuple::new(py, [list])?).map(Bound::into_any)
 }
+
+/// Portable mode: a dataclasses.Field as the `dataclasses.field(...)` arguments that made it
+/// (`make_field`); its slots differ between Python versions.
+pub fn reduce_dataclass_field_portable<'py>(
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let options = PyDict::new(py);
+    for name in [
+        "default",
+        "default_factory",
+        "init",
+        "repr",
+        "hash",
+        "compare",
+        "kw_only",
+    ] {
+        if let Some(value) = obj.getattr_opt(name)? {
+            options.set_item(name, value)?;
+        }
+    }
+    let metadata = obj.getattr("metadata")?;
+    options.set_item("metadata", py.get_type::<PyDict>().call1((metadata,))?)?;
+    call(&boot(py).make_field, PyTuple::new(py, [options])?)
+}

@@ -1,0 +1,82 @@
+# satchel's nonportable-mode constructors (stdlib only): functions whose code travels as
+# marshal bytes, which only the same interpreter build can load (the header's fingerprint check
+# runs first). Appended to boot.py in the ``_satchel_boot_<major>`` namespace (src/bootstrap.rs),
+# so every public name here is wire format. Comments, not a docstring, head this file (see
+# portable.py).
+
+import builtins
+import marshal
+import types
+
+PARTS.add("bytecode")  # noqa: F821 (boot.py)
+
+
+def function(code, base_globals, closure, fglobals, defaults, extra):
+    """A complete function in one call: the form used when nothing in its state can refer
+    back to it (plain values and imported modules), so no skeleton is needed.
+
+    ``code`` is marshal bytes or a code object. ``base_globals`` is one dict per source module
+    per dump, shared by every function of that module in the stream, and never a receiver
+    module's own dict: loading mutates nothing. ``extra`` holds the attributes that differ
+    from what FunctionType derives from the code and globals (see ``_set_extra``), or None.
+    """
+    if "__builtins__" not in base_globals:
+        base_globals["__builtins__"] = builtins
+    func = types.FunctionType(_code(code), base_globals, None, defaults, closure)
+    if fglobals:
+        base_globals.update(fglobals)
+    if extra is not None:
+        _set_extra(func, extra)  # noqa: F821 (boot.py)
+    return func
+
+
+def make_function(code, base_globals, closure):
+    """A function skeleton; ``function_setstate`` fills globals, defaults and attributes."""
+    if "__builtins__" not in base_globals:
+        base_globals["__builtins__"] = builtins
+    return types.FunctionType(_code(code), base_globals, None, None, closure)
+
+
+def make_code(data, frozensets):
+    """A code object from marshal bytes (nonportable mode: the fingerprint pins the format).
+
+    ``frozensets`` lists the paths of frozenset constants that the producer shipped as sorted
+    tuples, so that the bytes do not depend on PYTHONHASHSEED; they are turned back here.
+    """
+    if not frozensets:
+        return _code(data)  # the same object a function of this stream gets from these bytes
+    code = marshal.loads(data)
+    for path in frozensets:
+        code = _restore_frozenset(code, path)
+    return code
+
+
+# Code objects are immutable, so loads of the same marshal bytes share one (bounded) cache:
+# the 1000 closures of one factory, or the same task function shipped again and again, are
+# unmarshalled once.
+_CODE_CACHE = {}
+_CODE_CACHE_SIZE = 1024
+
+
+def _code(code):
+    if type(code) is not bytes:
+        return code
+    cached = _CODE_CACHE.get(code)
+    if cached is None:
+        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
+            _CODE_CACHE.clear()
+        cached = _CODE_CACHE[code] = marshal.loads(code)
+    return cached
+
+
+def _restore_frozenset(container, path):
+    index, rest = path[0], path[1:]
+    if isinstance(container, types.CodeType):
+        consts = list(container.co_consts)
+        consts[index] = (
+            _restore_frozenset(consts[index], rest) if rest else frozenset(consts[index])
+        )
+        return container.replace(co_consts=tuple(consts))
+    items = list(container)
+    items[index] = _restore_frozenset(items[index], rest) if rest else frozenset(items[index])
+    return tuple(items)

@@ -1,0 +1,78 @@
+//! The interpreter fingerprint: sha256 over a canonical text of what must match for marshal
+//! bytecode to mean the same thing on both ends. `bootstrap/boot.py` computes the same text
+//! with hashlib (`_fingerprint_text`); `tests/test_envelope.py` checks that both agree. This
+//! side builds the text itself from the interpreter, so the check is not circular.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyBytes;
+use sha2::{Digest, Sha256};
+
+/// The bootstrap format major, part of the fingerprint and of the bootstrap's module name.
+pub const FORMAT_MAJOR: u32 = 1;
+
+pub struct Fingerprint {
+    pub text: String,
+    /// First 16 bytes of sha256(text).
+    pub digest: [u8; 16],
+    /// "CPython 3.11/3495": implementation, language version, bytecode magic number.
+    pub label: String,
+}
+
+static FINGERPRINT: PyOnceLock<Fingerprint> = PyOnceLock::new();
+
+pub fn fingerprint(py: Python<'_>) -> PyResult<&Fingerprint> {
+    FINGERPRINT.get_or_try_init(py, || compute(py))
+}
+
+fn compute(py: Python<'_>) -> PyResult<Fingerprint> {
+    let sys = py.import("sys")?;
+    let implementation = sys.getattr("implementation")?;
+    let name: String = implementation.getattr("name")?.extract()?;
+    let cache_tag: String = implementation.getattr("cache_tag")?.str()?.extract()?;
+    let version_info = sys.getattr("version_info")?;
+    let major: u32 = version_info.get_item(0)?.extract()?;
+    let minor: u32 = version_info.get_item(1)?.extract()?;
+    let magic = py
+        .import("importlib.util")?
+        .getattr("MAGIC_NUMBER")?
+        .cast_into::<PyBytes>()?;
+    let magic = magic.as_bytes();
+    let magic_hex: String = magic.iter().map(|b| format!("{b:02x}")).collect();
+    let gil_disabled = py
+        .import("sysconfig")?
+        .call_method1("get_config_var", ("Py_GIL_DISABLED",))?
+        .is_truthy()?;
+    let debug = sys.hasattr("gettotalrefcount")?;
+    let byteorder = if cfg!(target_endian = "little") {
+        "little"
+    } else {
+        "big"
+    };
+    let text = [
+        format!("impl={name}"),
+        format!("version={major}.{minor}"),
+        format!("magic={magic_hex}"),
+        format!("cache_tag={cache_tag}"),
+        format!("pointer={}", std::mem::size_of::<usize>()),
+        format!("byteorder={byteorder}"),
+        format!("gil_disabled={}", u8::from(gil_disabled)),
+        format!("debug={}", u8::from(debug)),
+        format!("format={FORMAT_MAJOR}"),
+    ]
+    .join(";");
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&Sha256::digest(text.as_bytes())[..16]);
+    let display = match name.as_str() {
+        "cpython" => "CPython".to_owned(),
+        "pypy" => "PyPy".to_owned(),
+        other => other.to_owned(),
+    };
+    let bytecode = u16::from_le_bytes([magic[0], magic[1]]);
+    let label = format!("{display} {major}.{minor}/{bytecode}");
+    Ok(Fingerprint {
+        text,
+        digest,
+        label,
+    })
+}

@@ -1,0 +1,425 @@
+//! The header: a short pickle-opcode prefix before the body. It never uses the memo and leaves
+//! the stack as it found it, so the body is exactly what the C pickler wrote.
+//!
+//! ```text
+//! [PROTO p]            protocol >= 2
+//! [FRAME n]            protocol >= 4: the header is one frame
+//! [standalone]         GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
+//! GLOBAL _satchel_boot_1.check  MARK version flags fingerprint producer TUPLE  REDUCE POP
+//! ```
+//! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`;
+//! an uncompressed one with the body (PROTO ... STOP).
+
+use crate::envelope::fingerprint::Fingerprint;
+
+pub const FLAG_NONPORTABLE: u8 = 1;
+pub const FLAG_COMPRESSED: u8 = 2;
+pub const FLAG_STANDALONE: u8 = 4;
+
+const BOOT_MODULE: &str = "_satchel_boot_1";
+
+// Pickle opcodes used here (Lib/pickle.py names).
+const PROTO: u8 = 0x80;
+const FRAME: u8 = 0x95;
+const GLOBAL: u8 = b'c';
+const MARK: u8 = b'(';
+const TUPLE: u8 = b't';
+const TUPLE1: u8 = 0x85;
+const REDUCE: u8 = b'R';
+const POP: u8 = b'0';
+const STOP: u8 = b'.';
+const EMPTY_DICT: u8 = b'}';
+const SETITEM: u8 = b's';
+const SHORT_BINUNICODE: u8 = 0x8c;
+const BINUNICODE: u8 = b'X';
+const UNICODE: u8 = b'V';
+const SHORT_BINBYTES: u8 = b'C';
+const BINBYTES: u8 = b'B';
+const BINBYTES8: u8 = 0x8e;
+const BININT1: u8 = b'K';
+const INT: u8 = b'I';
+
+/// What the header of a stream says.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub protocol: Option<u8>,
+    pub version: String,
+    pub flags: u8,
+    pub fingerprint: Vec<u8>,
+    pub producer: String,
+    pub standalone_payload: usize,
+    /// Bytes before the body (or before the compressed frame's wrapper).
+    pub header_len: usize,
+    /// For a compressed stream, where the zstd frame is.
+    pub compressed: Option<(usize, usize)>,
+}
+
+struct Writer {
+    out: Vec<u8>,
+    protocol: u8,
+}
+
+impl Writer {
+    fn global(&mut self, module: &str, name: &str) {
+        self.out.push(GLOBAL);
+        self.out.extend_from_slice(module.as_bytes());
+        self.out.push(b'\n');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'\n');
+    }
+
+    fn str(&mut self, s: &str) {
+        if self.protocol >= 4 && s.len() < 256 {
+            self.out.push(SHORT_BINUNICODE);
+            self.out.push(s.len() as u8);
+        } else if self.protocol >= 1 {
+            self.out.push(BINUNICODE);
+            self.out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        } else {
+            // Protocol 0 text: header strings are ASCII without newlines or backslashes.
+            self.out.push(UNICODE);
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'\n');
+            return;
+        }
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        if b.len() < 256 {
+            self.out.push(SHORT_BINBYTES);
+            self.out.push(b.len() as u8);
+        } else if b.len() <= u32::MAX as usize {
+            self.out.push(BINBYTES);
+            self.out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        } else {
+            self.out.push(BINBYTES8);
+            self.out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        }
+        self.out.extend_from_slice(b);
+    }
+
+    fn int(&mut self, n: u8) {
+        if self.protocol >= 1 {
+            self.out.push(BININT1);
+            self.out.push(n);
+        } else {
+            self.out.push(INT);
+            self.out.extend_from_slice(n.to_string().as_bytes());
+            self.out.push(b'\n');
+        }
+    }
+}
+
+/// The header bytes. `standalone` is the zlib blob of the loader and the bootstrap; it needs
+/// protocol >= 3 (bytes), which the caller enforces.
+pub fn build(
+    protocol: u8,
+    flags: u8,
+    version: &str,
+    fp: &Fingerprint,
+    standalone: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::with_capacity(128),
+        protocol,
+    };
+    if let Some(blob) = standalone {
+        w.global("builtins", "exec");
+        w.out.push(MARK);
+        w.global("zlib", "decompress");
+        w.bytes(blob);
+        w.out.push(TUPLE1);
+        w.out.push(REDUCE);
+        w.out.push(EMPTY_DICT);
+        w.str("V");
+        w.str(version);
+        w.out.push(SETITEM);
+        w.out.push(TUPLE);
+        w.out.push(REDUCE);
+        w.out.push(POP);
+    }
+    w.global(BOOT_MODULE, "check");
+    w.out.push(MARK);
+    w.str(version);
+    w.int(flags);
+    if protocol >= 3 {
+        w.bytes(&fp.digest);
+    } else {
+        let hex: String = fp.digest.iter().map(|b| format!("{b:02x}")).collect();
+        w.str(&hex);
+    }
+    w.str(&fp.label);
+    w.out.push(TUPLE);
+    w.out.push(REDUCE);
+    w.out.push(POP);
+    let ops = w.out;
+    let mut out = Vec::with_capacity(ops.len() + 11);
+    if protocol >= 2 {
+        out.extend_from_slice(&[PROTO, protocol]);
+    }
+    if protocol >= 4 {
+        out.push(FRAME);
+        out.extend_from_slice(&(ops.len() as u64).to_le_bytes());
+    }
+    out.extend_from_slice(&ops);
+    out
+}
+
+/// The opcodes that wrap a compressed body: `load_zstd(frame)` as the stream's value.
+pub fn compressed_wrapper(protocol: u8, frame: &[u8]) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::with_capacity(frame.len() + 40),
+        protocol,
+    };
+    w.global(BOOT_MODULE, "load_zstd");
+    w.bytes(frame);
+    w.out.push(TUPLE1);
+    w.out.push(REDUCE);
+    w.out.push(STOP);
+    w.out
+}
+
+/// Why a header could not be read.
+pub enum ParseError {
+    /// Not a satchel stream (a plain pickle): no header to read.
+    NotSatchel,
+    Corrupt(String),
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn err<T>(&self, what: &str) -> Result<T, ParseError> {
+        Err(ParseError::Corrupt(format!("{what} at byte {}", self.pos)))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.data.get(self.pos).copied()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ParseError> {
+        match self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.data.len())
+        {
+            Some(end) => {
+                let s = &self.data[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => self.err("truncated"),
+        }
+    }
+
+    fn byte(&mut self) -> Result<u8, ParseError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn expect(&mut self, op: u8, what: &str) -> Result<(), ParseError> {
+        if self.byte()? != op {
+            self.pos -= 1;
+            return self.err(&format!("expected {what}"));
+        }
+        Ok(())
+    }
+
+    fn line(&mut self) -> Result<&'a [u8], ParseError> {
+        let rest = &self.data[self.pos..];
+        match rest.iter().take(256).position(|&b| b == b'\n') {
+            Some(i) => {
+                let s = &rest[..i];
+                self.pos += i + 1;
+                Ok(s)
+            }
+            None => self.err("unterminated line"),
+        }
+    }
+
+    fn u32(&mut self) -> Result<usize, ParseError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    fn u64(&mut self) -> Result<u64, ParseError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn global(&mut self) -> Result<(String, String), ParseError> {
+        self.expect(GLOBAL, "GLOBAL")?;
+        let module = String::from_utf8_lossy(self.line()?).into_owned();
+        let name = String::from_utf8_lossy(self.line()?).into_owned();
+        Ok((module, name))
+    }
+
+    fn str(&mut self) -> Result<String, ParseError> {
+        let raw = match self.byte()? {
+            SHORT_BINUNICODE => {
+                let n = self.byte()? as usize;
+                self.take(n)?
+            }
+            BINUNICODE => {
+                let n = self.u32()?;
+                self.take(n)?
+            }
+            UNICODE => self.line()?,
+            _ => {
+                self.pos -= 1;
+                return self.err("expected a string");
+            }
+        };
+        match std::str::from_utf8(raw) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => self.err("invalid UTF-8 in a string"),
+        }
+    }
+
+    /// A bytes argument: (start, len) in the data.
+    fn bytes(&mut self) -> Result<(usize, usize), ParseError> {
+        let n = match self.byte()? {
+            SHORT_BINBYTES => self.byte()? as usize,
+            BINBYTES => self.u32()?,
+            BINBYTES8 => match usize::try_from(self.u64()?) {
+                Ok(n) => n,
+                Err(_) => return self.err("bytes too long"),
+            },
+            _ => {
+                self.pos -= 1;
+                return self.err("expected bytes");
+            }
+        };
+        let start = self.pos;
+        self.take(n)?;
+        Ok((start, n))
+    }
+
+    fn int(&mut self) -> Result<u8, ParseError> {
+        match self.byte()? {
+            BININT1 => self.byte(),
+            INT => {
+                let line = self.line()?;
+                match std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|s| s.parse::<u8>().ok())
+                {
+                    Some(n) => Ok(n),
+                    None => self.err("bad flags"),
+                }
+            }
+            _ => {
+                self.pos -= 1;
+                self.err("expected flags")
+            }
+        }
+    }
+}
+
+/// Read the header of `data` without running anything.
+pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
+    let mut r = Reader { data, pos: 0 };
+    let mut protocol = None;
+    if r.peek() == Some(PROTO) {
+        r.byte()?;
+        protocol = Some(r.byte()?);
+    }
+    if r.peek() == Some(FRAME) {
+        r.byte()?;
+        r.u64()?;
+    }
+    if r.peek() != Some(GLOBAL) {
+        return Err(ParseError::NotSatchel);
+    }
+    let mut standalone_payload = 0;
+    let (module, name) = r.global()?;
+    let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
+        r.expect(MARK, "MARK")?;
+        if r.global()? != ("zlib".to_owned(), "decompress".to_owned()) {
+            return r.err("expected the standalone payload");
+        }
+        standalone_payload = r.bytes()?.1;
+        for (op, what) in [
+            (TUPLE1, "TUPLE1"),
+            (REDUCE, "REDUCE"),
+            (EMPTY_DICT, "EMPTY_DICT"),
+        ] {
+            r.expect(op, what)?;
+        }
+        if r.str()? != "V" {
+            return r.err("expected the payload version");
+        }
+        r.str()?;
+        for (op, what) in [
+            (SETITEM, "SETITEM"),
+            (TUPLE, "TUPLE"),
+            (REDUCE, "REDUCE"),
+            (POP, "POP"),
+        ] {
+            r.expect(op, what)?;
+        }
+        r.global()?
+    } else {
+        (module, name)
+    };
+    if !module.starts_with("_satchel_boot_") {
+        return Err(ParseError::NotSatchel);
+    }
+    if name != "check" {
+        return r.err("expected the header check");
+    }
+    r.expect(MARK, "MARK")?;
+    let version = r.str()?;
+    let flags = r.int()?;
+    let fingerprint = match r.peek() {
+        Some(SHORT_BINBYTES) | Some(BINBYTES) => {
+            let (start, n) = r.bytes()?;
+            data[start..start + n].to_vec()
+        }
+        _ => {
+            let hex = r.str()?;
+            match (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+            {
+                Some(v) => v,
+                None => return r.err("bad fingerprint"),
+            }
+        }
+    };
+    let producer = r.str()?;
+    for (op, what) in [(TUPLE, "TUPLE"), (REDUCE, "REDUCE"), (POP, "POP")] {
+        r.expect(op, what)?;
+    }
+    let header_len = r.pos;
+    let mut compressed = None;
+    if flags & FLAG_COMPRESSED != 0 {
+        let (_, name) = r.global()?;
+        if name != "load_zstd" {
+            return r.err("expected the compressed body");
+        }
+        compressed = Some(r.bytes()?);
+        for (op, what) in [(TUPLE1, "TUPLE1"), (REDUCE, "REDUCE"), (STOP, "STOP")] {
+            r.expect(op, what)?;
+        }
+    }
+    Ok(Header {
+        protocol,
+        version,
+        flags,
+        fingerprint,
+        producer,
+        standalone_payload,
+        header_len,
+        compressed,
+    })
+}

@@ -1,0 +1,7 @@
+//! The envelope around the body the C pickler writes: the header opcodes (format check,
+//! interpreter fingerprint, standalone bootstrap), compression, and the header parser behind
+//! `satchel.loads` and `satchel.inspect`. Layout in docs/FORMAT.md.
+
+pub mod compress;
+pub mod fingerprint;
+pub mod header;
