@@ -137,8 +137,7 @@ def _zstd_decompress(frame):
         from compression import zstd  # Python 3.14+
     except ImportError:
         raise UnpicklingError(
-            "this stream's body is zstd-compressed: loading it needs satchel installed "
-            "(pip install satchel) or Python 3.14+ (compression.zstd)"
+            "zstd-compressed body: needs satchel installed or Python 3.14+ (compression.zstd)"
         ) from None
     return zstd.decompress(frame)
 
@@ -363,3 +362,20 @@ def _trackable(obj):
     except TypeError:
         return False
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Generators that are not running: a not-yet-started one is its function and arguments.
+# ---------------------------------------------------------------------------------------------
+
+
+def make_generator(func, args, kwargs):
+    """A generator (or coroutine) not started yet: call its function again."""
+    return func(*args, **kwargs)
+
+
+def exhausted_generator():
+    """A finished generator (there is nothing left of one but that it is done)."""
+    done = (x for x in ())
+    next(done, None)
+    return done

@@ -1,36 +1,33 @@
 # Run by a standalone stream's header: exec(zlib.decompress(blob), {"V": FORMAT_VERSION}),
 # where the blob starts with S = the bootstrap source and N = the parts of it the stream needs
-# (python/satchel/_standalone.py). It installs the bootstrap as
-# sys.modules["_satchel_boot_<major>"] unless a compatible one is already there or importable
-# (an installed satchel), so the body's constructors resolve with nothing but the stdlib.
-# Stdlib only, Python 3.9+ (it runs on every interpreter a portable stream targets).
+# (python/satchel/_standalone.py). It installs the bootstrap as sys.modules["_satchel_boot_<major>"]
+# unless one with this version or newer (same major, by its name) and these parts is already
+# there or importable (an installed satchel), so the body's constructors resolve with nothing
+# but the stdlib. Stdlib only, Python 3.9+ (it runs on every interpreter a portable stream
+# targets); every byte of it travels in each standalone stream, so it is terse.
 import sys
 
 
 def _satchel_install(S, V, N):
     name = "_satchel_boot_" + V.split(".")[0]
-    need = tuple(int(x) for x in V.split(".")[:2])
-
-    def fits(m):
-        try:
-            version = tuple(int(x) for x in m.FORMAT_VERSION.split(".")[:2])
-            return version[0] == need[0] and version >= need and set(N) <= m.PARTS
-        except Exception:
-            return False
-
     m = sys.modules.get(name)
-    if m is None:
-        try:
+    try:
+        if m is None:
             import importlib
 
             m = importlib.import_module(name)
-        except Exception:
-            m = None
-    if m is not None and fits(m):
-        return
+        have = tuple(int(x) for x in m.FORMAT_VERSION.split(".")[:2])
+        if have >= tuple(int(x) for x in V.split(".")[:2]) and set(N) <= m.PARTS:
+            return
+    except Exception:
+        pass
+    import importlib.machinery
     import types
 
     m = types.ModuleType(name)
+    # A spec that is not initializing makes the unpickler's lookups of the module cheaper.
+    m.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    m.__spec__._initializing = False
     exec(compile(S, "<satchel bootstrap %s>" % V, "exec"), m.__dict__)
     sys.modules[name] = m
 

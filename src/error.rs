@@ -61,6 +61,11 @@ pub enum Error {
     CodeInPortable {
         what: String,
     },
+    /// A generator that is running or suspended (its frame state is issue 4's).
+    GeneratorState {
+        what: String,
+        state: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -103,6 +108,11 @@ impl std::fmt::Display for Error {
                 f,
                 "cannot pickle {what} in portable mode: its source is not available ({reason}); \
                  use mode='nonportable' to ship its bytecode"
+            ),
+            Error::GeneratorState { what, state } => write!(
+                f,
+                "cannot pickle {what}: it is {state}; satchel pickles a generator before its \
+                 first next() (as its function and arguments) or after it is finished"
             ),
             Error::CodeInPortable { what } => write!(
                 f,

@@ -26,6 +26,8 @@ pub struct TypeRefs {
     pub newtype: usize,
     pub dataclass_field_base: usize,
     pub dataclass_field: usize,
+    pub generator: usize,
+    pub coroutine: usize,
     pub getset_descriptor: usize,
     pub builtin_function: usize,
     /// Method, slot, member and getset descriptors (their repr is stable).
@@ -162,6 +164,8 @@ impl TypeRefs {
             newtype: ta(&typing, "NewType")?,
             dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
             dataclass_field: ta(&dataclasses, "Field")?,
+            generator: ta(&types, "GeneratorType")?,
+            coroutine: ta(&types, "CoroutineType")?,
             getset_descriptor: ta(&types, "GetSetDescriptorType")?,
             builtin_function: ta(&types, "BuiltinFunctionType")?,
             descriptor_types: [

@@ -3,7 +3,6 @@
 //!
 //! ```text
 //! [PROTO p]            protocol >= 2
-//! [FRAME n]            protocol >= 4: the header is one frame
 //! [standalone]         GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
 //! GLOBAL _satchel_boot_1.check  MARK version flags fingerprint producer TUPLE  REDUCE POP
 //! ```
@@ -52,6 +51,8 @@ pub struct Header {
     pub header_len: usize,
     /// For a compressed stream, where the zstd frame is.
     pub compressed: Option<(usize, usize)>,
+    /// The fingerprint as the stream wrote it: bytes, or hex text below protocol 2.
+    pub fingerprint_is_text: bool,
 }
 
 struct Writer {
@@ -68,8 +69,10 @@ impl Writer {
         self.out.push(b'\n');
     }
 
+    // From protocol 2 on the header uses the short binary opcodes whatever the protocol (the
+    // unpickler accepts every opcode it knows; the body keeps the requested protocol's).
     fn str(&mut self, s: &str) {
-        if self.protocol >= 4 && s.len() < 256 {
+        if self.protocol >= 2 && s.len() < 256 {
             self.out.push(SHORT_BINUNICODE);
             self.out.push(s.len() as u8);
         } else if self.protocol >= 1 {
@@ -143,7 +146,7 @@ pub fn build(
     w.out.push(MARK);
     w.str(version);
     w.int(flags);
-    if protocol >= 3 {
+    if protocol >= 2 {
         w.bytes(&fp.digest);
     } else {
         let hex: String = fp.digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -153,14 +156,12 @@ pub fn build(
     w.out.push(TUPLE);
     w.out.push(REDUCE);
     w.out.push(POP);
+    // No FRAME: the body that follows starts its own framing, and a frame here would only add
+    // nine bytes to every stream.
     let ops = w.out;
-    let mut out = Vec::with_capacity(ops.len() + 11);
+    let mut out = Vec::with_capacity(ops.len() + 2);
     if protocol >= 2 {
         out.extend_from_slice(&[PROTO, protocol]);
-    }
-    if protocol >= 4 {
-        out.push(FRAME);
-        out.extend_from_slice(&(ops.len() as u64).to_le_bytes());
     }
     out.extend_from_slice(&ops);
     out
@@ -254,9 +255,12 @@ impl<'a> Reader<'a> {
 
     fn global(&mut self) -> Result<(String, String), ParseError> {
         self.expect(GLOBAL, "GLOBAL")?;
-        let module = String::from_utf8_lossy(self.line()?).into_owned();
-        let name = String::from_utf8_lossy(self.line()?).into_owned();
-        Ok((module, name))
+        let module = std::str::from_utf8(self.line()?).map(str::to_owned);
+        let name = std::str::from_utf8(self.line()?).map(str::to_owned);
+        match (module, name) {
+            (Ok(m), Ok(n)) => Ok((m, n)),
+            _ => self.err("invalid UTF-8 in a global name"),
+        }
     }
 
     fn str(&mut self) -> Result<String, ParseError> {
@@ -327,7 +331,11 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     let mut protocol = None;
     if r.peek() == Some(PROTO) {
         r.byte()?;
-        protocol = Some(r.byte()?);
+        let p = r.byte()?;
+        if p > 5 {
+            return Err(ParseError::NotSatchel);
+        }
+        protocol = Some(p);
     }
     if r.peek() == Some(FRAME) {
         r.byte()?;
@@ -367,8 +375,11 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     } else {
         (module, name)
     };
-    if !module.starts_with("_satchel_boot_") {
+    let Some(major) = module.strip_prefix("_satchel_boot_") else {
         return Err(ParseError::NotSatchel);
+    };
+    if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
+        return r.err("bad bootstrap module name");
     }
     if name != "check" {
         return r.err("expected the header check");
@@ -376,6 +387,7 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     r.expect(MARK, "MARK")?;
     let version = r.str()?;
     let flags = r.int()?;
+    let fingerprint_is_text = !matches!(r.peek(), Some(SHORT_BINBYTES) | Some(BINBYTES));
     let fingerprint = match r.peek() {
         Some(SHORT_BINBYTES) | Some(BINBYTES) => {
             let (start, n) = r.bytes()?;
@@ -421,5 +433,6 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         standalone_payload,
         header_len,
         compressed,
+        fingerprint_is_text,
     })
 }

@@ -7,6 +7,7 @@ mod class;
 mod classid;
 mod code;
 mod function;
+mod generator;
 mod globals;
 mod instance;
 mod method;
@@ -45,6 +46,8 @@ pub enum Kind {
     Singleton,
     GetSetDescriptor,
     Field,
+    Generator,
+    Coroutine,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -91,6 +94,10 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::GetSetDescriptor
     } else if ty == refs.dataclass_field {
         Kind::Field
+    } else if ty == refs.generator {
+        Kind::Generator
+    } else if ty == refs.coroutine {
+        Kind::Coroutine
     } else if refs.singletons.contains_key(&ty) {
         Kind::Singleton
     } else if ffi::is_module(obj) {
@@ -276,6 +283,8 @@ fn reduce_kind<'py>(
         Kind::GetSetDescriptor => stdlib::reduce_getset_descriptor(obj),
         Kind::Field if state.portable() => stdlib::reduce_dataclass_field_portable(obj),
         Kind::Field => Ok(not_implemented(obj.py())),
+        Kind::Generator => generator::reduce(obj, "generator"),
+        Kind::Coroutine => generator::reduce(obj, "coroutine"),
     }
 }
 
