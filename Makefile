@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug bench lint fmt clean
+.PHONY: all venv build demo test test-debug bench lint fmt clean interpreters
 
 all: test
 
@@ -38,6 +38,11 @@ bench: build
 	$(PY) -m pip install -q matplotlib
 	$(PY) tests/benchmarks/bench.py --out docs
 
+# Other interpreters for the cross-version tests (PyPy 3.9 via apt, CPython 3.14 from Debian
+# sid in .interpreters/); tests skip what is missing. Not part of `make test`: CI may lack them.
+interpreters:
+	bash compat-matrix/provision.sh
+
 lint: $(STAMP)
 	cargo fmt --check
 	cargo clippy --release -q -- -D warnings
@@ -48,4 +53,4 @@ fmt:
 	cargo fmt
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target .interpreters

@@ -11,8 +11,10 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 import pickle
 import random
+import shutil
 import subprocess
 import sys
 
@@ -24,6 +26,7 @@ from conftest import child_eval_bytes, run_script
 
 MiB = 1 << 20
 LABEL = satchel._satchel.LABEL  # "CPython 3.11/3495"
+REPO = pathlib.Path(__file__).resolve().parent.parent
 PYENV = "/root/.pyenv/versions/{}/bin/python3"
 # The interpreter satchel runs in here (the venv's base), a same-bytecode build from another
 # source (Debian's), and other language versions.
@@ -36,6 +39,9 @@ OTHER_VERSIONS = {
     "cpython-3.10": PYENV.format("3.10.13"),
     "cpython-3.12": PYENV.format("3.12.1"),
     "cpython-3.13": PYENV.format("3.13.0"),
+    # `make interpreters` provisions these two (compat-matrix/provision.sh).
+    "cpython-3.14": str(REPO / ".interpreters" / "bin" / "python3.14"),
+    "pypy-3.9": shutil.which("pypy3") or "pypy3",
 }
 
 
@@ -394,9 +400,10 @@ def test_nonportable_standalone_refused_by_other_versions(nonportable_standalone
     assert proc.returncode == 1, (proc.returncode, stderr)
     assert "IncompatibleInterpreter" in stderr
     assert "re-dump with mode='portable'" in stderr
-    version = name.split("-")[1]
+    implementation, version = name.split("-")
+    implementation = {"cpython": "CPython", "pypy": "PyPy"}[implementation]
     assert f"stream made by {describe(LABEL)}" in stderr
-    assert f"this is CPython {version} (bytecode" in stderr
+    assert f"this is {implementation} {version} (bytecode" in stderr
     assert proc.stdout == b""
 
 

@@ -13,6 +13,7 @@ import enum
 import functools
 import linecache
 import os
+import pathlib
 import pickle
 import shutil
 import subprocess
@@ -33,6 +34,10 @@ INTERPRETERS = {
     "cpython-3.12": PYENV.format("3.12.1"),
     "cpython-3.13": PYENV.format("3.13.0"),
     "debian-3.11": "/usr/bin/python3.11",
+    # `make interpreters` provisions these two (compat-matrix/provision.sh).
+    "cpython-3.14": str(
+        pathlib.Path(__file__).resolve().parent.parent / ".interpreters" / "bin" / "python3.14"
+    ),
     "pypy3": shutil.which("pypy3") or "pypy3",
 }
 # The feature tests load in the venv (satchel installed) and in the oldest and the newest
