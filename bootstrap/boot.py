@@ -349,7 +349,7 @@ def _tracked_id(obj, content_id):
         class_id, n = content_id, 1
         while _BY_ID.get(class_id) is not None:
             n += 1
-            class_id = f"{content_id}#{n}"
+            class_id = "%s#%d" % (content_id, n)
         _BY_ID[class_id] = obj
         _BY_OBJECT[obj] = class_id
         return class_id

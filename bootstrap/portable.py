@@ -1,4 +1,6 @@
-# satchel's portable-mode constructors (stdlib only; Python 3.9+, CPython and PyPy).
+# satchel's portable-mode constructors (stdlib only; Python 3.9+, CPython and PyPy). No
+# f-strings: a 3.12+ sender's ast.unparse (the standalone minifier) may write them in a form
+# (PEP 701) that older receivers cannot parse.
 #
 # Appended to boot.py (src/bootstrap.rs) in the ``_satchel_boot_<major>`` namespace, so every
 # public name here is **wire format** too: ``portable_code`` and ``portable_function``, nothing
@@ -65,7 +67,8 @@ def portable_function(code, base_globals, cells, fglobals, defaults, extra):
         missing = [name for name in code.co_freevars if name not in cells]
         if missing:
             raise ValueError(
-                f"satchel: no cell for free variable(s) {', '.join(missing)} of {code.co_name}"
+                "satchel: no cell for free variable(s) %s of %s"
+                % (", ".join(missing), code.co_name)
             )
         closure = tuple(cells[name] for name in code.co_freevars)
     func = types.FunctionType(code, base_globals, None, defaults, closure)
@@ -101,9 +104,9 @@ def _portable_compile(snippet, filename, lineno, name, freevars, imported=()):
         # ``__class__`` comes from the class ``_``; every other free variable is a local.
         bound = [var for var in freevars if var != "__class__"]
         if not all(var.isidentifier() for var in bound):
-            raise ValueError(f"satchel: bad free variable names {freevars!r}")
-        source = f"def {_PORTABLE_WRAPPER}():\n"
-        source += "".join(f"    {var} = None\n" for var in bound)
+            raise ValueError("satchel: bad free variable names %r" % (freevars,))
+        source = "def %s():\n" % _PORTABLE_WRAPPER
+        source += "".join("    %s = None\n" % var for var in bound)
         source += "    class _:\n        pass\n"
         wrapper = ast.parse(source)
         wrapper.body[0].body[-1].body = tree.body
@@ -121,7 +124,7 @@ def _portable_compile(snippet, filename, lineno, name, freevars, imported=()):
             if isinstance(const, types.CodeType) and const.co_name.startswith("<generic"):
                 found = _portable_find(const, name)
     if found is None:
-        raise ValueError(f"satchel: the portable snippet defines no function {name!r}")
+        raise ValueError("satchel: the portable snippet defines no function %r" % (name,))
     return found
 
 

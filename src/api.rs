@@ -147,6 +147,7 @@ fn new_pickler<'py>(
     }
     if opts.portable {
         kwargs.set_item("mode", "portable")?;
+        kwargs.set_item("standalone", false)?;
     }
     // The body only: headers are written by the caller.
     kwargs.set_item("_body_only", true)?;
@@ -389,24 +390,34 @@ fn finish<'py>(
     if !needs_header && !compressed {
         return Ok(body.clone());
     }
+    // A body that names no bootstrap constructor carries no bytecode: not nonportable.
+    let mask = if needs_header {
+        u8::MAX
+    } else {
+        !header::FLAG_NONPORTABLE
+    };
     let body = body.as_bytes();
     if compressed {
         let frame = compress::compress(py, body)?;
-        let head = header(py, opts.protocol, opts.flags(true))?;
+        let head = header(py, opts.protocol, opts.flags(true) & mask)?;
         let wrapper = header::compressed_wrapper(opts.protocol, frame.as_bytes());
-        return Ok(concat(py, &[head.as_bytes(), &wrapper]));
+        return concat(py, &[head.as_bytes(), &wrapper]);
     }
-    let head = header(py, opts.protocol, opts.flags(false))?;
-    Ok(concat(py, &[head.as_bytes(), body]))
+    let head = header(py, opts.protocol, opts.flags(false) & mask)?;
+    concat(py, &[head.as_bytes(), body])
 }
 
-fn concat<'py>(py: Python<'py>, parts: &[&[u8]]) -> Bound<'py, PyBytes> {
+/// One bytes object from `parts`, written in place (one copy).
+fn concat<'py>(py: Python<'py>, parts: &[&[u8]]) -> PyResult<Bound<'py, PyBytes>> {
     let total = parts.iter().map(|p| p.len()).sum();
-    let mut out = Vec::with_capacity(total);
-    for p in parts {
-        out.extend_from_slice(p);
-    }
-    PyBytes::new(py, &out)
+    PyBytes::new_with(py, total, |buf| {
+        let mut at = 0;
+        for p in parts {
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        Ok(())
+    })
 }
 
 /// One pickler and writer per thread and mode, reused by `dumps`: building a

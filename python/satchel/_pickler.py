@@ -55,6 +55,9 @@ class Pickler(_pickle.Pickler):
             if self._satchel_buffer is not None:
                 super().dump(obj)
                 stream = options.finish(self._satchel_buffer.getvalue())
+                # Each compressed body is unpickled on its own (fresh memo): the next dump
+                # must not refer to this one's memo.
+                self.clear_memo()
                 self._satchel_file.write(stream)
                 return None
             header = options.header()

@@ -10,8 +10,10 @@ use crate::error::Error;
 pub const AUTO_THRESHOLD: usize = 1 << 20;
 /// zstd level: 3 is zstd's default, fast enough to sit on the dumps path.
 const LEVEL: i32 = 3;
-/// A frame claiming more than this is refused before any allocation (a zstd bomb).
-const MAX_OUTPUT: u64 = 1 << 40;
+/// The most a zstd frame can expand per input byte (an RLE block: 4 bytes for up to 128 KiB),
+/// rounded up. A frame claiming more than its length allows is refused before any allocation:
+/// a 31-byte frame claiming 200 GB aborted the process before (allocation failure aborts).
+const MAX_RATIO: u64 = 1 << 16;
 
 pub fn compress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let out = py
@@ -36,14 +38,25 @@ pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py
             }
             .into_pyerr(py)
         })?;
-    if size > MAX_OUTPUT {
+    let limit = (frame.len() as u64)
+        .saturating_mul(MAX_RATIO)
+        .saturating_add(1 << 20);
+    if size > limit {
         return Err(Error::CorruptBody {
-            reason: format!("zstd frame claims {size} bytes"),
+            reason: format!("a {}-byte zstd frame claims {size} bytes", frame.len()),
         }
         .into_pyerr(py));
     }
+    let mut out: Vec<u8> = Vec::new();
+    // try_reserve: a size the allocator refuses is a Python MemoryError, never an abort.
+    out.try_reserve_exact(size as usize).map_err(|_| {
+        pyo3::exceptions::PyMemoryError::new_err(format!("zstd body of {size} bytes"))
+    })?;
     let out = py
-        .detach(|| zstd::bulk::decompress(frame, size as usize))
+        .detach(|| {
+            zstd::bulk::Decompressor::new()
+                .and_then(|mut d| d.decompress_to_buffer(frame, &mut out).map(|_| out))
+        })
         .map_err(|e| {
             Error::CorruptBody {
                 reason: e.to_string(),

@@ -237,6 +237,8 @@ impl<'a> Reader<'a> {
                 self.pos += i + 1;
                 Ok(s)
             }
+            // The data ended inside the line: cut short, like any other truncation.
+            None if rest.len() < 256 => self.err("truncated"),
             None => self.err("unterminated line"),
         }
     }
@@ -325,6 +327,35 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The standalone block after its GLOBAL builtins.exec: the payload size and the next global.
+fn standalone_block(r: &mut Reader<'_>) -> Result<(usize, (String, String)), ParseError> {
+    r.expect(MARK, "MARK")?;
+    if r.global()? != ("zlib".to_owned(), "decompress".to_owned()) {
+        return r.err("expected the standalone payload");
+    }
+    let n = r.bytes()?.1;
+    for (op, what) in [
+        (TUPLE1, "TUPLE1"),
+        (REDUCE, "REDUCE"),
+        (EMPTY_DICT, "EMPTY_DICT"),
+    ] {
+        r.expect(op, what)?;
+    }
+    if r.str()? != "V" {
+        return r.err("expected the payload version");
+    }
+    r.str()?;
+    for (op, what) in [
+        (SETITEM, "SETITEM"),
+        (TUPLE, "TUPLE"),
+        (REDUCE, "REDUCE"),
+        (POP, "POP"),
+    ] {
+        r.expect(op, what)?;
+    }
+    r.global().map(|g| (n, g))
+}
+
 /// Read the header of `data` without running anything.
 pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     let mut r = Reader { data, pos: 0 };
@@ -345,33 +376,37 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         return Err(ParseError::NotSatchel);
     }
     let mut standalone_payload = 0;
-    let (module, name) = r.global()?;
+    // Only satchel's own first global makes this a satchel stream; any other (a plain pickle
+    // that names something in _satchel_boot_1, a long protocol-0 module name) is not one. Bytes
+    // that stop inside one of satchel's own opening globals are a truncated satchel header.
+    let rest = &data[r.pos..];
+    let opening: [&[u8]; 2] = [b"c_satchel_boot_", b"cbuiltins\nexec\n"];
+    let cut_short = opening
+        .iter()
+        .any(|o| rest.len() < o.len() && o.starts_with(rest));
+    let (module, name) = match r.global() {
+        Ok(g) => g,
+        Err(e) if cut_short || rest.starts_with(opening[0]) => return Err(e),
+        Err(_) => return Err(ParseError::NotSatchel),
+    };
+    let ours = (module.as_str(), name.as_str()) == ("builtins", "exec")
+        || (module.starts_with("_satchel_boot_") && name == "check");
+    if !ours {
+        return Err(ParseError::NotSatchel);
+    }
     let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
-        r.expect(MARK, "MARK")?;
-        if r.global()? != ("zlib".to_owned(), "decompress".to_owned()) {
-            return r.err("expected the standalone payload");
+        // The standalone block; anything else that starts with builtins.exec is not ours.
+        match standalone_block(&mut r) {
+            Ok((n, global)) => {
+                standalone_payload = n;
+                global
+            }
+            // Cut short, it is a damaged header; shaped otherwise, it is not satchel's.
+            Err(ParseError::Corrupt(reason)) if reason.starts_with("truncated") => {
+                return Err(ParseError::Corrupt(reason))
+            }
+            Err(_) => return Err(ParseError::NotSatchel),
         }
-        standalone_payload = r.bytes()?.1;
-        for (op, what) in [
-            (TUPLE1, "TUPLE1"),
-            (REDUCE, "REDUCE"),
-            (EMPTY_DICT, "EMPTY_DICT"),
-        ] {
-            r.expect(op, what)?;
-        }
-        if r.str()? != "V" {
-            return r.err("expected the payload version");
-        }
-        r.str()?;
-        for (op, what) in [
-            (SETITEM, "SETITEM"),
-            (TUPLE, "TUPLE"),
-            (REDUCE, "REDUCE"),
-            (POP, "POP"),
-        ] {
-            r.expect(op, what)?;
-        }
-        r.global()?
     } else {
         (module, name)
     };

@@ -50,8 +50,10 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>, kind: &str) -> PyResult<Bound<'py, P
     )
 }
 
-/// The generator's function: the importable original when its code is this code, else one
-/// rebuilt from the code, the frame's globals and its free variables' values.
+/// The generator's function: the function object its frame holds (CPython keeps it there,
+/// 3.11-3.14; gc.get_referents sees it), so closure cells shared with other functions stay
+/// shared; else the importable original when its code is this code; else one rebuilt from the
+/// code, the frame's globals and its free variables' values.
 fn function_of<'py>(
     obj: &Bound<'py, PyAny>,
     code: &Bound<'py, PyAny>,
@@ -59,6 +61,14 @@ fn function_of<'py>(
     locals: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
+    let function_type = py.import("types")?.getattr("FunctionType")?;
+    let referents = py.import("gc")?.getattr("get_referents")?.call1((obj,))?;
+    for candidate in referents.try_iter()? {
+        let candidate = candidate?;
+        if candidate.get_type().is(&function_type) && candidate.getattr("__code__")?.is(code) {
+            return Ok(candidate);
+        }
+    }
     let globals = frame.getattr("f_globals")?;
     let module = globals.get_item("__name__").ok();
     let qualname = obj.getattr("__qualname__")?;
