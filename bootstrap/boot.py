@@ -25,10 +25,19 @@ import weakref
 
 FORMAT_VERSION = "1.1.0"
 
+
 #: Which parts of the bootstrap this module holds: "core" (this file), "bytecode" (bytecode.py,
 #: nonportable constructors), "portable" (portable.py). A standalone stream carries the core and
-#: the part its mode needs; its loader checks both the version and the parts.
-PARTS = {"core"}
+#: the part its mode needs; its loader checks both the version and the parts. A loader (or
+#: satchel's import) may run this source again in the same module to add a part or upgrade it:
+#: state made with _keep survives that, so classes loaded before keep their identity.
+def _keep(name, make):
+    g = globals()
+    return g[name] if name in g else make()
+
+
+PARTS = _keep("PARTS", set)
+PARTS.add("core")
 
 # ---------------------------------------------------------------------------------------------
 # Stream header: every satchel stream calls check(...) before its body (docs/FORMAT.md).
@@ -102,7 +111,7 @@ def _version_tuple(version):
     try:
         return tuple(int(part) for part in version.split(".")[:2])
     except (AttributeError, ValueError):
-        raise UnpicklingError("corrupt satchel header: format version %r" % (version,)) from None
+        raise UnpicklingError("corrupt satchel header: version %r" % (version,)) from None
 
 
 def check(version, flags, fingerprint, producer):
@@ -111,8 +120,8 @@ def check(version, flags, fingerprint, producer):
         need, have = _version_tuple(version), _version_tuple(FORMAT_VERSION)
         if need[0] != have[0] or need[1] > have[1]:
             raise IncompatibleFormat(
-                "stream needs satchel bootstrap format %s; this receiver has %s: "
-                "upgrade satchel on the receiver" % (version, FORMAT_VERSION)
+                "stream needs satchel format %s; this receiver has %s: upgrade satchel"
+                % (version, FORMAT_VERSION)
             )
     if flags & FLAG_NONPORTABLE and fingerprint != FINGERPRINT and fingerprint != _FINGERPRINT_HEX:
         raise IncompatibleInterpreter(
@@ -137,7 +146,7 @@ def _zstd_decompress(frame):
         from compression import zstd  # Python 3.14+
     except ImportError:
         raise UnpicklingError(
-            "zstd-compressed body: needs satchel installed or Python 3.14+ (compression.zstd)"
+            "zstd body: needs satchel or Python 3.14+ (compression.zstd)"
         ) from None
     return zstd.decompress(frame)
 
@@ -192,14 +201,13 @@ def make_typevar(kind, name, bound, constraints, covariant, contravariant, class
         return known
     import typing
 
-    factory = getattr(typing, kind)
-    if kind == "TypeVar":
-        obj = factory(
+    # A ParamSpec has no constraints, so one call serves both kinds.
+    return _track(
+        class_id,
+        getattr(typing, kind)(
             name, *constraints, bound=bound, covariant=covariant, contravariant=contravariant
-        )
-    else:
-        obj = factory(name, bound=bound, covariant=covariant, contravariant=contravariant)
-    return _track(class_id, obj)
+        ),
+    )
 
 
 def make_module(name):
@@ -312,10 +320,10 @@ def module_setstate(module, state):
 # loads (and a dump then load in one process) give the same class.
 # ---------------------------------------------------------------------------------------------
 
-_TRACKER_LOCK = threading.RLock()
-_BY_ID = weakref.WeakValueDictionary()
-_BY_OBJECT = weakref.WeakKeyDictionary()
-_FRESH = weakref.WeakSet()
+_TRACKER_LOCK = _keep("_TRACKER_LOCK", threading.RLock)
+_BY_ID = _keep("_BY_ID", weakref.WeakValueDictionary)
+_BY_OBJECT = _keep("_BY_OBJECT", weakref.WeakKeyDictionary)
+_FRESH = _keep("_FRESH", weakref.WeakSet)
 
 
 def _known(class_id):

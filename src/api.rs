@@ -650,7 +650,7 @@ pub fn loads<'py>(
         return Err(PyErr::from_type(
             ty,
             format!(
-                "stream needs satchel bootstrap format {}; this receiver has {have}: upgrade satchel on the receiver",
+                "stream needs satchel format {}; this receiver has {have}: upgrade satchel",
                 h.version
             ),
         ));

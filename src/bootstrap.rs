@@ -67,16 +67,24 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// The installed bootstrap module: the one in sys.modules if it is a complete copy, else a
-/// fresh module executed from the embedded source.
+/// The installed bootstrap module. satchel's own (marked `_satchel_installed`) is used as it
+/// is; a module an earlier standalone stream installed is upgraded in place (the source runs in
+/// it again, which keeps its class tracker: `_keep` in boot.py); otherwise a fresh module.
 fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let modules = typerefs(py).sys_modules.bind(py);
-    if let Some(existing) = modules.get_item(MODULE_NAME)? {
-        if existing.hasattr("FORMAT_VERSION")? {
-            return Ok(existing.cast_into::<PyModule>()?);
+    let existing = modules
+        .get_item(MODULE_NAME)?
+        .and_then(|m| m.cast_into::<PyModule>().ok());
+    if let Some(m) = &existing {
+        if m.hasattr("_satchel_installed")? {
+            return Ok(m.clone());
         }
     }
-    let module = PyModule::new(py, MODULE_NAME)?;
+    // A shim (python/_satchel_boot_1) or a standalone stream's module: run our source in it.
+    let module = match existing.filter(|m| m.hasattr("FORMAT_VERSION").unwrap_or(false)) {
+        Some(m) => m,
+        None => PyModule::new(py, MODULE_NAME)?,
+    };
     let globals = module.dict();
     let code = py
         .import("builtins")?
@@ -93,6 +101,7 @@ fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         .cast_into::<PyDict>()?
         .set_item(FILENAME, entry)?;
     set_spec(py, &module)?;
+    module.setattr("_satchel_installed", true)?;
     modules.set_item(MODULE_NAME, &module)?;
     Ok(module)
 }

@@ -1,15 +1,21 @@
 """The payload standalone streams carry (docs/FORMAT.md, "Standalone"): one zlib blob holding
 the loader (bootstrap/loader.py) and, as string literals, the parts of the bootstrap the
-stream's mode needs, all minified. The header runs ``exec(zlib.decompress(blob), {"V": version})``."""
+stream's mode needs, all minified. The header runs ``exec(zlib.decompress(blob), {"V": version})``.
+"""
 
 import ast
+import itertools
 import zlib
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_DYNAMIC = {"locals", "vars", "exec", "eval", "globals"}
 
 
 def minify(source):
-    """``source`` without comments and docstrings, indented by one space (same code; the
-    receiver only runs it). ``ast.unparse`` writes every string literal on one line, so
-    re-indenting line starts cannot touch a literal."""
+    """``source`` without comments or docstrings, with short local variable names, indented by
+    one space: the same code (the receiver only runs it). ``ast.unparse`` writes every string
+    literal on one line, so re-indenting line starts cannot touch a literal."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -21,12 +27,71 @@ def minify(source):
                 and isinstance(body[0].value.value, str)
             ):
                 node.body = body[1:] or [ast.Pass()]
+    _rename_locals(tree)
     lines = []
     for line in ast.unparse(tree).splitlines():
         stripped = line.lstrip(" ")
         if stripped:
             lines.append(" " * ((len(line) - len(stripped)) // 4) + stripped)
     return "\n".join(lines) + "\n"
+
+
+def _own_scope(func):
+    """The nodes of ``func``'s own scope (not of functions, lambdas, classes or comprehensions
+    inside it), and every name used inside those nested scopes."""
+    own, nested_names = [], set()
+    stack = list(func.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES + _COMPREHENSIONS):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Name):
+                    nested_names.add(inner.id)
+                elif isinstance(inner, ast.arg):
+                    nested_names.add(inner.arg)
+            # Decorators and defaults of a nested def are evaluated in this scope.
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                stack.extend(node.decorator_list + node.args.defaults)
+                stack.extend(d for d in node.args.kw_defaults if d is not None)
+            continue
+        own.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return own, nested_names
+
+
+def _rename_locals(tree):
+    """Give the variables a function assigns (never its parameters, globals, nonlocals, or a
+    name a nested scope also uses) short names no other code of the module uses. One name maps
+    to the same short name in every function: zlib feeds on repetition, and per-function fresh
+    names made the payload larger."""
+    taken = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    taken |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
+    fresh = (f"_{i}" for i in itertools.count())
+    mapping_all = {}
+    for func in [
+        n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]:
+        own, nested_names = _own_scope(func)
+        names = [n for n in own if isinstance(n, ast.Name)]
+        if any(n.id in _DYNAMIC for n in names):
+            continue
+        params = {a.arg for a in ast.walk(func.args) if isinstance(a, ast.arg)}
+        declared = {
+            name for n in own if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names
+        }
+        assigned = {n.id for n in names if isinstance(n.ctx, (ast.Store, ast.Del))}
+        assigned |= {n.name for n in own if isinstance(n, ast.ExceptHandler) and n.name}
+        candidates = sorted(assigned - params - declared - nested_names - {"__class__"})
+        mapping = {}
+        for name in candidates:
+            if name not in mapping_all:
+                mapping_all[name] = next(f for f in fresh if f not in taken)
+            mapping[name] = mapping_all[name]
+        for node in own:
+            if isinstance(node, ast.Name) and node.id in mapping:
+                node.id = mapping[node.id]
+            elif isinstance(node, ast.ExceptHandler) and node.name in mapping:
+                node.name = mapping[node.name]
 
 
 def payload(parts, loader_source):
