@@ -70,18 +70,21 @@ def _fingerprint_text():
     import importlib.util
     import sysconfig
 
-    impl = sys.implementation
-    return ";".join(
-        (
-            "impl=" + impl.name,
-            "version=%d.%d" % sys.version_info[:2],
-            "magic=" + importlib.util.MAGIC_NUMBER.hex(),
-            "cache_tag=" + str(impl.cache_tag),
-            "pointer=%d" % struct.calcsize("P"),
-            "byteorder=" + sys.byteorder,
-            "gil_disabled=%d" % bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-            "debug=%d" % hasattr(sys, "gettotalrefcount"),
-            "format=" + FORMAT_VERSION.split(".")[0],
+    return (
+        "impl=%s;version=%d.%d;magic=%s;cache_tag=%s;pointer=%d;byteorder=%s;"
+        "gil_disabled=%d;debug=%d;format=%s"
+        % (
+            (sys.implementation.name,)
+            + tuple(sys.version_info[:2])
+            + (
+                importlib.util.MAGIC_NUMBER.hex(),
+                sys.implementation.cache_tag,
+                struct.calcsize("P"),
+                sys.byteorder,
+                bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+                hasattr(sys, "gettotalrefcount"),
+                FORMAT_VERSION.split(".")[0],
+            )
         )
     )
 

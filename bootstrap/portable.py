@@ -87,7 +87,7 @@ def _portable_compile(snippet, filename, lineno, name, freevars, imported=()):
     # Python does not have) then points at the original line too.
     tree = ast.parse("\n" * (lineno - 1) + snippet, filename)
     if len(tree.body) != 1:
-        raise ValueError("satchel: a portable snippet must hold exactly one statement")
+        raise ValueError("satchel: bad portable snippet for %r" % (name,))
     stmt = tree.body[0]
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         if not stmt.decorator_list and stmt.lineno > lineno:
@@ -99,12 +99,12 @@ def _portable_compile(snippet, filename, lineno, name, freevars, imported=()):
             placeholder.col_offset, placeholder.end_col_offset = 0, 1
             stmt.decorator_list = [placeholder]
     elif not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Lambda)):
-        raise ValueError("satchel: a portable snippet must be a def or a lambda")
+        raise ValueError("satchel: bad portable snippet for %r" % (name,))
     if freevars:
         # ``__class__`` comes from the class ``_``; every other free variable is a local.
         bound = [var for var in freevars if var != "__class__"]
         if not all(var.isidentifier() for var in bound):
-            raise ValueError("satchel: bad free variable names %r" % (freevars,))
+            raise ValueError("satchel: bad portable snippet for %r" % (name,))
         source = "def %s():\n" % _PORTABLE_WRAPPER
         source += "".join("    %s = None\n" % var for var in bound)
         source += "    class _:\n        pass\n"
@@ -124,7 +124,7 @@ def _portable_compile(snippet, filename, lineno, name, freevars, imported=()):
             if isinstance(const, types.CodeType) and const.co_name.startswith("<generic"):
                 found = _portable_find(const, name)
     if found is None:
-        raise ValueError("satchel: the portable snippet defines no function %r" % (name,))
+        raise ValueError("satchel: bad portable snippet for %r" % (name,))
     return found
 
 
@@ -154,8 +154,14 @@ def dataclass_setstate(cls, state):
     fields = cls.__dict__["__dataclass_fields__"]
     # A Field as class attribute is how @dataclass reads a field's spec (default,
     # default_factory, init, repr, compare, metadata, kw_only); it puts defaults back itself.
+    # Only this class's own fields (a base's are the base's), and never a ClassVar, whose
+    # class attribute holds its current value.
+    own = cls.__dict__.get("__annotations__")
+    if own is None:  # 3.14 (PEP 649) keeps them out of __dict__; the getter has the own ones
+        own = getattr(cls, "__annotations__", {})
     for name, field in fields.items():
-        setattr(cls, name, field)
+        if name in own and field._field_type is not dataclasses._FIELD_CLASSVAR:
+            setattr(cls, name, field)
     delattr(cls, "__dataclass_fields__")
     delattr(cls, "__dataclass_params__")
     options = {}
@@ -176,9 +182,13 @@ def make_field(options):
     slots differ between versions (3.10 added kw_only), its public arguments much less."""
     import dataclasses
 
+    options = dict(options)
+    kind = options.pop("_field_type", None)  # "_FIELD", "_FIELD_CLASSVAR", "_FIELD_INITVAR"
     try:
-        return dataclasses.field(**options)
+        field = dataclasses.field(**options)
     except TypeError:  # a dataclasses without kw_only (3.9)
-        options = dict(options)
         options.pop("kw_only", None)
-        return dataclasses.field(**options)
+        field = dataclasses.field(**options)
+    if kind:
+        field._field_type = getattr(dataclasses, kind)
+    return field

@@ -116,6 +116,15 @@ pub fn reduce<'py>(
     )?;
     let mut setter = &boot.class_setstate;
     if state.portable() && dataclass_methods_dropped(ty, &mut attrs)? {
+        if slot_names_of(ty)? {
+            let what = format!("dataclass '{}'", cls.getattr("__qualname__")?);
+            let reason = "@dataclass(slots=True) makes a new class whose slots cannot be rebuilt from source";
+            return Err(crate::error::Error::NoSource {
+                what,
+                reason: reason.into(),
+            }
+            .into_pyerr(py));
+        }
         setter = &boot.dataclass_setstate;
     }
     call_then_set(
@@ -153,6 +162,11 @@ const DATACLASS_METHODS: [&str; 12] = [
     "__getstate__",
     "__setstate__",
 ];
+
+/// Whether the class defines `__slots__` itself.
+fn slot_names_of(cls: &Bound<'_, PyType>) -> PyResult<bool> {
+    Ok(cls.getattr("__dict__")?.get_item("__slots__").is_ok())
+}
 
 /// For a dataclass, drop the generated methods (functions named as above whose code came from
 /// a string) from `attrs`; true when `cls` is a dataclass.

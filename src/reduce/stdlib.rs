@@ -296,5 +296,9 @@ pub fn reduce_dataclass_field_portable<'py>(
     }
     let metadata = obj.getattr("metadata")?;
     options.set_item("metadata", py.get_type::<PyDict>().call1((metadata,))?)?;
+    // Whether it is a field, a ClassVar or an InitVar, by the sentinel's name.
+    if let Some(kind) = obj.getattr_opt("_field_type")?.filter(|k| !k.is_none()) {
+        options.set_item("_field_type", kind.getattr("name")?)?;
+    }
     call(&boot(py).make_field, PyTuple::new(py, [options])?)
 }
