@@ -642,6 +642,14 @@ pub fn loads<'py>(
         }
     };
     let boot = crate::bootstrap::boot(py).module.bind(py);
+    let ours = boot_version(py)?;
+    let fp_ours = fingerprint::fingerprint(py)?;
+    // The common case, decided here: this very version, and (nonportable) this very build.
+    let nonportable = h.flags & header::FLAG_NONPORTABLE != 0;
+    let same_build = !nonportable || (!h.fingerprint_is_text && h.fingerprint == fp_ours.digest);
+    if h.version == ours && same_build {
+        return loads_body(py, raw, bytes, &h, kwargs);
+    }
     if h.version.split('.').next() != Some(&fingerprint::FORMAT_MAJOR.to_string()) {
         let ty = boot
             .getattr("IncompatibleFormat")?
@@ -669,6 +677,32 @@ pub fn loads<'py>(
     };
     boot.getattr("check")?
         .call1((&h.version, h.flags, fp, &h.producer))?;
+    loads_body(py, raw, bytes, &h, kwargs)
+}
+
+/// The installed bootstrap's FORMAT_VERSION, read once.
+fn boot_version(py: Python<'_>) -> PyResult<&'static str> {
+    static VERSION: PyOnceLock<String> = PyOnceLock::new();
+    VERSION
+        .get_or_try_init(py, || {
+            crate::bootstrap::boot(py)
+                .module
+                .bind(py)
+                .getattr("FORMAT_VERSION")?
+                .extract()
+        })
+        .map(String::as_str)
+}
+
+/// Unpickle a checked stream's body (decoded first if compressed).
+fn loads_body<'py>(
+    py: Python<'py>,
+    raw: &[u8],
+    bytes: &Bound<'py, PyBytes>,
+    h: &header::Header,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let refs = typerefs(py);
     let body: Bound<'py, PyAny> = match h.compressed {
         Some((start, n)) => compress::zstd_decompress(py, &raw[start..start + n])?.into_any(),
         None if h.header_len >= raw.len() => {
@@ -689,16 +723,18 @@ pub fn loads<'py>(
 #[pyfunction]
 pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let py = data.py();
-    let bytes: Vec<u8> = match data.cast::<PyBytes>() {
-        Ok(b) => b.as_bytes().to_vec(),
-        Err(_) => py
-            .get_type::<PyBytes>()
-            .call1((data,))?
-            .cast_into::<PyBytes>()?
-            .as_bytes()
-            .to_vec(),
+    let owned;
+    let bytes: &[u8] = match data.cast::<PyBytes>() {
+        Ok(b) => b.as_bytes(),
+        Err(_) => {
+            owned = py
+                .get_type::<PyBytes>()
+                .call1((data,))?
+                .cast_into::<PyBytes>()?;
+            owned.as_bytes()
+        }
     };
-    let h = match header::parse(&bytes) {
+    let h = match header::parse(bytes) {
         Ok(h) => h,
         Err(header::ParseError::NotSatchel) => {
             return Err(Error::CorruptHeader {

@@ -304,6 +304,18 @@ fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 /// class has no process-independent description; see `classid.rs`).
 fn class_id<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
+    // Already tracked (dumped or loaded before): its id, without describing it again (the
+    // description is most of the cost of dumping a class).
+    let known = boot(py)
+        .module
+        .bind(py)
+        .getattr("_BY_OBJECT")?
+        .call_method1("get", (cls,));
+    if let Ok(id) = known {
+        if !id.is_none() {
+            return Ok(id);
+        }
+    }
     let content = match classid::content_id(cls)? {
         Some(id) => id,
         None => py

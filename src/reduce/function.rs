@@ -330,9 +330,14 @@ fn portable<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let boot = boot(py);
-    let source = py
-        .import("satchel._source")?
-        .call_method1("function_source", (obj,));
+    static FUNCTION_SOURCE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let function_source = FUNCTION_SOURCE.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py
+            .import("satchel._source")?
+            .getattr("function_source")?
+            .unbind())
+    })?;
+    let source = function_source.bind(py).call1((obj,));
     let (snippet, filename, lineno): (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>) =
         match source {
             Ok(s) => s.extract()?,
