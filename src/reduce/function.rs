@@ -89,35 +89,83 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     };
     let closure = f.closure.clone().unwrap_or_else(none);
     let extra = extra.map(|e| e.into_any()).unwrap_or_else(none);
-    if flat {
+    let parts = Parts {
+        flat,
+        fresh,
+        base,
+        fglobals,
+        defaults,
+        extra,
+    };
+    let skeleton =
+        |code: &Bound<'py, PyAny>, base: &Bound<'py, PyDict>, closure: &Bound<'py, PyAny>| {
+            PyTuple::new(py, [code.clone(), base.clone().into_any(), closure.clone()])
+        };
+    emit(
+        parts,
+        &boot.function,
+        [code_arg, closure],
+        &boot.make_function,
+        skeleton,
+    )
+}
+
+/// What both encodings of a function share: the one-call form when its state is flat, else
+/// skeleton then state (`function_setstate`).
+struct Parts<'py> {
+    flat: bool,
+    fresh: bool,
+    base: Bound<'py, PyDict>,
+    fglobals: Bound<'py, PyDict>,
+    defaults: Bound<'py, PyAny>,
+    extra: Bound<'py, PyAny>,
+}
+
+/// `one_call(code, base_globals, closure, globals_read, defaults, extra)` when flat, else
+/// `skeleton_ctor(*skeleton_args(code, base_globals, closure))` with the state set afterwards.
+/// `code_closure` is the (code, closure) pair: a closure tuple, or cells by name (portable).
+fn emit<'py>(
+    p: Parts<'py>,
+    one_call: &Py<PyAny>,
+    code_closure: [Bound<'py, PyAny>; 2],
+    skeleton_ctor: &Py<PyAny>,
+    skeleton_args: impl FnOnce(
+        &Bound<'py, PyAny>,
+        &Bound<'py, PyDict>,
+        &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyTuple>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = p.base.py();
+    let [code, closure] = code_closure;
+    if p.flat {
         // The first function of its module in this dump writes its (flat) globals straight
         // into the shared dict, which the stream has not written yet: one dict fewer.
-        let fglobals = if fresh {
-            base.update(fglobals.as_mapping())?;
-            none()
+        let fglobals = if p.fresh {
+            p.base.update(p.fglobals.as_mapping())?;
+            py.None().into_bound(py)
         } else {
-            fglobals.into_any()
+            p.fglobals.into_any()
         };
         let args = PyTuple::new(
             py,
             [
-                code_arg,
-                base.into_any(),
+                code,
+                p.base.into_any(),
                 closure,
                 fglobals,
-                defaults,
-                extra,
+                p.defaults,
+                p.extra,
             ],
         )?;
-        return super::call(&boot.function, args);
+        return super::call(one_call, args);
     }
-    let args = PyTuple::new(py, [code_arg, base.into_any(), closure])?;
-    let state = PyTuple::new(py, [fglobals.into_any(), defaults, extra])?;
+    let args = skeleton_args(&code, &p.base, &closure)?;
+    let state = PyTuple::new(py, [p.fglobals.into_any(), p.defaults, p.extra])?;
     call_then_set(
-        &boot.make_function,
+        skeleton_ctor,
         args,
         state.into_any(),
-        &boot.function_setstate,
+        &boot(py).function_setstate,
     )
 }
 
@@ -374,42 +422,33 @@ fn portable<'py>(
         extra.set_item("__doc__", doc)?;
     }
     let none = || py.None().into_bound(py);
-    if flat {
-        let fglobals = if fresh {
-            base.update(fglobals.as_mapping())?;
-            none()
-        } else {
-            fglobals.into_any()
+    let parts = Parts {
+        flat,
+        fresh,
+        base,
+        fglobals,
+        defaults,
+        extra: extra.into_any(),
+    };
+    let skeleton =
+        |code: &Bound<'py, PyAny>, base: &Bound<'py, PyDict>, cells: &Bound<'py, PyAny>| {
+            PyTuple::new(
+                py,
+                [
+                    code.clone(),
+                    base.clone().into_any(),
+                    cells.clone(),
+                    none(),
+                    none(),
+                    none(),
+                ],
+            )
         };
-        let args = PyTuple::new(
-            py,
-            [
-                code_arg,
-                base.into_any(),
-                cells.into_any(),
-                fglobals,
-                defaults,
-                extra.into_any(),
-            ],
-        )?;
-        return super::call(&boot.portable_function, args);
-    }
-    let args = PyTuple::new(
-        py,
-        [
-            code_arg,
-            base.into_any(),
-            cells.into_any(),
-            none(),
-            none(),
-            none(),
-        ],
-    )?;
-    let state = PyTuple::new(py, [fglobals.into_any(), defaults, extra.into_any()])?;
-    call_then_set(
+    emit(
+        parts,
         &boot.portable_function,
-        args,
-        state.into_any(),
-        &boot.function_setstate,
+        [code_arg, cells.into_any()],
+        &boot.portable_function,
+        skeleton,
     )
 }
