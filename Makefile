@@ -46,8 +46,8 @@ interpreters:
 lint: $(STAMP)
 	cargo fmt --check
 	cargo clippy --release -q -- -D warnings
-	$(VENV)/bin/ruff check python tests examples bootstrap compat-matrix
-	$(VENV)/bin/ruff format --check python tests examples bootstrap
+	$(VENV)/bin/ruff check python tests examples bootstrap compat-matrix tools
+	$(VENV)/bin/ruff format --check python tests examples bootstrap tools
 
 fmt:
 	cargo fmt

@@ -80,3 +80,87 @@ def _restore_frozenset(container, path):
     items = list(container)
     items[index] = _restore_frozenset(items[index], rest) if rest else frozenset(items[index])
     return tuple(items)
+
+
+# Suspended generators, coroutines and async generators (docs/FORMAT.md, "Generators"): the
+# skeleton is a created generator of the shipped code object, memoized before its frame state
+# is pickled (so the state may refer back to it); satchel's Rust core then writes the frame.
+
+
+class _Null:
+    """An empty frame slot (an unbound local, the NULL that LOAD_GLOBAL pushes)."""
+
+    def __reduce__(self):
+        return "NULL"
+
+
+NULL = _keep("NULL", _Null)  # noqa: F821 (boot.py)
+
+
+def _resume():
+    resume = globals().get("_resume_generator")
+    if resume is None:
+        try:
+            import satchel  # noqa: F401 (installs _resume_generator here)
+        except ImportError:
+            pass
+        resume = globals().get("_resume_generator")
+    if resume is None:
+        raise UnpicklingError(  # noqa: F821 (boot.py)
+            "this stream holds a suspended generator; resuming it needs satchel on the "
+            "receiver (pip install satchel): the stdlib alone cannot rebuild a frame"
+        )
+    return resume
+
+
+def generator_skeleton(func, code):
+    """A created generator (coroutine, async generator) of exactly ``code``: its function's
+    prologue runs (it makes the cells), nothing of the body does. ``func`` is the generator's
+    function, for its globals; when it still has this code it is called itself."""
+    _resume()
+    if getattr(func, "__code__", None) is not code:
+        cells = tuple(types.CellType() for _ in code.co_freevars)
+        func = types.FunctionType(code, func.__globals__, code.co_name, None, cells or None)
+    n = code.co_argcount
+    return func(*[None] * n, **dict.fromkeys(code.co_varnames[n : n + code.co_kwonlyargcount]))
+
+
+def generator_setstate(gen, state):
+    """Write the frame state (offset, slots, value stack, exception) into the skeleton."""
+    _resume()(gen, state)
+
+
+def finished_generator(kind, name, qualname):
+    """A finished generator (kind 0), coroutine (1) or async generator (2)."""
+    if kind == 1:
+
+        async def done():
+            pass
+
+        gen = done()
+        try:
+            gen.send(None)
+        except StopIteration:
+            pass
+    elif kind == 2:
+
+        async def done():
+            return
+            yield
+
+        gen = done()
+        try:
+            gen.asend(None).send(None)
+        except StopAsyncIteration:
+            pass
+    else:
+        gen = (x for x in ())
+        next(gen, None)
+    gen.__name__ = name
+    gen.__qualname__ = qualname
+    return gen
+
+
+def await_of(coro):
+    """``coro.__await__()``: the iterator a generator-based awaitable holds."""
+    return coro.__await__()

@@ -152,8 +152,18 @@ fn describe(obj: &Bound<'_, PyAny>) -> String {
             .unwrap_or_default()
     };
     let refs = typerefs(obj.py());
-    if type_addr(obj) == refs.function {
+    let ty = type_addr(obj);
+    if ty == refs.function {
         format!("function '{}'", qualname(obj))
+    } else if ty == refs.generator || ty == refs.coroutine || ty == refs.async_generator {
+        format!(
+            "{} '{}'",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            qualname(obj)
+        )
     } else if ffi::is_type(obj) {
         format!("class '{}'", qualname(obj))
     } else {
@@ -185,6 +195,9 @@ fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, Py
     let refs = typerefs(py);
     let mut out = Vec::new();
     let ty = type_addr(obj);
+    if ty == refs.generator || ty == refs.coroutine || ty == refs.async_generator {
+        return crate::reduce::generator::parts(obj);
+    }
     if ty == refs.function {
         let name = obj.getattr("__qualname__")?.to_string();
         let code = obj.getattr("__code__")?;

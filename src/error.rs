@@ -61,10 +61,36 @@ pub enum Error {
     CodeInPortable {
         what: String,
     },
-    /// A generator that is running or suspended (its frame state is issue 4's).
-    GeneratorState {
+    /// A generator pickled from inside itself (or while another thread runs it).
+    GeneratorRunning {
         what: String,
-        state: String,
+    },
+    /// A started generator in portable mode: its frame is bytecode for one interpreter.
+    GeneratorInPortable {
+        what: String,
+        line: String,
+        offset: usize,
+        label: String,
+    },
+    /// A started generator on an interpreter build whose frame layout satchel does not know.
+    GeneratorUnsupported {
+        what: String,
+        build: String,
+    },
+    /// A generator whose frame is not what a suspended frame must be (a satchel bug or a
+    /// layout drift the self-test did not catch).
+    GeneratorFrame {
+        what: String,
+        reason: String,
+    },
+    /// A coroutine awaiting something only its event loop can resume.
+    GeneratorAwaitsFuture {
+        what: String,
+        awaited: String,
+    },
+    /// A suspended generator in a stream that cannot be resumed here.
+    GeneratorLoad {
+        reason: String,
     },
 }
 
@@ -109,11 +135,46 @@ impl std::fmt::Display for Error {
                 "cannot pickle {what} in portable mode: its source is not available ({reason}); \
                  use mode='nonportable' to ship its bytecode"
             ),
-            Error::GeneratorState { what, state } => write!(
+            Error::GeneratorRunning { what } => write!(
                 f,
-                "cannot pickle {what}: it is {state}; satchel pickles a generator before its \
-                 first next() (as its function and arguments) or after it is finished"
+                "cannot pickle {what}: it is currently running (pickled from inside itself or \
+                 while another thread runs it)"
             ),
+            Error::GeneratorInPortable {
+                what,
+                line,
+                offset,
+                label,
+            } => write!(
+                f,
+                "cannot pickle {what} in portable mode: it is suspended at line {line} (bytecode \
+                 offset {offset}); a started generator's state is tied to the bytecode of \
+                 {label}. Use mode='nonportable' with the same interpreter on both ends, or \
+                 pickle it before its first next()"
+            ),
+            Error::GeneratorUnsupported { what, build } => write!(
+                f,
+                "cannot pickle {what}: live generator pickling is not supported on {build}; \
+                 pickle it before its first next() or after it is finished"
+            ),
+            Error::GeneratorFrame { what, reason } => {
+                write!(
+                    f,
+                    "cannot pickle {what}: its frame is not a suspended frame ({reason})"
+                )
+            }
+            Error::GeneratorAwaitsFuture { what, awaited } => write!(
+                f,
+                "cannot pickle {what}: it is awaiting {awaited}; an asyncio Future or Task \
+                 belongs to its event loop. Only coroutines suspended on picklable awaitables \
+                 (other coroutines, generators) can be pickled"
+            ),
+            Error::GeneratorLoad { reason } => {
+                write!(
+                    f,
+                    "cannot resume the suspended generator in this stream: {reason}"
+                )
+            }
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
@@ -158,12 +219,12 @@ impl Error {
             | Error::NotImported { .. }
             | Error::NotRegistered { .. }
             | Error::BadOption { .. } => pyo3::exceptions::PyValueError::new_err(message),
-            Error::CorruptHeader { .. } | Error::CorruptBody { .. } => {
-                match unpickling_error_type(py) {
-                    Ok(ty) => PyErr::from_type(ty, message),
-                    Err(e) => e,
-                }
-            }
+            Error::CorruptHeader { .. }
+            | Error::CorruptBody { .. }
+            | Error::GeneratorLoad { .. } => match unpickling_error_type(py) {
+                Ok(ty) => PyErr::from_type(ty, message),
+                Err(e) => e,
+            },
             _ => match pickling_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),
                 Err(e) => e,

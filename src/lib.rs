@@ -29,6 +29,17 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add(name, boot.getattr(name)?)?;
     }
+    // Suspended generators resume through the bootstrap's generator_setstate, which finds
+    // this function in its own module; the frame layout self-test runs now, at import.
+    let resume = wrap_pyfunction!(reduce::generator::_resume_generator, m)?;
+    boot.setattr("_resume_generator", &resume)?;
+    m.add(
+        "LIVE_GENERATORS",
+        match reduce::generator::usable(py) {
+            Ok(layout) => layout.tag(),
+            Err(reason) => format!("unsupported: {reason}"),
+        },
+    )?;
     m.add_class::<api::Reducer>()?;
     m.add_class::<api::ReducerOverride>()?;
     m.add_class::<api::Writer>()?;

@@ -28,6 +28,9 @@ pub struct TypeRefs {
     pub dataclass_field: usize,
     pub generator: usize,
     pub coroutine: usize,
+    pub async_generator: usize,
+    /// The type of `coro.__await__()`.
+    pub coroutine_wrapper: usize,
     pub getset_descriptor: usize,
     pub builtin_function: usize,
     /// Method, slot, member and getset descriptors (their repr is stable).
@@ -166,6 +169,8 @@ impl TypeRefs {
             dataclass_field: ta(&dataclasses, "Field")?,
             generator: ta(&types, "GeneratorType")?,
             coroutine: ta(&types, "CoroutineType")?,
+            async_generator: ta(&types, "AsyncGeneratorType")?,
+            coroutine_wrapper: coroutine_wrapper_type(py)?,
             getset_descriptor: ta(&types, "GetSetDescriptorType")?,
             builtin_function: ta(&types, "BuiltinFunctionType")?,
             descriptor_types: [
@@ -236,4 +241,17 @@ impl TypeRefs {
             has_type_params: types.getattr("FunctionType")?.hasattr("__type_params__")?,
         })
     }
+}
+
+/// The type of `coro.__await__()` (not exposed by `types`): made from a throwaway coroutine.
+fn coroutine_wrapper_type(py: Python<'_>) -> PyResult<usize> {
+    let globals = pyo3::types::PyDict::new(py);
+    py.run(
+        c"async def _c(): pass\n_k = _c()\nt = type(_k.__await__())\n_k.close()\n",
+        Some(&globals),
+        None,
+    )?;
+    Ok(crate::ffi::addr(
+        &globals.get_item("t")?.expect("set by the snippet"),
+    ))
 }

@@ -1,45 +1,352 @@
-//! Generators and coroutines that are not running (docs/FORMAT.md). A not-yet-started one is
-//! its function and the arguments it was called with: `make_generator(func, args, kwargs)`,
-//! which works in both modes (in portable mode the function travels as source). A finished one
-//! is an exhausted generator. A suspended one needs its frame state: that is issue 4 (live
-//! generators); until then it is refused with a clear error, as is a running one.
+//! Generators, coroutines and async generators (docs/FORMAT.md, "Generators").
+//!
+//! - Finished: `finished_generator(kind, name, qualname)`, in both modes.
+//! - Nonportable, created or suspended: the frame itself. `generator_skeleton(func, code)`
+//!   makes a created generator of the shipped code object (memoized before the state), and
+//!   `generator_setstate(gen, state)` hands the state to `resume` below, which validates it
+//!   against the skeleton's own code object and then writes the frame (`ffi::frame`).
+//! - Portable, created: its function (as source) and arguments, `make_generator(f, a, kw)`.
+//!   Started ones are refused: their frame is bytecode.
+//! - Running: refused.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::{byref, call};
+use super::{call, call_then_set, DumpState, Kind};
 use crate::bootstrap::boot;
 use crate::error::Error;
+use crate::ffi::frame::{self, GenState, Layout, Slot, Snapshot};
 
 /// CO_VARARGS and CO_VARKEYWORDS (Include/cpython/code.h).
 const CO_VARARGS: u32 = 0x4;
 const CO_VARKEYWORDS: u32 = 0x8;
 
-pub fn reduce<'py>(obj: &Bound<'py, PyAny>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
+/// The stream's number for each kind (`finished_generator`).
+fn kind_number(kind: Kind) -> u8 {
+    match kind {
+        Kind::Coroutine => 1,
+        Kind::AsyncGenerator => 2,
+        _ => 0,
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Coroutine => "coroutine",
+        Kind::AsyncGenerator => "async generator",
+        _ => "generator",
+    }
+}
+
+/// "generator 'mod.qualname'" for messages.
+fn describe(obj: &Bound<'_, PyAny>, kind: Kind) -> String {
+    let qualname = obj
+        .getattr("__qualname__")
+        .map(|q| q.to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!("{} '{qualname}'", kind_name(kind))
+}
+
+pub fn reduce<'py>(
+    state: &DumpState,
+    obj: &Bound<'py, PyAny>,
+    kind: Kind,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let (frame_attr, running_attr, suspended_attr) = match kind {
-        "coroutine" => ("cr_frame", "cr_running", "cr_suspended"),
-        _ => ("gi_frame", "gi_running", "gi_suspended"),
+    let what = || describe(obj, kind);
+    let layout = usable(py);
+    let st = match layout {
+        Ok(layout) => frame::state(obj, layout),
+        Err(_) => state_by_attributes(obj, kind)?,
     };
-    let what = format!("{kind} '{}'", obj.getattr("__qualname__")?);
-    let frame = obj.getattr(frame_attr)?;
-    if frame.is_none() {
-        return call(&boot(py).exhausted_generator, PyTuple::empty(py));
-    }
-    if obj.getattr(running_attr)?.is_truthy()? {
-        return Err(Error::GeneratorState {
-            what,
-            state: "running".into(),
+    match st {
+        GenState::Running => Err(Error::GeneratorRunning { what: what() }.into_pyerr(py)),
+        GenState::Finished => call(
+            &boot(py).finished_generator,
+            PyTuple::new(
+                py,
+                [
+                    kind_number(kind).into_pyobject(py)?.into_any(),
+                    obj.getattr("__name__")?,
+                    obj.getattr("__qualname__")?,
+                ],
+            )?,
+        ),
+        GenState::Created if state.portable() => not_started(obj, kind),
+        _ if state.portable() => Err(Error::GeneratorInPortable {
+            what: what(),
+            line: line_of(obj, kind),
+            offset: layout
+                .ok()
+                .and_then(|l| frame::snapshot(obj, l, code_units).ok()?.ok())
+                .map(|s| s.offset * 2)
+                .unwrap_or(0),
+            label: crate::envelope::fingerprint::fingerprint(py)?.label.clone(),
         }
-        .into_pyerr(py));
+        .into_pyerr(py)),
+        _ => match layout {
+            Ok(layout) => live(obj, kind, layout),
+            Err(build) => Err(Error::GeneratorUnsupported {
+                what: what(),
+                build: build.clone(),
+            }
+            .into_pyerr(py)),
+        },
     }
-    if obj.getattr(suspended_attr)?.is_truthy()? {
-        return Err(Error::GeneratorState {
-            what,
-            state: "suspended".into(),
+}
+
+/// A created or suspended generator, by its frame.
+fn live<'py>(obj: &Bound<'py, PyAny>, kind: Kind, layout: &Layout) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let what = || describe(obj, kind);
+    let snap = frame::snapshot(obj, layout, code_units)?.map_err(|reason| {
+        Error::GeneratorFrame {
+            what: what(),
+            reason,
         }
-        .into_pyerr(py));
+        .into_pyerr(py)
+    })?;
+    let gen_state = frame::state(obj, layout);
+    check_offset(
+        &snap.code,
+        gen_state,
+        snap.offset,
+        snap.slots.len() - snap.nlocalsplus,
+    )
+    .map_err(|reason| {
+        Error::GeneratorFrame {
+            what: what(),
+            reason,
+        }
+        .into_pyerr(py)
+    })?;
+    if kind == Kind::Coroutine || kind == Kind::AsyncGenerator {
+        if let Some(awaited) = awaits_future(&snap)? {
+            return Err(Error::GeneratorAwaitsFuture {
+                what: what(),
+                awaited,
+            }
+            .into_pyerr(py));
+        }
     }
+    let b = boot(py);
+    let null = b.null.bind(py);
+    let mut tagged = Vec::new();
+    let slots: Vec<Bound<'py, PyAny>> = snap
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            Slot::Null => Ok(null.clone()),
+            Slot::Object(o) => Ok(o.clone()),
+            Slot::TaggedInt(v) => {
+                tagged.push(i);
+                Ok(v.into_pyobject(py)?.into_any())
+            }
+        })
+        .collect::<PyResult<_>>()?;
+    let exc = snap.exc.clone().unwrap_or_else(|| null.clone());
+    let state = PyTuple::new(
+        py,
+        [
+            layout.tag().into_pyobject(py)?.into_any(),
+            gen_state.wire().into_pyobject(py)?.into_any(),
+            snap.offset.into_pyobject(py)?.into_any(),
+            snap.nlocalsplus.into_pyobject(py)?.into_any(),
+            PyTuple::new(py, slots)?.into_any(),
+            PyTuple::new(py, tagged)?.into_any(),
+            exc,
+            obj.getattr("__name__")?,
+            obj.getattr("__qualname__")?,
+        ],
+    )?;
+    call_then_set(
+        &b.generator_skeleton,
+        PyTuple::new(py, [snap.func.clone(), snap.code.clone()])?,
+        state.into_any(),
+        &b.generator_setstate,
+    )
+}
+
+/// The awaited object, if a coroutine's value stack holds an asyncio Future or Task (or the
+/// iterator of one): only its event loop can complete those.
+fn awaits_future(snap: &Snapshot<'_>) -> PyResult<Option<String>> {
+    let py = snap.code.py();
+    let modules = py.import("sys")?.getattr("modules")?;
+    let future = modules
+        .get_item("asyncio")
+        .ok()
+        .and_then(|m| m.getattr("Future").ok());
+    for slot in &snap.slots[snap.nlocalsplus..] {
+        if let Slot::Object(o) = slot {
+            let ty = o.get_type();
+            let name = ty.qualname()?.to_string();
+            let module = ty.module()?.to_string();
+            let is_future = match &future {
+                Some(f) => o.is_instance(f)?,
+                None => false,
+            };
+            if is_future || (module == "_asyncio" && name == "FutureIter") {
+                return Ok(Some(format!("{module}.{name}")));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `len(code.co_code) // 2`: the code's length in code units.
+fn code_units(code: &Bound<'_, PyAny>) -> PyResult<usize> {
+    Ok(code
+        .getattr("co_code")?
+        .cast_into::<PyBytes>()?
+        .as_bytes()
+        .len()
+        / 2)
+}
+
+/// The opcodes a resumable frame may stop at, from this interpreter's `opcode.opmap`.
+struct Opcodes {
+    return_generator: u8,
+    yield_value: Vec<u8>,
+    resume: Vec<u8>,
+}
+
+static OPCODES: PyOnceLock<Opcodes> = PyOnceLock::new();
+
+fn opcodes(py: Python<'_>) -> PyResult<&'static Opcodes> {
+    OPCODES.get_or_try_init(py, || {
+        let opmap = py.import("opcode")?.getattr("opmap")?;
+        let get = |name: &str| -> Option<u8> { opmap.get_item(name).ok()?.extract().ok() };
+        let need = |name: &str| {
+            get(name).ok_or_else(|| {
+                pyo3::exceptions::PyRuntimeError::new_err(format!("opcode {name} is unknown"))
+            })
+        };
+        Ok(Opcodes {
+            return_generator: need("RETURN_GENERATOR")?,
+            yield_value: [Some(need("YIELD_VALUE")?), get("INSTRUMENTED_YIELD_VALUE")]
+                .into_iter()
+                .flatten()
+                .collect(),
+            resume: [Some(need("RESUME")?), get("INSTRUMENTED_RESUME")]
+                .into_iter()
+                .flatten()
+                .collect(),
+        })
+    })
+}
+
+/// Whether `offset` is where a frame in `state` can stop in `code`, with `depth` values on its
+/// stack: RETURN_GENERATOR (created, empty stack) or YIELD_VALUE directly followed by RESUME
+/// (suspended; after `yield from`/`await` the delegate is on the stack). Checked with the
+/// code's deoptimised bytes (`co_code`), which keep the live code's offsets.
+fn check_offset(
+    code: &Bound<'_, PyAny>,
+    state: GenState,
+    offset: usize,
+    depth: usize,
+) -> Result<(), String> {
+    let py = code.py();
+    let ops = opcodes(py).map_err(|e| e.to_string())?;
+    let bytes = code
+        .getattr("co_code")
+        .and_then(|b| Ok(b.cast_into::<PyBytes>()?))
+        .map_err(|e| e.to_string())?;
+    let bytes = bytes.as_bytes();
+    let unit =
+        |i: usize| -> Option<(u8, u8)> { Some((*bytes.get(2 * i)?, *bytes.get(2 * i + 1)?)) };
+    let Some((op, _)) = unit(offset) else {
+        return Err(format!("offset {offset} is past the end of the code"));
+    };
+    match state {
+        GenState::Created => {
+            if op != ops.return_generator || depth != 0 {
+                return Err(format!(
+                    "a generator that has not started must wait at RETURN_GENERATOR with an \
+                     empty stack (offset {offset}: opcode {op}, depth {depth})"
+                ));
+            }
+        }
+        GenState::Suspended | GenState::SuspendedYieldFrom => {
+            let resume = unit(offset + 1);
+            let ok = ops.yield_value.contains(&op)
+                && resume.is_some_and(|(next, arg)| {
+                    ops.resume.contains(&next) && (1..=3).contains(&(arg & 3))
+                });
+            if !ok {
+                return Err(format!(
+                    "offset {offset} is not a YIELD_VALUE followed by RESUME (opcode {op})"
+                ));
+            }
+            let delegating = resume.is_some_and(|(_, arg)| arg & 3 >= 2);
+            if (delegating || state == GenState::SuspendedYieldFrom) && depth == 0 {
+                return Err(
+                    "a generator suspended in 'yield from' or 'await' must have its \
+                            delegate on the stack"
+                        .into(),
+                );
+            }
+        }
+        GenState::Running | GenState::Finished => {
+            return Err("only a created or suspended frame can be resumed".into())
+        }
+    }
+    Ok(())
+}
+
+/// The state from the public attributes, where no frame layout is known (never used to
+/// write anything).
+fn state_by_attributes(obj: &Bound<'_, PyAny>, kind: Kind) -> PyResult<GenState> {
+    let prefix = match kind {
+        Kind::Coroutine => "cr",
+        Kind::AsyncGenerator => "ag",
+        _ => "gi",
+    };
+    if obj.getattr(format!("{prefix}_frame").as_str())?.is_none() {
+        return Ok(GenState::Finished);
+    }
+    if obj
+        .getattr(format!("{prefix}_running").as_str())?
+        .is_truthy()?
+    {
+        return Ok(GenState::Running);
+    }
+    let inspect = obj.py().import("inspect")?;
+    let state = match kind {
+        Kind::Coroutine => inspect.call_method1("getcoroutinestate", (obj,))?,
+        Kind::AsyncGenerator => match inspect.getattr("getasyncgenstate") {
+            Ok(f) => f.call1((obj,))?,
+            Err(_) => return Ok(GenState::Suspended),
+        },
+        _ => inspect.call_method1("getgeneratorstate", (obj,))?,
+    };
+    Ok(if state.to_string().ends_with("CREATED") {
+        GenState::Created
+    } else {
+        GenState::Suspended
+    })
+}
+
+fn line_of(obj: &Bound<'_, PyAny>, kind: Kind) -> String {
+    frame_attr(obj, kind)
+        .and_then(|f| f.getattr("f_lineno"))
+        .map(|l| l.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn frame_attr<'py>(obj: &Bound<'py, PyAny>, kind: Kind) -> PyResult<Bound<'py, PyAny>> {
+    obj.getattr(match kind {
+        Kind::Coroutine => "cr_frame",
+        Kind::AsyncGenerator => "ag_frame",
+        _ => "gi_frame",
+    })
+}
+
+/// Portable mode, not started: its function and the arguments it was called with.
+fn not_started<'py>(obj: &Bound<'py, PyAny>, kind: Kind) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let frame = frame_attr(obj, kind)?;
     let code = frame.getattr("f_code")?;
     let locals = frame.getattr("f_locals")?.cast_into::<PyDict>()?;
     let func = function_of(obj, &code, &frame, &locals)?;
@@ -50,10 +357,9 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>, kind: &str) -> PyResult<Bound<'py, P
     )
 }
 
-/// The generator's function: the function object its frame holds (CPython keeps it there,
-/// 3.11-3.14; gc.get_referents sees it), so closure cells shared with other functions stay
-/// shared; else the importable original when its code is this code; else one rebuilt from the
-/// code, the frame's globals and its free variables' values.
+/// The generator's function: the frame's own where the layout is known (it keeps closure
+/// cells shared with other functions), else one rebuilt from the code, the frame's globals
+/// and its free variables' values.
 fn function_of<'py>(
     obj: &Bound<'py, PyAny>,
     code: &Bound<'py, PyAny>,
@@ -61,23 +367,10 @@ fn function_of<'py>(
     locals: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let function_type = py.import("types")?.getattr("FunctionType")?;
-    let referents = py.import("gc")?.getattr("get_referents")?.call1((obj,))?;
-    for candidate in referents.try_iter()? {
-        let candidate = candidate?;
-        if candidate.get_type().is(&function_type) && candidate.getattr("__code__")?.is(code) {
-            return Ok(candidate);
-        }
-    }
-    let globals = frame.getattr("f_globals")?;
-    let module = globals.get_item("__name__").ok();
-    let qualname = obj.getattr("__qualname__")?;
-    if let Some(module) = module.as_ref() {
-        if let Some(original) = lookup(module, &qualname) {
-            if original.getattr("__code__").is_ok_and(|c| c.is(code))
-                && byref::importable(&original)?
-            {
-                return Ok(original);
+    if let Ok(layout) = usable(py) {
+        if let Ok(Ok(snap)) = frame::snapshot(obj, layout, code_units) {
+            if snap.func.getattr("__code__").is_ok_and(|c| c.is(code)) {
+                return Ok(snap.func);
             }
         }
     }
@@ -96,28 +389,11 @@ fn function_of<'py>(
         cells.to_tuple().into_any()
     };
     let function_type = py.import("types")?.getattr("FunctionType")?;
+    let globals = frame.getattr("f_globals")?;
     let func =
         function_type.call1((code, globals, obj.getattr("__name__")?, py.None(), closure))?;
-    func.setattr("__qualname__", qualname)?;
+    func.setattr("__qualname__", obj.getattr("__qualname__")?)?;
     Ok(func)
-}
-
-fn lookup<'py>(
-    module: &Bound<'py, PyAny>,
-    qualname: &Bound<'py, PyAny>,
-) -> Option<Bound<'py, PyAny>> {
-    let py = module.py();
-    let mut current = py
-        .import("sys")
-        .ok()?
-        .getattr("modules")
-        .ok()?
-        .get_item(module)
-        .ok()?;
-    for part in qualname.to_string().split('.') {
-        current = current.getattr(part).ok()?;
-    }
-    Some(current)
 }
 
 /// The call's arguments, from a frame that has not started: positional (and *args) in order,
@@ -154,4 +430,263 @@ fn arguments<'py>(
         kwargs.update(value(next)?.cast_into::<PyDict>()?.as_mapping())?;
     }
     Ok((PyTuple::new(py, args)?, kwargs))
+}
+
+/// The parts of a suspended generator's frame that pickling visits, labelled for an error
+/// path: "local 'lock' of generator 'g' (line 12)", "value stack[0] ...", "saved exception".
+pub fn parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+    let py = obj.py();
+    let mut out = Vec::new();
+    let Ok(layout) = usable(py) else {
+        return Ok(out);
+    };
+    let Ok(snap) = frame::snapshot(obj, layout, code_units)? else {
+        return Ok(out);
+    };
+    let kind = match crate::ffi::type_addr(obj) {
+        t if t == crate::typeref::typerefs(py).coroutine => Kind::Coroutine,
+        t if t == crate::typeref::typerefs(py).async_generator => Kind::AsyncGenerator,
+        _ => Kind::Generator,
+    };
+    let whose = format!("{} (line {})", describe(obj, kind), line_of(obj, kind));
+    let cell_type = crate::typeref::typerefs(py).cell;
+    for (i, slot) in snap.slots.iter().enumerate() {
+        let Slot::Object(value) = slot else { continue };
+        let label = if i < snap.nlocalsplus {
+            let name = snap
+                .code
+                .call_method1("_varname_from_oparg", (i,))
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| format!("#{i}"));
+            if crate::ffi::type_addr(value) == cell_type {
+                format!("variable '{name}' (a cell) of {whose}")
+            } else {
+                format!("local '{name}' of {whose}")
+            }
+        } else {
+            let is_exit = value
+                .getattr("__name__")
+                .is_ok_and(|n| n.to_string() == "__exit__" || n.to_string() == "__aexit__");
+            let note = if is_exit {
+                ", a with-statement's exit"
+            } else {
+                ""
+            };
+            format!("value stack[{}]{note} of {whose}", i - snap.nlocalsplus)
+        };
+        out.push((label, value.clone()));
+    }
+    if let Some(exc) = snap.exc {
+        out.push((format!("saved exception of {whose}"), exc));
+    }
+    out.push((format!("function of {whose}"), snap.func));
+    Ok(out)
+}
+
+/// `coro.__await__()` (a coroutine_wrapper): the restored coroutine's own.
+pub fn reduce_coroutine_wrapper<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    // The wrapper's only field is its coroutine; gc.get_referents is the public way to it.
+    let referents = py.import("gc")?.getattr("get_referents")?.call1((obj,))?;
+    let coroutine = crate::typeref::typerefs(py).coroutine;
+    for r in referents.try_iter()? {
+        let r = r?;
+        if crate::ffi::type_addr(&r) == coroutine {
+            return call(&boot(py).await_of, PyTuple::new(py, [r])?);
+        }
+    }
+    Ok(super::not_implemented(py))
+}
+
+// ------------------------------------------------------------------------------------------
+// Loading: the state setter (bootstrap `generator_setstate` calls this).
+// ------------------------------------------------------------------------------------------
+
+fn load_error(py: Python<'_>, reason: impl Into<String>) -> PyErr {
+    Error::GeneratorLoad {
+        reason: reason.into(),
+    }
+    .into_pyerr(py)
+}
+
+/// Validates a generator's frame state against the skeleton's own code object, then writes
+/// it. Nothing is written unless every check passes.
+#[pyfunction]
+pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let py = gen.py();
+    let layout = usable(py)
+        .map_err(|build| load_error(py, format!("live generators are not supported on {build}")))?;
+    let refs = crate::typeref::typerefs(py);
+    let ty = crate::ffi::type_addr(gen);
+    if ty != refs.generator && ty != refs.coroutine && ty != refs.async_generator {
+        return Err(load_error(py, "the skeleton is not a generator"));
+    }
+    let bad = |what: &str| load_error(py, format!("malformed frame state ({what})"));
+    if state.len() != 9 {
+        return Err(bad("length"));
+    }
+    let tag: String = state.get_item(0)?.extract().map_err(|_| bad("layout"))?;
+    if tag != layout.tag() {
+        return Err(load_error(
+            py,
+            format!(
+                "it was captured on {tag}, this interpreter is {}: a suspended generator \
+                 needs identical bytecode",
+                layout.tag()
+            ),
+        ));
+    }
+    let st: u8 = state.get_item(1)?.extract().map_err(|_| bad("state"))?;
+    let st = GenState::from_wire(st).ok_or_else(|| bad("state"))?;
+    let offset: usize = state.get_item(2)?.extract().map_err(|_| bad("offset"))?;
+    let nlp: usize = state
+        .get_item(3)?
+        .extract()
+        .map_err(|_| bad("nlocalsplus"))?;
+    let slots = state
+        .get_item(4)?
+        .cast_into::<PyTuple>()
+        .map_err(|_| bad("slots"))?;
+    let tagged: Vec<usize> = state.get_item(5)?.extract().map_err(|_| bad("tagged"))?;
+    let exc = state.get_item(6)?;
+    let (code, code_nlp, stacksize) =
+        frame::skeleton_facts(gen, layout).map_err(|r| load_error(py, r))?;
+    if nlp != code_nlp {
+        return Err(load_error(
+            py,
+            format!("it has {nlp} local slots, its code object has {code_nlp}"),
+        ));
+    }
+    let n = slots.len();
+    if n < nlp || n - nlp > stacksize {
+        return Err(load_error(
+            py,
+            format!(
+                "its value stack depth {} is outside 0..={stacksize} for its code object",
+                n as isize - nlp as isize
+            ),
+        ));
+    }
+    check_offset(&code, st, offset, n - nlp).map_err(|r| load_error(py, r))?;
+    let null = boot(py).null.bind(py);
+    let mut values = Vec::with_capacity(n);
+    for (i, v) in slots.iter().enumerate() {
+        values.push(if tagged.contains(&i) {
+            if layout.minor < 14 {
+                return Err(bad("tagged int before 3.14"));
+            }
+            let v: isize = v.extract().map_err(|_| bad("tagged int"))?;
+            if v.unsigned_abs() >= 1 << 60 {
+                return Err(bad("tagged int range"));
+            }
+            Slot::TaggedInt(v)
+        } else if v.is(null) {
+            Slot::Null
+        } else {
+            Slot::Object(v)
+        });
+    }
+    let exc = if exc.is(null) { None } else { Some(exc) };
+    gen.setattr("__name__", state.get_item(7)?)?;
+    gen.setattr("__qualname__", state.get_item(8)?)?;
+    frame::restore(
+        gen,
+        layout,
+        frame::Restore {
+            state: st,
+            offset,
+            slots: &values,
+            exc: exc.as_ref(),
+        },
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// The self-test: the generated offsets must describe this interpreter before satchel trusts
+// them, checked on a probe generator when the module is imported.
+// ------------------------------------------------------------------------------------------
+
+static SELF_TEST: PyOnceLock<Result<(), String>> = PyOnceLock::new();
+
+/// This interpreter's layout, if it is known and passed the self-test.
+pub fn usable(py: Python<'_>) -> Result<&'static Layout, String> {
+    let layout = frame::active(py)?;
+    SELF_TEST
+        .get_or_init(py, || {
+            self_test(py, layout)
+                .map_err(|e| format!("{} (frame layout self-test: {e})", layout.tag()))
+        })
+        .clone()?;
+    Ok(layout)
+}
+
+const PROBE: &std::ffi::CStr = c"
+def probe(a, b):
+    c = a
+    yield c
+    yield b
+    def inner():
+        return a
+";
+
+fn self_test(py: Python<'_>, layout: &Layout) -> Result<(), String> {
+    let e = |e: PyErr| e.to_string();
+    let ns = PyDict::new(py);
+    py.run(PROBE, Some(&ns), None).map_err(e)?;
+    let probe = ns.get_item("probe").map_err(e)?.ok_or("no probe")?;
+    let gen = probe.call1(("A", "B")).map_err(e)?;
+    let code = probe.getattr("__code__").map_err(e)?;
+    let expect = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
+    expect(
+        frame::state(&gen, layout) == GenState::Created,
+        "created state",
+    )?;
+    let snap = frame::snapshot(&gen, layout, code_units).map_err(e)??;
+    expect(snap.code.is(&code), "code pointer")?;
+    expect(snap.func.is(&probe), "function pointer")?;
+    // a is a cell (inner reads it), so it shares its slot: 4 slots, not co_nlocals + 1 = 5.
+    expect(
+        snap.nlocalsplus == 4 && snap.slots.len() == 4,
+        "co_nlocalsplus and stack top",
+    )?;
+    let cell_holds_a = match &snap.slots[0] {
+        Slot::Object(cell) => crate::ffi::cell_contents(cell)
+            .is_some_and(|v| v.extract::<String>().is_ok_and(|s| s == "A")),
+        _ => false,
+    };
+    expect(cell_holds_a, "slot 0 is the cell of a")?;
+    expect(matches!(snap.slots[2], Slot::Null), "slot 2 (c) is unbound")?;
+    expect(snap.exc.is_none(), "no saved exception")?;
+    check_offset(&code, GenState::Created, snap.offset, 0)?;
+    gen.call_method0("__next__").map_err(e)?;
+    expect(
+        frame::state(&gen, layout) == GenState::Suspended,
+        "suspended state",
+    )?;
+    let snap = frame::snapshot(&gen, layout, code_units).map_err(e)??;
+    check_offset(
+        &code,
+        GenState::Suspended,
+        snap.offset,
+        snap.slots.len() - 4,
+    )?;
+    // Restore the suspended frame into a fresh skeleton and resume it: it must yield b.
+    let skeleton = probe.call1((py.None(), py.None())).map_err(e)?;
+    frame::skeleton_facts(&skeleton, layout)?;
+    frame::restore(
+        &skeleton,
+        layout,
+        frame::Restore {
+            state: GenState::Suspended,
+            offset: snap.offset,
+            slots: &snap.slots,
+            exc: None,
+        },
+    );
+    let next = skeleton.call_method0("__next__").map_err(e)?;
+    expect(
+        next.extract::<String>().is_ok_and(|s| s == "B"),
+        "the restored probe yields b",
+    )
 }

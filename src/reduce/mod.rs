@@ -7,7 +7,7 @@ mod class;
 mod classid;
 mod code;
 mod function;
-mod generator;
+pub mod generator;
 mod globals;
 mod instance;
 mod method;
@@ -48,6 +48,8 @@ pub enum Kind {
     Field,
     Generator,
     Coroutine,
+    AsyncGenerator,
+    CoroutineWrapper,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -98,6 +100,10 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::Generator
     } else if ty == refs.coroutine {
         Kind::Coroutine
+    } else if ty == refs.async_generator {
+        Kind::AsyncGenerator
+    } else if ty == refs.coroutine_wrapper {
+        Kind::CoroutineWrapper
     } else if refs.singletons.contains_key(&ty) {
         Kind::Singleton
     } else if ffi::is_module(obj) {
@@ -283,8 +289,10 @@ fn reduce_kind<'py>(
         Kind::GetSetDescriptor => stdlib::reduce_getset_descriptor(obj),
         Kind::Field if state.portable() => stdlib::reduce_dataclass_field_portable(obj),
         Kind::Field => Ok(not_implemented(obj.py())),
-        Kind::Generator => generator::reduce(obj, "generator"),
-        Kind::Coroutine => generator::reduce(obj, "coroutine"),
+        Kind::Generator | Kind::Coroutine | Kind::AsyncGenerator => {
+            generator::reduce(state, obj, kind)
+        }
+        Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
     }
 }
 

@@ -4,6 +4,9 @@
 //! closure or dict are plain pointers, and `func.__dict__`/`func.__annotations__` getattr would
 //! even allocate empty objects as a side effect.
 
+pub mod frame;
+mod layouts;
+
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyFunction;

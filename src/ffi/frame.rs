@@ -1,0 +1,532 @@
+//! Live generator frames: the only code that reads or writes CPython's `PyGenObject` and the
+//! `_PyInterpreterFrame` embedded in it (3.11-3.14; coroutines and async generators share the
+//! layout). Offsets come from `layouts.rs`, generated from each interpreter's internal headers;
+//! `active()` refuses builds without a known layout, cross-checks 3.13+ against the
+//! interpreter's own `_Py_DebugOffsets`, and the reducer self-tests them on a probe generator
+//! before anything is trusted (`reduce/generator.rs`).
+//!
+//! Nothing here calls private CPython functions: only memory is read and written, and every
+//! write happens after the caller validated what it writes against the code object.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use super::layouts;
+
+/// Where the fields live in one CPython minor version (x86-64/aarch64 release builds).
+pub struct Layout {
+    pub minor: u32,
+    pub gen_iframe: usize,
+    pub gen_frame_state: usize,
+    pub gen_exc_value: usize,
+    pub frame_code: usize,
+    pub frame_instr: usize,
+    pub frame_func: usize,
+    pub frame_stack: usize,
+    pub frame_previous: usize,
+    pub frame_localsplus: usize,
+    pub code_adaptive: usize,
+    pub code_nlocalsplus: usize,
+    pub code_stacksize: usize,
+    pub state_created: i32,
+    pub state_suspended: i32,
+    pub state_suspended_yield_from: i32,
+    pub state_executing: i32,
+    pub state_completed: i32,
+    pub state_cleared: i32,
+    pub code_unit: usize,
+    /// (field, where `_PyRuntime` stores its offset, the offset we compiled in): 3.13+.
+    pub debug_offsets: &'static [(&'static str, usize, usize)],
+}
+
+impl Layout {
+    /// 3.13+ keep `instr_ptr` (the next instruction); 3.11/3.12 `prev_instr` (the current one).
+    fn instr_is_next(&self) -> bool {
+        self.minor >= 13
+    }
+
+    /// 3.14 frames hold tagged `_PyStackRef`s and a stack pointer instead of an index.
+    fn stackrefs(&self) -> bool {
+        self.minor >= 14
+    }
+
+    pub fn tag(&self) -> String {
+        format!("cpython-3.{}", self.minor)
+    }
+}
+
+/// The frame state of a generator, normalised across versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenState {
+    Created,
+    Suspended,
+    /// Suspended in `yield from`/`await` (3.13+ mark it; older versions report Suspended).
+    SuspendedYieldFrom,
+    Running,
+    Finished,
+}
+
+impl GenState {
+    /// The stream's number for a resumable state (docs/FORMAT.md).
+    pub fn wire(self) -> u8 {
+        match self {
+            GenState::Created => 0,
+            GenState::Suspended => 1,
+            GenState::SuspendedYieldFrom => 2,
+            GenState::Running | GenState::Finished => 255,
+        }
+    }
+
+    pub fn from_wire(n: u8) -> Option<GenState> {
+        match n {
+            0 => Some(GenState::Created),
+            1 => Some(GenState::Suspended),
+            2 => Some(GenState::SuspendedYieldFrom),
+            _ => None,
+        }
+    }
+}
+
+/// One slot of `localsplus` (locals, cells, free variables, then the value stack).
+pub enum Slot<'py> {
+    Null,
+    Object(Bound<'py, PyAny>),
+    /// A 3.14 tagged integer (`PyStackRef_TagInt`), e.g. a saved `lasti`.
+    TaggedInt(isize),
+}
+
+/// A copy of a generator's frame, taken before any of it is pickled (so a `__reduce__` that
+/// resumes the generator cannot change what we read half-way).
+pub struct Snapshot<'py> {
+    pub code: Bound<'py, PyAny>,
+    pub func: Bound<'py, PyAny>,
+    /// In code units: the `YIELD_VALUE` it waits after, or the `RETURN_GENERATOR` if not started.
+    pub offset: usize,
+    pub nlocalsplus: usize,
+    pub slots: Vec<Slot<'py>>,
+    pub exc: Option<Bound<'py, PyAny>>,
+}
+
+#[cfg(not(any(PyPy, GraalPy)))]
+extern "C" {
+    /// CPython's runtime state; 3.13+ start it with `_Py_DebugOffsets` (PyAPI_DATA, exported).
+    static _PyRuntime: u8;
+}
+
+static ACTIVE: PyOnceLock<Result<&'static Layout, String>> = PyOnceLock::new();
+
+/// The layout of this interpreter, or why there is none (the reason names the build).
+pub fn active(py: Python<'_>) -> Result<&'static Layout, String> {
+    ACTIVE.get_or_init(py, || choose(py)).clone()
+}
+
+fn choose(py: Python<'_>) -> Result<&'static Layout, String> {
+    if cfg!(any(PyPy, GraalPy)) {
+        return Err("this interpreter (not CPython)".into());
+    }
+    let sys = py.import("sys").map_err(|e| e.to_string())?;
+    let version = py.version_info();
+    let build = format!("CPython {}.{}", version.major, version.minor);
+    let free_threaded = py
+        .import("sysconfig")
+        .and_then(|s| s.call_method1("get_config_var", ("Py_GIL_DISABLED",)))
+        .and_then(|v| v.is_truthy())
+        .unwrap_or(false);
+    if free_threaded {
+        return Err(format!("{build} free-threaded (no known frame layout)"));
+    }
+    if sys.hasattr("gettotalrefcount").unwrap_or(true) || sys.hasattr("getobjects").unwrap_or(true)
+    {
+        return Err(format!("{build} debug build (no known frame layout)"));
+    }
+    let layout = match (version.major, version.minor) {
+        (3, 11) => &layouts::CPYTHON_3_11,
+        (3, 12) => &layouts::CPYTHON_3_12,
+        (3, 13) => &layouts::CPYTHON_3_13,
+        (3, 14) => &layouts::CPYTHON_3_14,
+        _ => return Err(format!("{build} (no known frame layout)")),
+    };
+    if std::mem::size_of::<usize>() != 8 {
+        return Err(format!(
+            "{build} on a 32-bit platform (no known frame layout)"
+        ));
+    }
+    check_debug_offsets(layout, version.minor).map_err(|e| format!("{build}: {e}"))?;
+    Ok(layout)
+}
+
+/// 3.13+: the interpreter publishes its own struct offsets for out-of-process debuggers; they
+/// must agree with the ones compiled in.
+fn check_debug_offsets(layout: &Layout, minor: u8) -> Result<(), String> {
+    if layout.debug_offsets.is_empty() {
+        return Ok(());
+    }
+    #[cfg(not(any(PyPy, GraalPy)))]
+    {
+        // SAFETY: _PyRuntime is a static exported by the interpreter that loaded us; on 3.13+ it
+        // begins with _Py_DebugOffsets (cookie[8], version u64, then u64 offsets). We read the
+        // cookie first and only read further (at offsets generated from the same version's
+        // headers, all inside the struct) once it is confirmed.
+        unsafe {
+            let base = std::ptr::addr_of!(_PyRuntime);
+            let cookie = std::slice::from_raw_parts(base, 8);
+            if cookie != b"xdebugpy" {
+                return Err("_PyRuntime has no debug offsets cookie".into());
+            }
+            let version = std::ptr::read_unaligned(base.add(8) as *const u64);
+            if (version >> 16) & 0xff != minor as u64 {
+                return Err(format!("_PyRuntime debug offsets are for {version:#x}"));
+            }
+            for &(name, at, expected) in layout.debug_offsets {
+                let found = std::ptr::read_unaligned(base.add(at) as *const u64);
+                if found != expected as u64 {
+                    return Err(format!(
+                        "the interpreter says {name} is at {found}, satchel was built for {expected}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pointer to a field `at` bytes into an object.
+///
+/// # Safety
+/// `base` must point to an object at least `at + size_of::<T>()` bytes long.
+unsafe fn field<T>(base: *mut u8, at: usize) -> *mut T {
+    // SAFETY: the caller guarantees the field lies inside the object.
+    unsafe { base.add(at) as *mut T }
+}
+
+/// The generator's frame state. `gen` must be an exact generator, coroutine or async generator.
+pub fn state(gen: &Bound<'_, PyAny>, layout: &Layout) -> GenState {
+    let raw = gen.as_ptr() as *mut u8;
+    // SAFETY: gen is a live PyGenObject-layout object (the caller checked its exact type), and
+    // gi_frame_state is an int8 inside its fixed head at the generated offset.
+    let st = unsafe { *field::<i8>(raw, layout.gen_frame_state) } as i32;
+    if st == layout.state_created {
+        GenState::Created
+    } else if st == layout.state_suspended {
+        GenState::Suspended
+    } else if st == layout.state_suspended_yield_from {
+        GenState::SuspendedYieldFrom
+    } else if st == layout.state_executing {
+        GenState::Running
+    } else if st == layout.state_completed || st == layout.state_cleared {
+        GenState::Finished
+    } else {
+        // A state this layout does not know: treat it as busy, never as resumable.
+        GenState::Running
+    }
+}
+
+/// Strips the tag bits of a 3.14 `_PyStackRef` holding an object.
+fn untag(bits: usize, layout: &Layout) -> usize {
+    if layout.stackrefs() {
+        bits & !3
+    } else {
+        bits
+    }
+}
+
+/// The code object and the function of a frame.
+///
+/// # Safety
+/// `frame` must point to the live embedded frame of a created or suspended generator.
+unsafe fn frame_code_func(frame: *mut u8, layout: &Layout) -> (usize, usize) {
+    // SAFETY: both fields are pointer-sized members of _PyInterpreterFrame (a _PyStackRef on
+    // 3.14, whose tag bits we strip); a created or suspended frame always holds both, strongly.
+    unsafe {
+        let code = untag(*field::<usize>(frame, layout.frame_code), layout);
+        let func = untag(*field::<usize>(frame, layout.frame_func), layout);
+        (code, func)
+    }
+}
+
+/// Reads `co_nlocalsplus`, `co_stacksize` and the address of `co_code_adaptive`.
+///
+/// # Safety
+/// `code` must point to a live code object of this interpreter.
+unsafe fn code_facts(code: *mut u8, layout: &Layout) -> (usize, usize, usize) {
+    // SAFETY: plain int fields and the start of the trailing code array of PyCodeObject, at
+    // offsets generated from this version's headers.
+    unsafe {
+        let nlp = *field::<i32>(code, layout.code_nlocalsplus);
+        let stacksize = *field::<i32>(code, layout.code_stacksize);
+        (
+            nlp.max(0) as usize,
+            stacksize.max(0) as usize,
+            code.add(layout.code_adaptive) as usize,
+        )
+    }
+}
+
+/// Copies a created or suspended generator's frame. Returns an error message (not yet a
+/// Python error) when the frame is not what a suspended generator's frame must look like.
+pub fn snapshot<'py>(
+    gen: &Bound<'py, PyAny>,
+    layout: &Layout,
+    code_len_units: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<usize>,
+) -> PyResult<Result<Snapshot<'py>, String>> {
+    let py = gen.py();
+    let st = state(gen, layout);
+    if !matches!(
+        st,
+        GenState::Created | GenState::Suspended | GenState::SuspendedYieldFrom
+    ) {
+        return Ok(Err(format!("its frame state is {st:?}")));
+    }
+    let raw = gen.as_ptr() as *mut u8;
+    // SAFETY: a created or suspended generator embeds a live frame at gi_iframe.
+    let frame = unsafe { raw.add(layout.gen_iframe) };
+    // SAFETY: as above: the frame is live, so its code and function are live objects.
+    let (code_ptr, func_ptr) = unsafe { frame_code_func(frame, layout) };
+    // SAFETY: code_ptr is the frame's strong reference; we take a new one while we use it.
+    let code = unsafe { Bound::from_borrowed_ptr(py, code_ptr as *mut ffi::PyObject) };
+    // SAFETY: reading the type of a live object.
+    if unsafe { ffi::Py_TYPE(code.as_ptr()) } != std::ptr::addr_of_mut!(ffi::PyCode_Type) {
+        return Ok(Err("its frame does not hold a code object".into()));
+    }
+    // SAFETY: as for code: the frame's strong reference to its function.
+    let func = unsafe { Bound::from_borrowed_ptr(py, func_ptr as *mut ffi::PyObject) };
+    // SAFETY: code is a live code object (type checked above).
+    let (nlp, stacksize, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    let units = code_len_units(&code)?;
+    // SAFETY: the instruction pointer is a pointer-sized field of the frame.
+    let instr = unsafe { *field::<usize>(frame, layout.frame_instr) };
+    let unit = layout.code_unit;
+    if instr < adaptive || (instr - adaptive) % unit != 0 || (instr - adaptive) / unit > units {
+        return Ok(Err("its instruction pointer is outside its code".into()));
+    }
+    let mut offset = (instr - adaptive) / unit;
+    if layout.instr_is_next() {
+        if offset == 0 {
+            return Ok(Err(
+                "its instruction pointer is at the start of its code".into()
+            ));
+        }
+        offset -= 1;
+    }
+    // SAFETY: localsplus is the frame's trailing array (its address, not a read).
+    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as usize;
+    let top = if layout.stackrefs() {
+        // SAFETY: stackpointer is a pointer-sized field of the 3.14 frame.
+        let sp = unsafe { *field::<usize>(frame, layout.frame_stack) };
+        if sp < localsplus || (sp - localsplus) % 8 != 0 {
+            return Ok(Err("its stack pointer is outside its frame".into()));
+        }
+        (sp - localsplus) / 8
+    } else {
+        // SAFETY: stacktop is an int field of the 3.11-3.13 frame.
+        let top = unsafe { *field::<i32>(frame, layout.frame_stack) };
+        if top < 0 {
+            return Ok(Err("its stack top is negative".into()));
+        }
+        top as usize
+    };
+    if top < nlp || top - nlp > stacksize {
+        return Ok(Err(format!(
+            "its stack depth {} is outside 0..={stacksize}",
+            top as isize - nlp as isize
+        )));
+    }
+    let mut slots = Vec::with_capacity(top);
+    for i in 0..top {
+        // SAFETY: i < top <= nlocalsplus + stacksize, all inside the frame's localsplus array
+        // (the object was allocated with room for co_nlocalsplus + co_stacksize slots); each is
+        // NULL or a reference the frame owns, so taking a new strong reference is sound.
+        let bits = unsafe { *((localsplus + i * 8) as *const usize) };
+        let slot = if layout.stackrefs() {
+            if bits == 1 {
+                Slot::Null
+            } else if bits & 3 == 3 {
+                Slot::TaggedInt((bits as isize) >> 2)
+            } else {
+                let ptr = (bits & !3) as *mut ffi::PyObject;
+                // SAFETY: an untagged or deferred stackref points to a live object.
+                Slot::Object(unsafe { Bound::from_borrowed_ptr(py, ptr) })
+            }
+        } else if bits == 0 {
+            Slot::Null
+        } else {
+            // SAFETY: a non-NULL slot of a suspended frame is a strong reference.
+            Slot::Object(unsafe { Bound::from_borrowed_ptr(py, bits as *mut ffi::PyObject) })
+        };
+        slots.push(slot);
+    }
+    // SAFETY: gi_exc_state.exc_value is a strong reference or NULL.
+    let exc = unsafe {
+        let p = *field::<*mut ffi::PyObject>(raw, layout.gen_exc_value);
+        Bound::from_borrowed_ptr_or_opt(py, p)
+    };
+    Ok(Ok(Snapshot {
+        code,
+        func,
+        offset,
+        nlocalsplus: nlp,
+        slots,
+        exc,
+    }))
+}
+
+/// What `restore` writes into a skeleton generator. Validated by the caller against the
+/// skeleton's own code object (offset, opcode, depth) before this is called.
+pub struct Restore<'a, 'py> {
+    pub state: GenState,
+    pub offset: usize,
+    pub slots: &'a [Slot<'py>],
+    pub exc: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// Facts about a skeleton (a created generator fresh from its function's prologue): its code,
+/// `co_nlocalsplus`, `co_stacksize`, and whether its stack is empty and unlinked.
+pub fn skeleton_facts<'py>(
+    gen: &Bound<'py, PyAny>,
+    layout: &Layout,
+) -> Result<(Bound<'py, PyAny>, usize, usize), String> {
+    let py = gen.py();
+    if state(gen, layout) != GenState::Created {
+        return Err("the skeleton generator is not in its created state".into());
+    }
+    let raw = gen.as_ptr() as *mut u8;
+    // SAFETY: a created generator embeds a live frame at gi_iframe.
+    let frame = unsafe { raw.add(layout.gen_iframe) };
+    // SAFETY: the frame is live (created state), so its code is a live object.
+    let (code_ptr, _) = unsafe { frame_code_func(frame, layout) };
+    // SAFETY: the frame's strong reference; we take a new one.
+    let code = unsafe { Bound::from_borrowed_ptr(py, code_ptr as *mut ffi::PyObject) };
+    // SAFETY: reading the type of a live object.
+    if unsafe { ffi::Py_TYPE(code.as_ptr()) } != std::ptr::addr_of_mut!(ffi::PyCode_Type) {
+        return Err("the skeleton's frame does not hold a code object".into());
+    }
+    // SAFETY: a live code object.
+    let (nlp, stacksize, _) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    if stack_top(frame, layout) != Some(nlp) {
+        return Err("the skeleton's value stack is not empty".into());
+    }
+    // SAFETY: previous is a pointer field; a created frame is not linked into any thread.
+    if unsafe { !(*field::<*mut u8>(frame, layout.frame_previous)).is_null() } {
+        return Err("the skeleton's frame is linked to a running thread".into());
+    }
+    // SAFETY: gi_exc_state.exc_value is a pointer field of the head.
+    if unsafe { !(*field::<*mut ffi::PyObject>(raw, layout.gen_exc_value)).is_null() } {
+        return Err("the skeleton already holds an exception".into());
+    }
+    Ok((code, nlp, stacksize))
+}
+
+/// The index of the stack top from localsplus, if it is sane.
+fn stack_top(frame: *mut u8, layout: &Layout) -> Option<usize> {
+    // SAFETY: localsplus is the frame's trailing array (address only).
+    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as usize;
+    if layout.stackrefs() {
+        // SAFETY: stackpointer is a pointer field of the 3.14 frame.
+        let sp = unsafe { *field::<usize>(frame, layout.frame_stack) };
+        (sp >= localsplus && (sp - localsplus) % 8 == 0).then(|| (sp - localsplus) / 8)
+    } else {
+        // SAFETY: stacktop is an int field of the 3.11-3.13 frame.
+        let top = unsafe { *field::<i32>(frame, layout.frame_stack) };
+        usize::try_from(top).ok()
+    }
+}
+
+/// Writes a frame into a skeleton generator. The caller has checked, with `skeleton_facts`
+/// and against the skeleton's code object: the state, the offset's opcode, that
+/// `nlocalsplus <= slots.len() <= nlocalsplus + co_stacksize`, and that tagged ints only
+/// appear on 3.14. The frame state is written last.
+pub fn restore(gen: &Bound<'_, PyAny>, layout: &Layout, r: Restore<'_, '_>) {
+    let raw = gen.as_ptr() as *mut u8;
+    // SAFETY: a created generator (checked by skeleton_facts) embeds a live frame at gi_iframe.
+    let frame = unsafe { raw.add(layout.gen_iframe) };
+    // SAFETY: as above; the code is live while the generator is.
+    let (code_ptr, _) = unsafe { frame_code_func(frame, layout) };
+    // SAFETY: a live code object.
+    let (nlp, _, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    // SAFETY: the address of the trailing localsplus array.
+    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as *mut usize;
+    let encode = |slot: &Slot<'_>| -> usize {
+        match slot {
+            Slot::Null => {
+                if layout.stackrefs() {
+                    1
+                } else {
+                    0
+                }
+            }
+            // A strong, untagged reference is valid in every slot on every version (3.14
+            // closes untagged refs with a decref and tagged ones with nothing).
+            Slot::Object(obj) => obj.clone().into_ptr() as usize,
+            Slot::TaggedInt(i) => ((*i as usize) << 2) | 3,
+        }
+    };
+    for (i, slot) in r.slots.iter().enumerate() {
+        let new = encode(slot);
+        // SAFETY: i < slots.len() <= nlp + co_stacksize (checked by the caller): inside the
+        // frame's localsplus array. Below nlp the skeleton's prologue left an initialised slot
+        // (argument, cell or NULL) that the frame owns: we release it after storing the new one.
+        // From nlp on the slots are uninitialised: nothing to release.
+        unsafe {
+            let at = localsplus.add(i);
+            let old = *at;
+            *at = new;
+            if i < nlp {
+                release(old, layout);
+            }
+        }
+    }
+    let top = r.slots.len();
+    // SAFETY: the stack top field of the frame; top is within the localsplus array.
+    unsafe {
+        if layout.stackrefs() {
+            *field::<usize>(frame, layout.frame_stack) = localsplus.add(top) as usize;
+        } else {
+            *field::<i32>(frame, layout.frame_stack) = top as i32;
+        }
+    }
+    let mut unit = r.offset;
+    if layout.instr_is_next() {
+        unit += 1;
+    }
+    // SAFETY: the caller validated offset against the code's length and opcode; the pointer
+    // stays inside co_code_adaptive.
+    unsafe {
+        *field::<usize>(frame, layout.frame_instr) = adaptive + unit * layout.code_unit;
+    }
+    if let Some(exc) = r.exc {
+        // SAFETY: exc_value is NULL in a skeleton (checked by skeleton_facts); we store a new
+        // strong reference.
+        unsafe {
+            *field::<*mut ffi::PyObject>(raw, layout.gen_exc_value) = exc.clone().into_ptr();
+        }
+    }
+    let st = match r.state {
+        GenState::Created => layout.state_created,
+        GenState::Suspended => layout.state_suspended,
+        GenState::SuspendedYieldFrom => layout.state_suspended_yield_from,
+        GenState::Running | GenState::Finished => unreachable!("only resumable states restore"),
+    };
+    // SAFETY: gi_frame_state is an int8 of the head; written last, once the frame is complete.
+    unsafe {
+        *field::<i8>(raw, layout.gen_frame_state) = st as i8;
+    }
+}
+
+/// Releases a reference a frame slot held (a `_PyStackRef` close on 3.14).
+///
+/// # Safety
+/// `bits` must be a slot value the frame owned.
+unsafe fn release(bits: usize, layout: &Layout) {
+    let ptr = if layout.stackrefs() {
+        // Tagged (deferred, immortal, int) refs and NULL own nothing.
+        if bits & 1 != 0 {
+            return;
+        }
+        bits
+    } else {
+        bits
+    };
+    // SAFETY: an owned, untagged, possibly NULL reference.
+    unsafe { ffi::Py_XDECREF(ptr as *mut ffi::PyObject) };
+}
