@@ -40,7 +40,8 @@ def probe(include):
         extra = ["-I" + SID] if include.startswith(SID) else []
         cmd = ["cc", "-I" + include, "-I" + os.path.join(include, "internal")] + extra
         subprocess.run(cmd + ["-o", exe, os.path.join(HERE, "probe.c")], check=True)
-        return subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        return out.replace("&[\n    ],", "&[],")  # as rustfmt writes an empty slice
 
 
 def existing_tables():
