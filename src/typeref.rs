@@ -29,6 +29,8 @@ pub struct TypeRefs {
     pub generator: usize,
     pub coroutine: usize,
     pub async_generator: usize,
+    /// itertools count, repeat, islice, chain, cycle (reduce/itertools.rs).
+    pub itertools: [usize; 5],
     /// The type of `coro.__await__()`.
     pub coroutine_wrapper: usize,
     pub getset_descriptor: usize,
@@ -170,6 +172,16 @@ impl TypeRefs {
             generator: ta(&types, "GeneratorType")?,
             coroutine: ta(&types, "CoroutineType")?,
             async_generator: ta(&types, "AsyncGeneratorType")?,
+            itertools: {
+                let it = py.import("itertools")?;
+                [
+                    ta(&it, "count")?,
+                    ta(&it, "repeat")?,
+                    ta(&it, "islice")?,
+                    ta(&it, "chain")?,
+                    ta(&it, "cycle")?,
+                ]
+            },
             coroutine_wrapper: coroutine_wrapper_type(py)?,
             getset_descriptor: ta(&types, "GetSetDescriptorType")?,
             builtin_function: ta(&types, "BuiltinFunctionType")?,

@@ -197,3 +197,37 @@ pub fn type_shape(ty: &Bound<'_, PyAny>) -> TypeShape {
         }
     }
 }
+
+/// The first `n` machine words after an object's `PyObject_HEAD`, or None when the type's
+/// instances are smaller than that (or variable-sized). Used for C iterator state that has no
+/// other accessor (itertools on 3.14): the caller interprets the words and never dereferences
+/// one unless the same address is among the object's `gc.get_referents`.
+pub fn object_words(obj: &Bound<'_, PyAny>, n: usize) -> Option<Vec<usize>> {
+    let head = std::mem::size_of::<ffi::PyObject>();
+    let tp = type_shape_size(obj);
+    if tp.1 != 0 || tp.0 < head + n * std::mem::size_of::<usize>() {
+        return None;
+    }
+    let base = obj.as_ptr() as *const u8;
+    // SAFETY: the instance is at least tp_basicsize bytes long (a fixed-size type), and we
+    // read n aligned words inside it; reading plain integers from live memory is sound.
+    Some(
+        (0..n)
+            .map(|i| unsafe {
+                *(base.add(head + i * std::mem::size_of::<usize>()) as *const usize)
+            })
+            .collect(),
+    )
+}
+
+/// (tp_basicsize, tp_itemsize) of an object's type.
+fn type_shape_size(obj: &Bound<'_, PyAny>) -> (usize, usize) {
+    // SAFETY: reading two integer fields of the (live) type object of a live object.
+    unsafe {
+        let tp = ffi::Py_TYPE(obj.as_ptr());
+        (
+            (*tp).tp_basicsize.max(0) as usize,
+            (*tp).tp_itemsize.max(0) as usize,
+        )
+    }
+}

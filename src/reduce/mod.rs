@@ -10,6 +10,7 @@ mod function;
 pub mod generator;
 mod globals;
 mod instance;
+mod itertools;
 mod method;
 mod module;
 mod stdlib;
@@ -50,6 +51,7 @@ pub enum Kind {
     Coroutine,
     AsyncGenerator,
     CoroutineWrapper,
+    Itertools,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -104,6 +106,8 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::AsyncGenerator
     } else if ty == refs.coroutine_wrapper {
         Kind::CoroutineWrapper
+    } else if refs.itertools.contains(&ty) {
+        Kind::Itertools
     } else if refs.singletons.contains_key(&ty) {
         Kind::Singleton
     } else if ffi::is_module(obj) {
@@ -293,6 +297,7 @@ fn reduce_kind<'py>(
             generator::reduce(state, obj, kind)
         }
         Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
+        Kind::Itertools => itertools::reduce(obj),
     }
 }
 
