@@ -98,6 +98,13 @@ pub fn is_type(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { ffi::PyType_Check(obj.as_ptr()) != 0 }
 }
 
+/// `PyExceptionInstance_Check`: an instance of BaseException or a subclass.
+#[inline(always)]
+pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: only reads the flags of the object's (always valid) type.
+    unsafe { ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0 }
+}
+
 /// `PyModule_Check`: true for modules and their subclasses (lazy modules).
 #[inline(always)]
 pub fn is_module(obj: &Bound<'_, PyAny>) -> bool {

@@ -73,7 +73,9 @@ pub fn reduce<'py>(
                 ],
             )?,
         ),
-        GenState::Created if state.portable() => not_started(obj, kind),
+        // Not started: its function and arguments, in both modes (a stdlib-only receiver
+        // loads it; nothing depends on the bytecode's offsets yet).
+        GenState::Created => not_started(obj, kind),
         _ if state.portable() => Err(Error::GeneratorInPortable {
             what: what(),
             line: line_of(obj, kind),
@@ -254,8 +256,10 @@ fn check_offset(
         .and_then(|b| Ok(b.cast_into::<PyBytes>()?))
         .map_err(|e| e.to_string())?;
     let bytes = bytes.as_bytes();
-    let unit =
-        |i: usize| -> Option<(u8, u8)> { Some((*bytes.get(2 * i)?, *bytes.get(2 * i + 1)?)) };
+    let unit = |i: usize| -> Option<(u8, u8)> {
+        let at = i.checked_mul(2)?;
+        Some((*bytes.get(at)?, *bytes.get(at.checked_add(1)?)?))
+    };
     let Some((op, _)) = unit(offset) else {
         return Err(format!("offset {offset} is past the end of the code"));
     };
@@ -287,12 +291,48 @@ fn check_offset(
                         .into(),
                 );
             }
+            match yield_depth(code, offset).map_err(|e| e.to_string())? {
+                Some(expected) if expected == depth => {}
+                Some(expected) => {
+                    return Err(format!(
+                        "its value stack holds {depth} values where the code has {expected} \
+                         at offset {offset}"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "the stack depth at offset {offset} cannot be derived from the code"
+                    ))
+                }
+            }
         }
         GenState::Running | GenState::Finished => {
             return Err("only a created or suspended frame can be resumed".into())
         }
     }
     Ok(())
+}
+
+/// The value-stack depth of a frame suspended at the YIELD_VALUE at `offset` (code units),
+/// derived from the bytecode by `satchel._frames` (cached per code object).
+fn yield_depth(code: &Bound<'_, PyAny>, offset: usize) -> PyResult<Option<usize>> {
+    static YIELD_DEPTHS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = code.py();
+    let f = YIELD_DEPTHS.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.import("satchel._frames")?
+                .getattr("yield_depths")?
+                .unbind(),
+        )
+    })?;
+    let depths = f.bind(py).call1((code,))?;
+    if depths.is_none() {
+        return Ok(None);
+    }
+    match depths.get_item(offset * 2) {
+        Ok(d) => Ok(Some(d.extract()?)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The state from the public attributes, where no frame layout is known (never used to
@@ -512,8 +552,11 @@ fn load_error(py: Python<'_>, reason: impl Into<String>) -> PyErr {
 /// Validates a generator's frame state against the skeleton's own code object, then writes
 /// it. Nothing is written unless every check passes.
 #[pyfunction]
-pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyTuple>) -> PyResult<()> {
+pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = gen.py();
+    let state = state
+        .cast::<PyTuple>()
+        .map_err(|_| load_error(py, "malformed frame state (not a tuple)"))?;
     let layout = usable(py)
         .map_err(|build| load_error(py, format!("live generators are not supported on {build}")))?;
     let refs = crate::typeref::typerefs(py);
@@ -586,7 +629,13 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyTuple>) -> 
             Slot::Object(v)
         });
     }
-    let exc = if exc.is(null) { None } else { Some(exc) };
+    let exc = if exc.is(null) {
+        None
+    } else if exc.is_none() || exc.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        Some(exc)
+    } else {
+        return Err(bad("the saved exception is not an exception"));
+    };
     gen.setattr("__name__", state.get_item(7)?)?;
     gen.setattr("__qualname__", state.get_item(8)?)?;
     frame::restore(

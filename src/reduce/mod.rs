@@ -52,6 +52,7 @@ pub enum Kind {
     AsyncGenerator,
     CoroutineWrapper,
     Itertools,
+    Exception,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -112,6 +113,8 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::Singleton
     } else if ffi::is_module(obj) {
         Kind::Module
+    } else if ffi::is_exception(obj) {
+        Kind::Exception
     } else {
         return None;
     };
@@ -298,6 +301,7 @@ fn reduce_kind<'py>(
         }
         Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
         Kind::Itertools => itertools::reduce(obj),
+        Kind::Exception => stdlib::reduce_exception(obj),
     }
 }
 

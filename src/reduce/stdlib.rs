@@ -3,6 +3,7 @@
 //! NewType defined at run time, and dataclasses' sentinels (which must stay the very objects
 //! `dataclasses.fields()` compares against).
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -171,6 +172,47 @@ pub fn reduce_dataclass_field<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'p
         &typerefs(py).getattr,
         PyTuple::new(py, [dataclasses.into_any(), obj.getattr("name")?])?,
     )
+}
+
+/// An exception with a chain (`__context__`, `__cause__`, `__suppress_context__`): its own
+/// reduction, with the chain added to the state that `BaseException.__setstate__` sets back
+/// as attributes (pickle drops the chain; a generator suspended in a handler needs it).
+/// Exceptions without a chain keep the stdlib's bytes. Tracebacks cannot travel.
+pub fn reduce_exception<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let context = obj.getattr(intern!(py, "__context__"))?;
+    let cause = obj.getattr(intern!(py, "__cause__"))?;
+    let suppress = obj.getattr(intern!(py, "__suppress_context__"))?;
+    if context.is_none() && cause.is_none() && !suppress.is_truthy()? {
+        return Ok(not_implemented(py));
+    }
+    let reduced = obj.call_method1(intern!(py, "__reduce_ex__"), (2,))?;
+    let Ok(reduced) = reduced.cast_into::<PyTuple>() else {
+        return Ok(not_implemented(py));
+    };
+    if !(2..=3).contains(&reduced.len()) {
+        return Ok(not_implemented(py));
+    }
+    let state = if reduced.len() == 3 {
+        reduced.get_item(2)?
+    } else {
+        py.None().into_bound(py)
+    };
+    let state = if state.is_none() {
+        PyDict::new(py)
+    } else if let Ok(d) = state.cast::<PyDict>() {
+        d.copy()?
+    } else {
+        return Ok(not_implemented(py));
+    };
+    state.set_item("__context__", context)?;
+    state.set_item("__cause__", cause)?;
+    state.set_item("__suppress_context__", suppress)?;
+    Ok(PyTuple::new(
+        py,
+        [reduced.get_item(0)?, reduced.get_item(1)?, state.into_any()],
+    )?
+    .into_any())
 }
 
 pub fn reduce_singleton<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

@@ -1,0 +1,45 @@
+"""Exceptions keep their chain (__context__, __cause__, __suppress_context__) across a
+process boundary; pickle drops it. Exceptions without a chain keep the stdlib's bytes."""
+
+import pickle
+
+import satchel
+from conftest import child_eval
+
+
+def _chained():
+    try:
+        try:
+            raise KeyError("first")
+        except KeyError as first:
+            raise ValueError("second") from first
+    except ValueError as second:
+        return second
+
+
+def test_cause_and_context_travel():
+    exc = _chained()
+    expr = "(repr(obj), repr(obj.__cause__), repr(obj.__context__), obj.__suppress_context__)"
+    assert child_eval(exc, expr) == (
+        "ValueError('second')",
+        "KeyError('first')",
+        "KeyError('first')",
+        True,
+    )
+
+
+def test_implicit_context_travels():
+    try:
+        try:
+            {}["k"]
+        except KeyError:
+            raise RuntimeError("while handling")  # noqa: B904 (the implicit chain is the point)
+    except RuntimeError as e:
+        exc = e
+    expr = "(repr(obj.__context__), obj.__cause__, obj.__suppress_context__)"
+    assert child_eval(exc, expr) == ("KeyError('k')", None, False)
+
+
+def test_unchained_exception_is_the_stdlib_stream():
+    exc = ValueError("plain", 3)
+    assert satchel.dumps(exc) == pickle.dumps(exc, protocol=5)
