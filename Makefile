@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug bench lint fmt clean interpreters
+.PHONY: all venv build demo test test-debug test-pythons bench lint fmt clean interpreters
 
 all: test
 
@@ -42,6 +42,12 @@ bench: build
 # sid in .interpreters/); tests skip what is missing. Not part of `make test`: CI may lack them.
 interpreters:
 	bash compat-matrix/provision.sh
+
+# Build satchel for the other CPythons (3.12, 3.13, 3.14 where provisioned) and run tests there;
+# PYTHON_TESTS picks the tests (the frame code is per version: generators by default).
+PYTHON_TESTS ?= tests/test_generators.py tests/test_itertools.py tests/test_exceptions.py
+test-pythons: $(STAMP) interpreters
+	bash tools/test_other_pythons.sh $(PYTHON_TESTS)
 
 lint: $(STAMP)
 	cargo fmt --check

@@ -57,5 +57,20 @@ WRAP
   fi
 fi
 
+# CPython 3.14's internal headers (tools/frame_layouts reads them): libpython3.14-dev from sid.
+sid="$root/sid"
+if [ -x "$py314" ] && [ ! -f "$sid/root/usr/include/python3.14/internal/pycore_frame.h" ]; then
+  list="$sid/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$list" -o "Dir::Etc::SourceParts=/dev/null"
+            -o "Dir::State::Lists=$sid/lists" -o "Dir::Cache::Archives=$sid/debs"
+            -o "Debug::NoLocking=1")
+  if (cd "$sid/debs" && apt-get "${apt_opts[@]}" download libpython3.14-dev) >>"$root/python3.14.log" 2>&1; then
+    for deb in "$sid"/debs/libpython3.14-dev_*.deb; do dpkg -x "$deb" "$sid/root"; done
+    echo "python3.14 headers: $sid/root/usr/include/python3.14"
+  else
+    missing+=("python3.14 headers (download failed: $root/python3.14.log)")
+  fi
+fi
+
 for m in "${missing[@]+"${missing[@]}"}"; do echo "not provisioned: $m"; done
 exit 0

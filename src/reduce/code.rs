@@ -52,7 +52,7 @@ pub fn marshalled_with<'py>(
     }
     let mut paths = Vec::new();
     let canonical = canonical_code(code, &mut Vec::new(), &mut paths)?;
-    let data = pyo3::marshal::dumps(&canonical, pyo3::marshal::VERSION).map_err(|e| {
+    let data = pyo3::marshal::dumps(&canonical, marshal_version(canonical.py())).map_err(|e| {
         let what = code
             .getattr("co_qualname")
             .map(|q| format!("'{q}'"))
@@ -118,4 +118,15 @@ fn canonical_items<'py>(
         out.push(new);
     }
     PyTuple::new(py, out)
+}
+
+/// This interpreter's own marshal format (`marshal.version`): 3.14 needs version 5 for the
+/// slice constants it folds (`xs[1:]`), which pyo3's fixed VERSION (4) cannot write.
+fn marshal_version(py: Python<'_>) -> i32 {
+    static VERSION: pyo3::sync::PyOnceLock<i32> = pyo3::sync::PyOnceLock::new();
+    *VERSION.get_or_init(py, || {
+        py.import("marshal")
+            .and_then(|m| m.getattr("version")?.extract())
+            .unwrap_or(pyo3::marshal::VERSION)
+    })
 }

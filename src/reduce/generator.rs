@@ -388,7 +388,11 @@ fn not_started<'py>(obj: &Bound<'py, PyAny>, kind: Kind) -> PyResult<Bound<'py, 
     let py = obj.py();
     let frame = frame_attr(obj, kind)?;
     let code = frame.getattr("f_code")?;
-    let locals = frame.getattr("f_locals")?.cast_into::<PyDict>()?;
+    // A dict copy: 3.13+ give a write-through FrameLocalsProxy (PEP 667).
+    let locals = py
+        .get_type::<PyDict>()
+        .call1((frame.getattr("f_locals")?,))?
+        .cast_into::<PyDict>()?;
     let func = function_of(obj, &code, &frame, &locals)?;
     let (args, kwargs) = arguments(&code, &locals)?;
     call(

@@ -84,13 +84,24 @@ fn referent<'py>(
         .ok_or(())
 }
 
+/// The objects `obj` holds, without its type (3.12+ made itertools heap types, whose
+/// instances visit their type too).
 fn referents_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let py = obj.py();
-    py.import("gc")?
+    let ty = obj.get_type();
+    let mut out = Vec::new();
+    for r in py
+        .import("gc")?
         .getattr("get_referents")?
         .call1((obj,))?
         .try_iter()?
-        .collect()
+    {
+        let r = r?;
+        if !r.is(&ty) {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 /// count: slow mode keeps (long_cnt, long_step) as objects (its referents); fast mode keeps a
@@ -205,24 +216,30 @@ fn reduce_chain<'py>(
     tuple2(chain.getattr("from_iterable")?, PyTuple::new(py, [rest])?).map(Some)
 }
 
-/// cycle: {it, saved, index, firstpass}; `it` is NULL once the input is exhausted.
+/// cycle: {it, saved, index, firstpass} (3.11-3.13) or {it, saved, index} (3.14, where index
+/// is -1 during the first pass); `it` is NULL once the input is exhausted.
+fn cycle_fields(obj: &Bound<'_, PyAny>) -> Option<(usize, usize, isize, bool)> {
+    let w = object_words(obj, 4).or_else(|| object_words(obj, 3))?;
+    let firstpass = w.get(3).is_some_and(|f| f & 0xffff_ffff != 0);
+    Some((w[0], w[1], w[2] as isize, firstpass))
+}
+
 fn reduce_cycle<'py>(
     obj: &Bound<'py, PyAny>,
     m: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = obj.py();
-    let Some(w) = object_words(obj, 4) else {
+    let Some((it, saved, index, firstpass)) = cycle_fields(obj) else {
         return Ok(None);
     };
     let refs = referents_of(obj)?;
-    let (Ok(it), Ok(Some(saved))) = (referent(&refs, w[0]), referent(&refs, w[1])) else {
+    let (Ok(it), Ok(Some(saved))) = (referent(&refs, it), referent(&refs, saved)) else {
         return Ok(None);
     };
     let Ok(saved) = saved.cast_into::<PyList>() else {
         return Ok(None);
     };
-    let index = w[2] as isize;
-    let firstpass = (w[3] & 0xffff_ffff) != 0;
+    let index = if it.is_some() { index.max(0) } else { index };
     let n = saved.len() as isize;
     if index < 0 || (n > 0 && index >= n) || (n == 0 && index != 0) {
         return Ok(None);
@@ -290,14 +307,15 @@ z = t.cycle([7, 8]); [next(z) for _ in range(3)]
         })
     });
     let y = get("y")?;
-    let ok_cycle = object_words(&y, 4).is_some_and(|w| {
-        w[2] == 0
-            && w[3] & 0xffff_ffff == 0
+    let ok_cycle = cycle_fields(&y).is_some_and(|(it, saved, index, firstpass)| {
+        it != 0
+            && !firstpass
+            && (index == 0 || index == -1)
             && referents_of(&y).is_ok_and(|r| {
-                referent(&r, w[1]).is_ok_and(|x| x.is_some_and(|l| l.len().is_ok_and(|n| n == 2)))
+                referent(&r, saved).is_ok_and(|x| x.is_some_and(|l| l.len().is_ok_and(|n| n == 2)))
             })
     });
     let z = get("z")?;
-    let ok_cycle_saved = object_words(&z, 4).is_some_and(|w| w[0] == 0 && w[2] == 1);
+    let ok_cycle_saved = cycle_fields(&z).is_some_and(|(it, _, index, _)| it == 0 && index == 1);
     Ok(ok_islice && ok_chain && ok_cycle && ok_cycle_saved)
 }
