@@ -1,6 +1,7 @@
 """satchel demo: ship a lambda, a closure and an instance of a class defined in __main__ to a
 child process started with the spawn method (the only start method on Windows), where the
-stdlib pickler would refuse all three. Then compare dumps/loads times with cloudpickle.
+stdlib pickler would refuse all three. Then checkpoint a generator half-way and finish it in
+another child. Then compare dumps/loads times with cloudpickle.
 
 Run it with `make demo`.
 """
@@ -97,6 +98,35 @@ def timings():
         )
 
 
+def running_mean(values):
+    """A suspended generator carries its whole frame: the loop's iterator, the locals."""
+    total = count = 0
+    for v in values:
+        total += v
+        count += 1
+        yield total / count
+
+
+def resume_in_child(payload, results):
+    gen = pickle.loads(payload)
+    results.put(list(gen))
+
+
+def checkpoint():
+    gen = running_mean([2, 4, 6, 8, 10, 12])
+    first = [next(gen), next(gen), next(gen)]
+    payload = satchel.dumps(gen)  # suspended after the third value
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    child = ctx.Process(target=resume_in_child, args=(payload, results))
+    child.start()
+    rest = results.get(timeout=60)
+    child.join()
+    print(f"\na generator checkpointed after {first} ({len(payload)} bytes)")
+    print(f"  resumed in a spawned child: {rest}; the original goes on: {list(gen)}")
+    assert rest == [5.0, 6.0, 7.0] == list(running_mean([2, 4, 6, 8, 10, 12]))[3:]
+
+
 def show_error():
     import threading
 
@@ -114,5 +144,6 @@ def show_error():
 
 if __name__ == "__main__":
     ship()
+    checkpoint()
     timings()
     show_error()

@@ -782,6 +782,20 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     if let Some((_, n)) = h.compressed {
         d.set_item("compressed_body_size", n)?;
     }
+    // A suspended generator's frame is rebuilt by satchel itself (generator_setstate calls
+    // into the extension): the stream can only resume where satchel is installed.
+    let body = match h.compressed {
+        Some((at, n)) => crate::envelope::compress::zstd_decompress(py, &bytes[at..at + n])?
+            .as_bytes()
+            .to_vec(),
+        None => bytes[h.header_len..].to_vec(),
+    };
+    let live = body.windows(18).any(|w| w == b"generator_setstate");
+    d.set_item("suspended_generators", live)?;
+    d.set_item(
+        "needs_satchel",
+        live || h.flags & header::FLAG_STANDALONE == 0 && h.flags & header::FLAG_NONPORTABLE != 0,
+    )?;
     d.set_item("signed", false)?;
     Ok(d)
 }

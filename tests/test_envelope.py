@@ -732,6 +732,8 @@ INSPECT_KEYS = {
     "compression",
     "header_size",
     "body_size",
+    "suspended_generators",
+    "needs_satchel",
     "signed",
 }
 
@@ -742,6 +744,10 @@ def _common(info, data):
     assert info["fingerprint"] == satchel.FINGERPRINT.hex()
     assert info["matches_this_interpreter"] is True
     assert info["signed"] is False
+    assert info["suspended_generators"] is False
+    # Lean nonportable streams name satchel's bytecode constructors; the others do not.
+    lean_nonportable = info["mode"] == "nonportable" and not info["standalone"]
+    assert info["needs_satchel"] is lean_nonportable
     assert info["header_size"] + info["body_size"] == len(data)
 
 

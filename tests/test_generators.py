@@ -1325,3 +1325,30 @@ def test_generator_setstate_refuses_in_process():
     for _ in range(3):
         with pytest.raises(pickle.UnpicklingError, match="not a YIELD_VALUE"):
             setstate(skeleton_of(*args), bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stream says what it needs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"standalone": True}, {"compress": True}])
+def test_inspect_says_a_suspended_generator_needs_satchel(kwargs):
+    def gen():
+        yield 1
+        yield 2
+
+    started = gen()
+    next(started)
+    info = satchel.inspect(satchel.dumps(started, **kwargs))
+    assert info["suspended_generators"] is True
+    assert info["needs_satchel"] is True
+
+
+def test_inspect_not_started_standalone_needs_no_satchel():
+    def gen():
+        yield 1
+
+    info = satchel.inspect(satchel.dumps(gen(), standalone=True))
+    assert info["suspended_generators"] is False
+    assert info["needs_satchel"] is False
