@@ -87,16 +87,6 @@ def _restore_frozenset(container, path):
 # is pickled (so the state may refer back to it); satchel's Rust core then writes the frame.
 
 
-class _Null:
-    """An empty frame slot (an unbound local, the NULL that LOAD_GLOBAL pushes)."""
-
-    def __reduce__(self):
-        return "NULL"
-
-
-NULL = _keep("NULL", _Null)  # noqa: F821 (boot.py)
-
-
 def _resume():
     resume = globals().get("_resume_generator")
     if resume is None:

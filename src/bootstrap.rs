@@ -49,8 +49,6 @@ pub struct Boot {
     pub generator_skeleton: Py<PyAny>,
     pub generator_setstate: Py<PyAny>,
     pub await_of: Py<PyAny>,
-    /// The empty-slot marker of a generator's frame state.
-    pub null: Py<PyAny>,
     pub make_typevar: Py<PyAny>,
     pub make_module: Py<PyAny>,
     pub module_setstate: Py<PyAny>,
@@ -147,7 +145,6 @@ impl Boot {
             generator_skeleton: get("generator_skeleton")?,
             generator_setstate: get("generator_setstate")?,
             await_of: get("await_of")?,
-            null: get("NULL")?,
             make_typevar: get("make_typevar")?,
             make_module: get("make_module")?,
             module_setstate: get("module_setstate")?,

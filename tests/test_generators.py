@@ -1114,6 +1114,10 @@ import satchel
 
 def counter(a):
     x = 1
+
+    def peek():
+        return x
+
     for i in range(3):
         y = yield a + i + x
     return "done"
@@ -1166,7 +1170,16 @@ else:
         pytest.param("s = 'not a tuple'", id="state-not-a-tuple"),
         pytest.param("s[4] = s[4] + (None,)", id="stack-one-more"),
         pytest.param("s[4] = s[4][:-1]", id="stack-one-less"),
-        pytest.param("s[6] = 42", id="saved-exception-not-an-exception"),
+        pytest.param("s[7] = 42", id="saved-exception-not-an-exception"),
+        pytest.param(
+            "s[4] = tuple(42 if type(v).__name__ == 'cell' else v for v in s[4])",
+            id="cell-slot-without-a-cell",
+        ),
+        pytest.param(
+            "s[6] = tuple(i for i, v in enumerate(s[4]) if type(v).__name__ == 'cell')",
+            id="null-in-a-cell-slot",
+        ),
+        pytest.param("s[1] = 0", id="created-state-as-a-frame"),
     ],
 )
 def test_tampered_frame_state_is_refused(mutation):
@@ -1352,3 +1365,50 @@ def test_inspect_not_started_standalone_needs_no_satchel():
     info = satchel.inspect(satchel.dumps(gen(), standalone=True))
     assert info["suspended_generators"] is False
     assert info["needs_satchel"] is False
+
+
+def test_setstate_twice_is_refused_and_the_first_stays_intact():
+    out = run_script(
+        """
+        import io, pickle, sys
+        import satchel
+
+        def gen(a):
+            for i in range(a):
+                yield i
+
+        g = gen(4)
+        next(g)
+        skeleton_of, (func, code), state, _, _, setstate = (
+            satchel.Pickler(io.BytesIO()).reducer_override(g)
+        )
+        skeleton = skeleton_of(func, code)
+        setstate(skeleton, state)
+        try:
+            setstate(skeleton, state)
+        except pickle.UnpicklingError as exc:
+            print("refused:", exc)
+        print(list(skeleton))
+        """
+    ).decode()
+    assert "refused: cannot resume the suspended generator" in out
+    assert out.strip().endswith("[1, 2, 3]")
+
+
+def test_none_and_unbound_locals_stay_apart():
+    def gen():
+        maybe = None
+        yield 1
+        yield maybe
+        yield later  # noqa: F821 (unbound until after the yield: a NULL slot)
+        later = 3  # noqa: F841
+
+    g = gen()
+    next(g)
+    expr = "(next(obj), type(__import__('builtins').next(obj, None)).__name__)"
+    try:
+        result = child_eval_bytes(satchel.dumps(g), expr)
+    except ChildError as exc:
+        assert "UnboundLocalError" in str(exc)
+    else:
+        pytest.fail(f"the unbound local was bound after restore: {result}")

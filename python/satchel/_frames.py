@@ -24,7 +24,10 @@ _NO_FALLTHROUGH = frozenset(
     )
     if name in dis.opmap
 )
-_JUMPS = frozenset(getattr(dis, "hasjump", ())) | frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+# END_ASYNC_FOR (3.14 lists it in hasjump) names where its loop came from, not a target.
+_JUMPS = (
+    frozenset(getattr(dis, "hasjump", ())) | frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+) - {dis.opmap.get("END_ASYNC_FOR"), dis.opmap.get("INSTRUMENTED_END_ASYNC_FOR")}
 _YIELD = dis.opmap["YIELD_VALUE"]
 _CACHE = weakref.WeakKeyDictionary()
 

@@ -5,8 +5,10 @@
 //! interpreter's own `_Py_DebugOffsets`, and the reducer self-tests them on a probe generator
 //! before anything is trusted (`reduce/generator.rs`).
 //!
-//! Nothing here calls private CPython functions: only memory is read and written, and every
-//! write happens after the caller validated what it writes against the code object.
+//! Nothing here calls private CPython functions: only memory is read and written. A `Gen` is
+//! an exact generator, coroutine or async generator (checked when it is made). `restore`
+//! re-checks the skeleton it writes into with no Python code running between the check and
+//! the writes, and releases what it replaced only after the frame is complete.
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -169,7 +171,11 @@ fn check_debug_offsets(layout: &Layout, minor: u8) -> Result<(), String> {
         // cookie first and only read further (at offsets generated from the same version's
         // headers, all inside the struct) once it is confirmed.
         unsafe {
-            let base = std::ptr::addr_of!(_PyRuntime);
+            // The static is declared as one byte; the C object is the whole _PyRuntimeState.
+            // Reads past the declared byte go through the exposed address, not the 1-byte place.
+            let base: *const u8 = std::ptr::with_exposed_provenance(
+                std::ptr::addr_of!(_PyRuntime).expose_provenance(),
+            );
             let cookie = std::slice::from_raw_parts(base, 8);
             if cookie != b"xdebugpy" {
                 return Err("_PyRuntime has no debug offsets cookie".into());
@@ -200,12 +206,35 @@ unsafe fn field<T>(base: *mut u8, at: usize) -> *mut T {
     unsafe { base.add(at) as *mut T }
 }
 
-/// The generator's frame state. `gen` must be an exact generator, coroutine or async generator.
-pub fn state(gen: &Bound<'_, PyAny>, layout: &Layout) -> GenState {
-    let raw = gen.as_ptr() as *mut u8;
-    // SAFETY: gen is a live PyGenObject-layout object (the caller checked its exact type), and
-    // gi_frame_state is an int8 inside its fixed head at the generated offset.
-    let st = unsafe { *field::<i8>(raw, layout.gen_frame_state) } as i32;
+/// An exact generator, coroutine or async generator: the objects whose head has the
+/// `PyGenObject` layout.
+#[derive(Clone, Copy)]
+pub struct Gen<'a, 'py>(&'a Bound<'py, PyAny>);
+
+impl<'a, 'py> Gen<'a, 'py> {
+    pub fn new(obj: &'a Bound<'py, PyAny>) -> Option<Self> {
+        let refs = crate::typeref::typerefs(obj.py());
+        let ty = super::type_addr(obj);
+        (ty == refs.generator || ty == refs.coroutine || ty == refs.async_generator)
+            .then_some(Gen(obj))
+    }
+
+    fn raw(&self) -> *mut u8 {
+        self.0.as_ptr() as *mut u8
+    }
+
+    /// The embedded frame (its address; valid while the generator has not finished).
+    fn frame(&self, layout: &Layout) -> *mut u8 {
+        // SAFETY: gi_iframe is inside the generator object (an address, not a read).
+        unsafe { self.raw().add(layout.gen_iframe) }
+    }
+}
+
+/// The generator's frame state.
+pub fn state(gen: Gen<'_, '_>, layout: &Layout) -> GenState {
+    // SAFETY: a Gen has the PyGenObject head; gi_frame_state is an int8 inside it at the
+    // generated offset.
+    let st = unsafe { *field::<i8>(gen.raw(), layout.gen_frame_state) } as i32;
     if st == layout.state_created {
         GenState::Created
     } else if st == layout.state_suspended {
@@ -231,17 +260,18 @@ fn untag(bits: usize, layout: &Layout) -> usize {
     }
 }
 
-/// The code object and the function of a frame.
+/// The addresses of a live frame's code object and function.
 ///
 /// # Safety
-/// `frame` must point to the live embedded frame of a created or suspended generator.
+/// `frame` must be the embedded frame of a created or suspended generator.
 unsafe fn frame_code_func(frame: *mut u8, layout: &Layout) -> (usize, usize) {
     // SAFETY: both fields are pointer-sized members of _PyInterpreterFrame (a _PyStackRef on
-    // 3.14, whose tag bits we strip); a created or suspended frame always holds both, strongly.
+    // 3.14, whose tag bits we strip); a created or suspended frame holds both, strongly.
     unsafe {
-        let code = untag(*field::<usize>(frame, layout.frame_code), layout);
-        let func = untag(*field::<usize>(frame, layout.frame_func), layout);
-        (code, func)
+        (
+            untag(*field::<usize>(frame, layout.frame_code), layout),
+            untag(*field::<usize>(frame, layout.frame_func), layout),
+        )
     }
 }
 
@@ -263,162 +293,11 @@ unsafe fn code_facts(code: *mut u8, layout: &Layout) -> (usize, usize, usize) {
     }
 }
 
-/// Copies a created or suspended generator's frame. Returns an error message (not yet a
-/// Python error) when the frame is not what a suspended generator's frame must look like.
-pub fn snapshot<'py>(
-    gen: &Bound<'py, PyAny>,
-    layout: &Layout,
-    code_len_units: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<usize>,
-) -> PyResult<Result<Snapshot<'py>, String>> {
-    let py = gen.py();
-    let st = state(gen, layout);
-    if !matches!(
-        st,
-        GenState::Created | GenState::Suspended | GenState::SuspendedYieldFrom
-    ) {
-        return Ok(Err(format!("its frame state is {st:?}")));
-    }
-    let raw = gen.as_ptr() as *mut u8;
-    // SAFETY: a created or suspended generator embeds a live frame at gi_iframe.
-    let frame = unsafe { raw.add(layout.gen_iframe) };
-    // SAFETY: as above: the frame is live, so its code and function are live objects.
-    let (code_ptr, func_ptr) = unsafe { frame_code_func(frame, layout) };
-    // SAFETY: code_ptr is the frame's strong reference; we take a new one while we use it.
-    let code = unsafe { Bound::from_borrowed_ptr(py, code_ptr as *mut ffi::PyObject) };
-    // SAFETY: reading the type of a live object.
-    if unsafe { ffi::Py_TYPE(code.as_ptr()) } != std::ptr::addr_of_mut!(ffi::PyCode_Type) {
-        return Ok(Err("its frame does not hold a code object".into()));
-    }
-    // SAFETY: as for code: the frame's strong reference to its function.
-    let func = unsafe { Bound::from_borrowed_ptr(py, func_ptr as *mut ffi::PyObject) };
-    // SAFETY: code is a live code object (type checked above).
-    let (nlp, stacksize, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
-    let units = code_len_units(&code)?;
-    // SAFETY: the instruction pointer is a pointer-sized field of the frame.
-    let instr = unsafe { *field::<usize>(frame, layout.frame_instr) };
-    let unit = layout.code_unit;
-    if instr < adaptive || (instr - adaptive) % unit != 0 || (instr - adaptive) / unit > units {
-        return Ok(Err("its instruction pointer is outside its code".into()));
-    }
-    let mut offset = (instr - adaptive) / unit;
-    if layout.instr_is_next() {
-        if offset == 0 {
-            return Ok(Err(
-                "its instruction pointer is at the start of its code".into()
-            ));
-        }
-        offset -= 1;
-    }
-    // SAFETY: localsplus is the frame's trailing array (its address, not a read).
-    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as usize;
-    let top = if layout.stackrefs() {
-        // SAFETY: stackpointer is a pointer-sized field of the 3.14 frame.
-        let sp = unsafe { *field::<usize>(frame, layout.frame_stack) };
-        if sp < localsplus || (sp - localsplus) % 8 != 0 {
-            return Ok(Err("its stack pointer is outside its frame".into()));
-        }
-        (sp - localsplus) / 8
-    } else {
-        // SAFETY: stacktop is an int field of the 3.11-3.13 frame.
-        let top = unsafe { *field::<i32>(frame, layout.frame_stack) };
-        if top < 0 {
-            return Ok(Err("its stack top is negative".into()));
-        }
-        top as usize
-    };
-    if top < nlp || top - nlp > stacksize {
-        return Ok(Err(format!(
-            "its stack depth {} is outside 0..={stacksize}",
-            top as isize - nlp as isize
-        )));
-    }
-    let mut slots = Vec::with_capacity(top);
-    for i in 0..top {
-        // SAFETY: i < top <= nlocalsplus + stacksize, all inside the frame's localsplus array
-        // (the object was allocated with room for co_nlocalsplus + co_stacksize slots); each is
-        // NULL or a reference the frame owns, so taking a new strong reference is sound.
-        let bits = unsafe { *((localsplus + i * 8) as *const usize) };
-        let slot = if layout.stackrefs() {
-            if bits == 1 {
-                Slot::Null
-            } else if bits & 3 == 3 {
-                Slot::TaggedInt((bits as isize) >> 2)
-            } else {
-                let ptr = (bits & !3) as *mut ffi::PyObject;
-                // SAFETY: an untagged or deferred stackref points to a live object.
-                Slot::Object(unsafe { Bound::from_borrowed_ptr(py, ptr) })
-            }
-        } else if bits == 0 {
-            Slot::Null
-        } else {
-            // SAFETY: a non-NULL slot of a suspended frame is a strong reference.
-            Slot::Object(unsafe { Bound::from_borrowed_ptr(py, bits as *mut ffi::PyObject) })
-        };
-        slots.push(slot);
-    }
-    // SAFETY: gi_exc_state.exc_value is a strong reference or NULL.
-    let exc = unsafe {
-        let p = *field::<*mut ffi::PyObject>(raw, layout.gen_exc_value);
-        Bound::from_borrowed_ptr_or_opt(py, p)
-    };
-    Ok(Ok(Snapshot {
-        code,
-        func,
-        offset,
-        nlocalsplus: nlp,
-        slots,
-        exc,
-    }))
-}
-
-/// What `restore` writes into a skeleton generator. Validated by the caller against the
-/// skeleton's own code object (offset, opcode, depth) before this is called.
-pub struct Restore<'a, 'py> {
-    pub state: GenState,
-    pub offset: usize,
-    pub slots: &'a [Slot<'py>],
-    pub exc: Option<&'a Bound<'py, PyAny>>,
-}
-
-/// Facts about a skeleton (a created generator fresh from its function's prologue): its code,
-/// `co_nlocalsplus`, `co_stacksize`, and whether its stack is empty and unlinked.
-pub fn skeleton_facts<'py>(
-    gen: &Bound<'py, PyAny>,
-    layout: &Layout,
-) -> Result<(Bound<'py, PyAny>, usize, usize), String> {
-    let py = gen.py();
-    if state(gen, layout) != GenState::Created {
-        return Err("the skeleton generator is not in its created state".into());
-    }
-    let raw = gen.as_ptr() as *mut u8;
-    // SAFETY: a created generator embeds a live frame at gi_iframe.
-    let frame = unsafe { raw.add(layout.gen_iframe) };
-    // SAFETY: the frame is live (created state), so its code is a live object.
-    let (code_ptr, _) = unsafe { frame_code_func(frame, layout) };
-    // SAFETY: the frame's strong reference; we take a new one.
-    let code = unsafe { Bound::from_borrowed_ptr(py, code_ptr as *mut ffi::PyObject) };
-    // SAFETY: reading the type of a live object.
-    if unsafe { ffi::Py_TYPE(code.as_ptr()) } != std::ptr::addr_of_mut!(ffi::PyCode_Type) {
-        return Err("the skeleton's frame does not hold a code object".into());
-    }
-    // SAFETY: a live code object.
-    let (nlp, stacksize, _) = unsafe { code_facts(code_ptr as *mut u8, layout) };
-    if stack_top(frame, layout) != Some(nlp) {
-        return Err("the skeleton's value stack is not empty".into());
-    }
-    // SAFETY: previous is a pointer field; a created frame is not linked into any thread.
-    if unsafe { !(*field::<*mut u8>(frame, layout.frame_previous)).is_null() } {
-        return Err("the skeleton's frame is linked to a running thread".into());
-    }
-    // SAFETY: gi_exc_state.exc_value is a pointer field of the head.
-    if unsafe { !(*field::<*mut ffi::PyObject>(raw, layout.gen_exc_value)).is_null() } {
-        return Err("the skeleton already holds an exception".into());
-    }
-    Ok((code, nlp, stacksize))
-}
-
 /// The index of the stack top from localsplus, if it is sane.
-fn stack_top(frame: *mut u8, layout: &Layout) -> Option<usize> {
+///
+/// # Safety
+/// `frame` must be the embedded frame of a created or suspended generator.
+unsafe fn stack_top(frame: *mut u8, layout: &Layout) -> Option<usize> {
     // SAFETY: localsplus is the frame's trailing array (address only).
     let localsplus = unsafe { frame.add(layout.frame_localsplus) } as usize;
     if layout.stackrefs() {
@@ -432,85 +311,248 @@ fn stack_top(frame: *mut u8, layout: &Layout) -> Option<usize> {
     }
 }
 
-/// Writes a frame into a skeleton generator. The caller has checked, with `skeleton_facts`
-/// and against the skeleton's code object: the state, the offset's opcode, that
-/// `nlocalsplus <= slots.len() <= nlocalsplus + co_stacksize`, and that tagged ints only
-/// appear on 3.14. The frame state is written last.
-pub fn restore(gen: &Bound<'_, PyAny>, layout: &Layout, r: Restore<'_, '_>) {
-    let raw = gen.as_ptr() as *mut u8;
-    // SAFETY: a created generator (checked by skeleton_facts) embeds a live frame at gi_iframe.
-    let frame = unsafe { raw.add(layout.gen_iframe) };
-    // SAFETY: as above; the code is live while the generator is.
-    let (code_ptr, _) = unsafe { frame_code_func(frame, layout) };
+/// Copies a created or suspended generator's frame. `code` is the generator's code object
+/// (`gi_code`) and `units` its length in code units, both obtained before this call: nothing
+/// here runs Python code, so the generator cannot move while it is read. Returns why not when
+/// the frame is not what a suspended generator's frame must look like.
+pub fn snapshot<'py>(
+    gen: Gen<'_, 'py>,
+    layout: &Layout,
+    code: &Bound<'py, PyAny>,
+    units: usize,
+) -> Result<Snapshot<'py>, String> {
+    let py = code.py();
+    let st = state(gen, layout);
+    if !matches!(
+        st,
+        GenState::Created | GenState::Suspended | GenState::SuspendedYieldFrom
+    ) {
+        return Err(format!("its frame state is {st:?}"));
+    }
+    let frame = gen.frame(layout);
+    // SAFETY: the generator is created or suspended, so its frame is live.
+    let (code_ptr, func_ptr) = unsafe { frame_code_func(frame, layout) };
+    if code_ptr != super::addr(code) {
+        return Err("its frame does not hold its code object".into());
+    }
+    // SAFETY: reading the type pointer of the frame's function (a live object it owns) before
+    // taking any reference to it.
+    let func_type = unsafe { ffi::Py_TYPE(func_ptr as *mut ffi::PyObject) };
+    if func_type != std::ptr::addr_of_mut!(ffi::PyFunction_Type) {
+        return Err("its frame does not hold a function".into());
+    }
+    // SAFETY: the frame's strong reference to a live function; we take a new one.
+    let func = unsafe { Bound::from_borrowed_ptr(py, func_ptr as *mut ffi::PyObject) };
+    // SAFETY: code is a live code object (it is `code`).
+    let (nlp, stacksize, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    // SAFETY: the instruction pointer is a pointer-sized field of the live frame.
+    let instr = unsafe { *field::<usize>(frame, layout.frame_instr) };
+    let unit = layout.code_unit;
+    if instr < adaptive || (instr - adaptive) % unit != 0 || (instr - adaptive) / unit > units {
+        return Err("its instruction pointer is outside its code".into());
+    }
+    let mut offset = (instr - adaptive) / unit;
+    if layout.instr_is_next() {
+        if offset == 0 {
+            return Err("its instruction pointer is at the start of its code".into());
+        }
+        offset -= 1;
+    }
+    // SAFETY: the frame is live.
+    let Some(top) = (unsafe { stack_top(frame, layout) }) else {
+        return Err("its stack top is outside its frame".into());
+    };
+    if top < nlp || top - nlp > stacksize {
+        return Err(format!(
+            "its stack depth {} is outside 0..={stacksize}",
+            top as isize - nlp as isize
+        ));
+    }
+    // SAFETY: the address of the frame's trailing localsplus array.
+    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as *const usize;
+    let mut slots = Vec::with_capacity(top);
+    for i in 0..top {
+        // SAFETY: i < top <= nlocalsplus + stacksize: inside the localsplus array (the object
+        // was allocated with room for co_nlocalsplus + co_stacksize slots); each slot is NULL or
+        // a reference the frame owns, so taking a new strong reference is sound.
+        let bits = unsafe { *localsplus.add(i) };
+        let slot = if layout.stackrefs() {
+            if bits == 1 {
+                Slot::Null
+            } else if bits & 3 == 3 {
+                Slot::TaggedInt((bits as isize) >> 2)
+            } else {
+                let ptr = (bits & !3) as *mut ffi::PyObject;
+                // SAFETY: an untagged or deferred stackref points to a live object.
+                Slot::Object(unsafe { Bound::from_borrowed_ptr(py, ptr) })
+            }
+        } else if bits == 0 {
+            Slot::Null
+        } else {
+            // SAFETY: a non-NULL slot of a live frame is a strong reference.
+            Slot::Object(unsafe { Bound::from_borrowed_ptr(py, bits as *mut ffi::PyObject) })
+        };
+        slots.push(slot);
+    }
+    // SAFETY: gi_exc_state.exc_value is a strong reference or NULL.
+    let exc = unsafe {
+        let p = *field::<*mut ffi::PyObject>(gen.raw(), layout.gen_exc_value);
+        Bound::from_borrowed_ptr_or_opt(py, p)
+    };
+    Ok(Snapshot {
+        code: code.clone(),
+        func,
+        offset,
+        nlocalsplus: nlp,
+        slots,
+        exc,
+    })
+}
+
+/// What `restore` writes into a skeleton generator.
+pub struct Restore<'a, 'py> {
+    pub state: GenState,
+    pub offset: usize,
+    pub slots: &'a [Slot<'py>],
+    pub exc: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// A skeleton's code object, `co_nlocalsplus` and `co_stacksize`, for the caller's checks
+/// (read only; `restore` checks the skeleton again itself).
+pub fn skeleton_code<'py>(
+    gen: Gen<'_, 'py>,
+    layout: &Layout,
+) -> Result<(Bound<'py, PyAny>, usize, usize), String> {
+    let py = gen.0.py();
+    if state(gen, layout) != GenState::Created {
+        return Err("the skeleton generator is not in its created state".into());
+    }
+    // SAFETY: a created generator's frame is live.
+    let (code_ptr, _) = unsafe { frame_code_func(gen.frame(layout), layout) };
+    // SAFETY: reading the type pointer of the frame's code object before referencing it.
+    if unsafe { ffi::Py_TYPE(code_ptr as *mut ffi::PyObject) }
+        != std::ptr::addr_of_mut!(ffi::PyCode_Type)
+    {
+        return Err("the skeleton's frame does not hold a code object".into());
+    }
+    // SAFETY: the frame's strong reference to a live code object; we take a new one.
+    let code = unsafe { Bound::from_borrowed_ptr(py, code_ptr as *mut ffi::PyObject) };
     // SAFETY: a live code object.
-    let (nlp, _, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
-    // SAFETY: the address of the trailing localsplus array.
-    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as *mut usize;
+    let (nlp, stacksize, _) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    Ok((code, nlp, stacksize))
+}
+
+/// Whether an object is immortal (3.12+ on 64-bit: the low 32 bits of its refcount are
+/// negative as an int32).
+fn immortal(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: ob_refcnt is the first word of every object; we only read it.
+    let refcnt = unsafe { *(obj.as_ptr() as *const u64) };
+    (refcnt as u32 as i32) < 0
+}
+
+/// Writes a suspended frame into a skeleton generator of `code`, after checking (with no
+/// Python code running in between) that the skeleton is still a created generator of that
+/// code with an empty stack, that the slots fit, and that the offset is inside the code. The
+/// caller has validated the offset's opcode and the stack depth against `code` and the slot
+/// contents (cells where cells belong). The frame state is written last; the values the
+/// skeleton's prologue left are released after that.
+pub fn restore(
+    gen: Gen<'_, '_>,
+    layout: &Layout,
+    code: &Bound<'_, PyAny>,
+    units: usize,
+    r: Restore<'_, '_>,
+) -> Result<(), String> {
+    let st = match r.state {
+        GenState::Suspended => layout.state_suspended,
+        GenState::SuspendedYieldFrom => layout.state_suspended_yield_from,
+        _ => return Err("only a suspended frame is restored".into()),
+    };
+    if state(gen, layout) != GenState::Created {
+        return Err("the skeleton generator is no longer in its created state".into());
+    }
+    let frame = gen.frame(layout);
+    // SAFETY: the skeleton is created, so its frame is live.
+    let (code_ptr, _) = unsafe { frame_code_func(frame, layout) };
+    if code_ptr != super::addr(code) {
+        return Err("the skeleton's frame does not hold the checked code object".into());
+    }
+    // SAFETY: `code` is a live code object.
+    let (nlp, stacksize, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    // SAFETY: the frame is live.
+    if unsafe { stack_top(frame, layout) } != Some(nlp) {
+        return Err("the skeleton's value stack is not empty".into());
+    }
+    // SAFETY: previous is a pointer field of the live frame, exc_value one of the head.
+    let linked = unsafe {
+        !(*field::<*mut u8>(frame, layout.frame_previous)).is_null()
+            || !(*field::<*mut ffi::PyObject>(gen.raw(), layout.gen_exc_value)).is_null()
+    };
+    if linked {
+        return Err("the skeleton is running or holds an exception".into());
+    }
+    let n = r.slots.len();
+    if n < nlp || n - nlp > stacksize {
+        return Err("the slots do not fit the frame".into());
+    }
+    let unit = r.offset + usize::from(layout.instr_is_next());
+    if unit >= units {
+        return Err("the offset is past the end of the code".into());
+    }
     let encode = |slot: &Slot<'_>| -> usize {
         match slot {
-            Slot::Null => {
-                if layout.stackrefs() {
-                    1
-                } else {
-                    0
-                }
-            }
-            // A strong, untagged reference is valid in every slot on every version (3.14
-            // closes untagged refs with a decref and tagged ones with nothing).
+            Slot::Null => usize::from(layout.stackrefs()),
+            // 3.14 compares None/True/False by their exact (tagged) bits, and an immortal
+            // object is always referenced with the tag; a tagged reference owns nothing.
+            Slot::Object(obj) if layout.stackrefs() && immortal(obj) => obj.as_ptr() as usize | 1,
             Slot::Object(obj) => obj.clone().into_ptr() as usize,
             Slot::TaggedInt(i) => ((*i as usize) << 2) | 3,
         }
     };
+    // SAFETY: the address of the frame's trailing localsplus array.
+    let localsplus = unsafe { frame.add(layout.frame_localsplus) } as *mut usize;
+    let mut replaced = Vec::with_capacity(nlp);
     for (i, slot) in r.slots.iter().enumerate() {
         let new = encode(slot);
-        // SAFETY: i < slots.len() <= nlp + co_stacksize (checked by the caller): inside the
-        // frame's localsplus array. Below nlp the skeleton's prologue left an initialised slot
-        // (argument, cell or NULL) that the frame owns: we release it after storing the new one.
-        // From nlp on the slots are uninitialised: nothing to release.
+        // SAFETY: i < n <= nlp + co_stacksize (checked above): inside the localsplus array.
+        // Below nlp the prologue left an initialised slot the frame owns (kept in `replaced`
+        // and released below); from nlp on the slots are uninitialised.
         unsafe {
             let at = localsplus.add(i);
-            let old = *at;
-            *at = new;
             if i < nlp {
-                release(old, layout);
+                replaced.push(*at);
             }
+            *at = new;
         }
     }
-    let top = r.slots.len();
-    // SAFETY: the stack top field of the frame; top is within the localsplus array.
+    // SAFETY: the stack top field of the live frame; n is within the localsplus array.
     unsafe {
         if layout.stackrefs() {
-            *field::<usize>(frame, layout.frame_stack) = localsplus.add(top) as usize;
+            *field::<usize>(frame, layout.frame_stack) = localsplus.add(n) as usize;
         } else {
-            *field::<i32>(frame, layout.frame_stack) = top as i32;
+            *field::<i32>(frame, layout.frame_stack) = n as i32;
         }
     }
-    let mut unit = r.offset;
-    if layout.instr_is_next() {
-        unit += 1;
-    }
-    // SAFETY: the caller validated offset against the code's length and opcode; the pointer
-    // stays inside co_code_adaptive.
+    // SAFETY: unit < the code's length (checked above): the pointer stays inside
+    // co_code_adaptive.
     unsafe {
         *field::<usize>(frame, layout.frame_instr) = adaptive + unit * layout.code_unit;
     }
     if let Some(exc) = r.exc {
-        // SAFETY: exc_value is NULL in a skeleton (checked by skeleton_facts); we store a new
-        // strong reference.
+        // SAFETY: exc_value is NULL (checked above); we store a new strong reference.
         unsafe {
-            *field::<*mut ffi::PyObject>(raw, layout.gen_exc_value) = exc.clone().into_ptr();
+            *field::<*mut ffi::PyObject>(gen.raw(), layout.gen_exc_value) = exc.clone().into_ptr();
         }
     }
-    let st = match r.state {
-        GenState::Created => layout.state_created,
-        GenState::Suspended => layout.state_suspended,
-        GenState::SuspendedYieldFrom => layout.state_suspended_yield_from,
-        GenState::Running | GenState::Finished => unreachable!("only resumable states restore"),
-    };
     // SAFETY: gi_frame_state is an int8 of the head; written last, once the frame is complete.
     unsafe {
-        *field::<i8>(raw, layout.gen_frame_state) = st as i8;
+        *field::<i8>(gen.raw(), layout.gen_frame_state) = st as i8;
     }
+    for old in replaced {
+        // SAFETY: each is a reference the frame owned and no longer holds.
+        unsafe { release(old, layout) };
+    }
+    Ok(())
 }
 
 /// Releases a reference a frame slot held (a `_PyStackRef` close on 3.14).
@@ -518,15 +560,10 @@ pub fn restore(gen: &Bound<'_, PyAny>, layout: &Layout, r: Restore<'_, '_>) {
 /// # Safety
 /// `bits` must be a slot value the frame owned.
 unsafe fn release(bits: usize, layout: &Layout) {
-    let ptr = if layout.stackrefs() {
-        // Tagged (deferred, immortal, int) refs and NULL own nothing.
-        if bits & 1 != 0 {
-            return;
-        }
-        bits
-    } else {
-        bits
-    };
+    // Tagged 3.14 refs (deferred, immortal, int) and NULL own nothing.
+    if layout.stackrefs() && bits & 1 != 0 {
+        return;
+    }
     // SAFETY: an owned, untagged, possibly NULL reference.
-    unsafe { ffi::Py_XDECREF(ptr as *mut ffi::PyObject) };
+    unsafe { ffi::Py_XDECREF(bits as *mut ffi::PyObject) };
 }

@@ -55,9 +55,10 @@ pub fn reduce<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let what = || describe(obj, kind);
+    let gen = frame::Gen::new(obj).expect("classified as a generator kind");
     let layout = usable(py);
     let st = match layout {
-        Ok(layout) => frame::state(obj, layout),
+        Ok(layout) => frame::state(gen, layout),
         Err(_) => state_by_attributes(obj, kind)?,
     };
     match st {
@@ -79,11 +80,10 @@ pub fn reduce<'py>(
         _ if state.portable() => Err(Error::GeneratorInPortable {
             what: what(),
             line: line_of(obj, kind),
-            offset: layout
-                .ok()
-                .and_then(|l| frame::snapshot(obj, l, code_units).ok()?.ok())
-                .map(|s| s.offset * 2)
-                .unwrap_or(0),
+            offset: match layout {
+                Ok(l) => take_snapshot(obj, l)?.map(|s| s.offset * 2).unwrap_or(0),
+                Err(_) => 0,
+            },
             label: crate::envelope::fingerprint::fingerprint(py)?.label.clone(),
         }
         .into_pyerr(py)),
@@ -98,57 +98,72 @@ pub fn reduce<'py>(
     }
 }
 
-/// A created or suspended generator, by its frame.
+/// The generator's code object (its public `gi_code`/`cr_code`/`ag_code`).
+fn code_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let refs = crate::typeref::typerefs(obj.py());
+    let ty = crate::ffi::type_addr(obj);
+    obj.getattr(if ty == refs.coroutine {
+        "cr_code"
+    } else if ty == refs.async_generator {
+        "ag_code"
+    } else {
+        "gi_code"
+    })
+}
+
+/// A snapshot of a generator's frame: everything that runs Python (its code, the code's
+/// length) happens first; `frame::snapshot` then reads memory only.
+fn take_snapshot<'py>(
+    obj: &Bound<'py, PyAny>,
+    layout: &Layout,
+) -> PyResult<Result<Snapshot<'py>, String>> {
+    let code = code_of(obj)?;
+    let units = code_units(&code)?;
+    let gen = frame::Gen::new(obj).expect("a generator kind");
+    Ok(frame::snapshot(gen, layout, &code, units))
+}
+
+/// A suspended generator, by its frame.
 fn live<'py>(obj: &Bound<'py, PyAny>, kind: Kind, layout: &Layout) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let what = || describe(obj, kind);
-    let snap = frame::snapshot(obj, layout, code_units)?.map_err(|reason| {
+    let frame_error = |reason: String| {
         Error::GeneratorFrame {
-            what: what(),
+            what: describe(obj, kind),
             reason,
         }
         .into_pyerr(py)
-    })?;
-    let gen_state = frame::state(obj, layout);
-    check_offset(
-        &snap.code,
-        gen_state,
-        snap.offset,
-        snap.slots.len() - snap.nlocalsplus,
-    )
-    .map_err(|reason| {
-        Error::GeneratorFrame {
-            what: what(),
-            reason,
-        }
-        .into_pyerr(py)
-    })?;
+    };
+    let snap = take_snapshot(obj, layout)?.map_err(frame_error)?;
+    let gen_state = frame::state(frame::Gen::new(obj).expect("a generator kind"), layout);
+    let depth = snap.slots.len() - snap.nlocalsplus;
+    check_offset(&snap.code, gen_state, snap.offset, depth)?.map_err(frame_error)?;
     if kind == Kind::Coroutine || kind == Kind::AsyncGenerator {
         if let Some(awaited) = awaits_future(&snap)? {
             return Err(Error::GeneratorAwaitsFuture {
-                what: what(),
+                what: describe(obj, kind),
                 awaited,
             }
             .into_pyerr(py));
         }
     }
     let b = boot(py);
-    let null = b.null.bind(py);
     let mut tagged = Vec::new();
-    let slots: Vec<Bound<'py, PyAny>> = snap
-        .slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| match s {
-            Slot::Null => Ok(null.clone()),
-            Slot::Object(o) => Ok(o.clone()),
+    let mut nulls = Vec::new();
+    let mut slots = Vec::with_capacity(snap.slots.len());
+    for (i, s) in snap.slots.iter().enumerate() {
+        slots.push(match s {
+            Slot::Null => {
+                nulls.push(i);
+                py.None().into_bound(py)
+            }
+            Slot::Object(o) => o.clone(),
             Slot::TaggedInt(v) => {
                 tagged.push(i);
-                Ok(v.into_pyobject(py)?.into_any())
+                v.into_pyobject(py)?.into_any()
             }
-        })
-        .collect::<PyResult<_>>()?;
-    let exc = snap.exc.clone().unwrap_or_else(|| null.clone());
+        });
+    }
+    let exc = snap.exc.clone().unwrap_or_else(|| py.None().into_bound(py));
     let state = PyTuple::new(
         py,
         [
@@ -158,6 +173,7 @@ fn live<'py>(obj: &Bound<'py, PyAny>, kind: Kind, layout: &Layout) -> PyResult<B
             snap.nlocalsplus.into_pyobject(py)?.into_any(),
             PyTuple::new(py, slots)?.into_any(),
             PyTuple::new(py, tagged)?.into_any(),
+            PyTuple::new(py, nulls)?.into_any(),
             exc,
             obj.getattr("__name__")?,
             obj.getattr("__qualname__")?,
@@ -241,35 +257,34 @@ fn opcodes(py: Python<'_>) -> PyResult<&'static Opcodes> {
 
 /// Whether `offset` is where a frame in `state` can stop in `code`, with `depth` values on its
 /// stack: RETURN_GENERATOR (created, empty stack) or YIELD_VALUE directly followed by RESUME
-/// (suspended; after `yield from`/`await` the delegate is on the stack). Checked with the
-/// code's deoptimised bytes (`co_code`), which keep the live code's offsets.
+/// with exactly the stack depth the bytecode has there (suspended; after `yield from`/`await`
+/// the delegate is on the stack). Checked with the code's deoptimised bytes (`co_code`), which
+/// keep the live code's offsets. `Ok(Err(reason))` when it is not; `Err` when Python failed
+/// (a KeyboardInterrupt or MemoryError passes through).
 fn check_offset(
     code: &Bound<'_, PyAny>,
     state: GenState,
     offset: usize,
     depth: usize,
-) -> Result<(), String> {
+) -> PyResult<Result<(), String>> {
     let py = code.py();
-    let ops = opcodes(py).map_err(|e| e.to_string())?;
-    let bytes = code
-        .getattr("co_code")
-        .and_then(|b| Ok(b.cast_into::<PyBytes>()?))
-        .map_err(|e| e.to_string())?;
+    let ops = opcodes(py)?;
+    let bytes = code.getattr("co_code")?.cast_into::<PyBytes>()?;
     let bytes = bytes.as_bytes();
     let unit = |i: usize| -> Option<(u8, u8)> {
         let at = i.checked_mul(2)?;
         Some((*bytes.get(at)?, *bytes.get(at.checked_add(1)?)?))
     };
     let Some((op, _)) = unit(offset) else {
-        return Err(format!("offset {offset} is past the end of the code"));
+        return Ok(Err(format!("offset {offset} is past the end of the code")));
     };
     match state {
         GenState::Created => {
             if op != ops.return_generator || depth != 0 {
-                return Err(format!(
+                return Ok(Err(format!(
                     "a generator that has not started must wait at RETURN_GENERATOR with an \
                      empty stack (offset {offset}: opcode {op}, depth {depth})"
-                ));
+                )));
             }
         }
         GenState::Suspended | GenState::SuspendedYieldFrom => {
@@ -279,38 +294,40 @@ fn check_offset(
                     ops.resume.contains(&next) && (1..=3).contains(&(arg & 3))
                 });
             if !ok {
-                return Err(format!(
+                return Ok(Err(format!(
                     "offset {offset} is not a YIELD_VALUE followed by RESUME (opcode {op})"
-                ));
+                )));
             }
             let delegating = resume.is_some_and(|(_, arg)| arg & 3 >= 2);
             if (delegating || state == GenState::SuspendedYieldFrom) && depth == 0 {
-                return Err(
-                    "a generator suspended in 'yield from' or 'await' must have its \
-                            delegate on the stack"
+                return Ok(Err(
+                    "a generator suspended in 'yield from' or 'await' must \
+                               have its delegate on the stack"
                         .into(),
-                );
+                ));
             }
-            match yield_depth(code, offset).map_err(|e| e.to_string())? {
+            match yield_depth(code, offset)? {
                 Some(expected) if expected == depth => {}
                 Some(expected) => {
-                    return Err(format!(
+                    return Ok(Err(format!(
                         "its value stack holds {depth} values where the code has {expected} \
                          at offset {offset}"
-                    ))
+                    )))
                 }
                 None => {
-                    return Err(format!(
+                    return Ok(Err(format!(
                         "the stack depth at offset {offset} cannot be derived from the code"
-                    ))
+                    )))
                 }
             }
         }
         GenState::Running | GenState::Finished => {
-            return Err("only a created or suspended frame can be resumed".into())
+            return Ok(Err(
+                "only a created or suspended frame can be resumed".into()
+            ))
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// The value-stack depth of a frame suspended at the YIELD_VALUE at `offset` (code units),
@@ -412,7 +429,7 @@ fn function_of<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     if let Ok(layout) = usable(py) {
-        if let Ok(Ok(snap)) = frame::snapshot(obj, layout, code_units) {
+        if let Ok(Ok(snap)) = take_snapshot(obj, layout) {
             if snap.func.getattr("__code__").is_ok_and(|c| c.is(code)) {
                 return Ok(snap.func);
             }
@@ -484,7 +501,7 @@ pub fn parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, P
     let Ok(layout) = usable(py) else {
         return Ok(out);
     };
-    let Ok(snap) = frame::snapshot(obj, layout, code_units)? else {
+    let Ok(snap) = take_snapshot(obj, layout)? else {
         return Ok(out);
     };
     let kind = match crate::ffi::type_addr(obj) {
@@ -554,7 +571,8 @@ fn load_error(py: Python<'_>, reason: impl Into<String>) -> PyErr {
 }
 
 /// Validates a generator's frame state against the skeleton's own code object, then writes
-/// it. Nothing is written unless every check passes.
+/// it. Every check that runs Python code happens before `frame::restore`, which checks the
+/// skeleton again and writes with nothing running in between; the names are set after.
 #[pyfunction]
 pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = gen.py();
@@ -563,13 +581,10 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
         .map_err(|_| load_error(py, "malformed frame state (not a tuple)"))?;
     let layout = usable(py)
         .map_err(|build| load_error(py, format!("live generators are not supported on {build}")))?;
-    let refs = crate::typeref::typerefs(py);
-    let ty = crate::ffi::type_addr(gen);
-    if ty != refs.generator && ty != refs.coroutine && ty != refs.async_generator {
-        return Err(load_error(py, "the skeleton is not a generator"));
-    }
+    let skeleton =
+        frame::Gen::new(gen).ok_or_else(|| load_error(py, "the skeleton is not a generator"))?;
     let bad = |what: &str| load_error(py, format!("malformed frame state ({what})"));
-    if state.len() != 9 {
+    if state.len() != 10 {
         return Err(bad("length"));
     }
     let tag: String = state.get_item(0)?.extract().map_err(|_| bad("layout"))?;
@@ -584,7 +599,10 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
         ));
     }
     let st: u8 = state.get_item(1)?.extract().map_err(|_| bad("state"))?;
-    let st = GenState::from_wire(st).ok_or_else(|| bad("state"))?;
+    // A not-started generator never travels as a frame (it is its function and arguments).
+    let st = GenState::from_wire(st)
+        .filter(|s| *s != GenState::Created)
+        .ok_or_else(|| bad("state"))?;
     let offset: usize = state.get_item(2)?.extract().map_err(|_| bad("offset"))?;
     let nlp: usize = state
         .get_item(3)?
@@ -595,9 +613,11 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
         .cast_into::<PyTuple>()
         .map_err(|_| bad("slots"))?;
     let tagged: Vec<usize> = state.get_item(5)?.extract().map_err(|_| bad("tagged"))?;
-    let exc = state.get_item(6)?;
+    let nulls: Vec<usize> = state.get_item(6)?.extract().map_err(|_| bad("nulls"))?;
+    let exc = state.get_item(7)?;
+    let (name, qualname) = (state.get_item(8)?, state.get_item(9)?);
     let (code, code_nlp, stacksize) =
-        frame::skeleton_facts(gen, layout).map_err(|r| load_error(py, r))?;
+        frame::skeleton_code(skeleton, layout).map_err(|r| load_error(py, r))?;
     if nlp != code_nlp {
         return Err(load_error(
             py,
@@ -614,44 +634,61 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
             ),
         ));
     }
-    check_offset(&code, st, offset, n - nlp).map_err(|r| load_error(py, r))?;
-    let null = boot(py).null.bind(py);
+    check_offset(&code, st, offset, n - nlp)?.map_err(|r| load_error(py, r))?;
+    let units = code_units(&code)?;
+    // Cell and free variables always hold cells once the prologue ran; a tagged int is only
+    // ever a value-stack entry (a handler's saved lasti).
+    let cell_names = code
+        .getattr("co_cellvars")?
+        .add(code.getattr("co_freevars")?)?;
+    let cell_type = crate::typeref::typerefs(py).cell;
     let mut values = Vec::with_capacity(n);
     for (i, v) in slots.iter().enumerate() {
-        values.push(if tagged.contains(&i) {
-            if layout.minor < 14 {
-                return Err(bad("tagged int before 3.14"));
+        let is_cell_slot =
+            i < nlp && cell_names.contains(code.call_method1("_varname_from_oparg", (i,))?)?;
+        let slot = if nulls.contains(&i) {
+            Slot::Null
+        } else if tagged.contains(&i) {
+            if layout.minor < 14 || i < nlp {
+                return Err(bad("a tagged int outside a 3.14 value stack"));
             }
             let v: isize = v.extract().map_err(|_| bad("tagged int"))?;
             if v.unsigned_abs() >= 1 << 60 {
                 return Err(bad("tagged int range"));
             }
             Slot::TaggedInt(v)
-        } else if v.is(null) {
-            Slot::Null
         } else {
             Slot::Object(v)
-        });
+        };
+        let holds_cell = matches!(&slot, Slot::Object(o) if crate::ffi::type_addr(o) == cell_type);
+        if is_cell_slot && !holds_cell {
+            return Err(bad("a cell variable's slot does not hold a cell"));
+        }
+        values.push(slot);
     }
-    let exc = if exc.is(null) {
+    let exc = if exc.is_none() {
         None
-    } else if exc.is_none() || exc.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+    } else if exc.is_instance_of::<pyo3::exceptions::PyBaseException>() {
         Some(exc)
     } else {
         return Err(bad("the saved exception is not an exception"));
     };
-    gen.setattr("__name__", state.get_item(7)?)?;
-    gen.setattr("__qualname__", state.get_item(8)?)?;
     frame::restore(
-        gen,
+        skeleton,
         layout,
+        &code,
+        units,
         frame::Restore {
             state: st,
             offset,
             slots: &values,
             exc: exc.as_ref(),
         },
-    );
+    )
+    .map_err(|r| load_error(py, r))?;
+    drop(values);
+    gen.setattr("__name__", name)?;
+    gen.setattr("__qualname__", qualname)?;
     Ok(())
 }
 
@@ -688,15 +725,17 @@ fn self_test(py: Python<'_>, layout: &Layout) -> Result<(), String> {
     let ns = PyDict::new(py);
     py.run(PROBE, Some(&ns), None).map_err(e)?;
     let probe = ns.get_item("probe").map_err(e)?.ok_or("no probe")?;
-    let gen = probe.call1(("A", "B")).map_err(e)?;
+    let obj = probe.call1(("A", "B")).map_err(e)?;
+    let gen = frame::Gen::new(&obj).ok_or("the probe is not a generator")?;
     let code = probe.getattr("__code__").map_err(e)?;
+    let units = code_units(&code).map_err(e)?;
     let expect = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
     expect(
-        frame::state(&gen, layout) == GenState::Created,
+        frame::state(gen, layout) == GenState::Created,
         "created state",
     )?;
-    let snap = frame::snapshot(&gen, layout, code_units).map_err(e)??;
-    expect(snap.code.is(&code), "code pointer")?;
+    // The code pointer is compared by address before anything is dereferenced.
+    let snap = frame::snapshot(gen, layout, &code, units)?;
     expect(snap.func.is(&probe), "function pointer")?;
     // a is a cell (inner reads it), so it shares its slot: 4 slots, not co_nlocals + 1 = 5.
     expect(
@@ -711,33 +750,31 @@ fn self_test(py: Python<'_>, layout: &Layout) -> Result<(), String> {
     expect(cell_holds_a, "slot 0 is the cell of a")?;
     expect(matches!(snap.slots[2], Slot::Null), "slot 2 (c) is unbound")?;
     expect(snap.exc.is_none(), "no saved exception")?;
-    check_offset(&code, GenState::Created, snap.offset, 0)?;
-    gen.call_method0("__next__").map_err(e)?;
+    check_offset(&code, GenState::Created, snap.offset, 0).map_err(e)??;
+    obj.call_method0("__next__").map_err(e)?;
     expect(
-        frame::state(&gen, layout) == GenState::Suspended,
+        frame::state(gen, layout) == GenState::Suspended,
         "suspended state",
     )?;
-    let snap = frame::snapshot(&gen, layout, code_units).map_err(e)??;
-    check_offset(
-        &code,
-        GenState::Suspended,
-        snap.offset,
-        snap.slots.len() - 4,
-    )?;
+    let snap = frame::snapshot(gen, layout, &code, units)?;
+    let depth = snap.slots.len() - 4;
+    check_offset(&code, GenState::Suspended, snap.offset, depth).map_err(e)??;
     // Restore the suspended frame into a fresh skeleton and resume it: it must yield b.
-    let skeleton = probe.call1((py.None(), py.None())).map_err(e)?;
-    frame::skeleton_facts(&skeleton, layout)?;
+    let skeleton_obj = probe.call1((py.None(), py.None())).map_err(e)?;
+    let skeleton = frame::Gen::new(&skeleton_obj).ok_or("the skeleton is not a generator")?;
     frame::restore(
-        &skeleton,
+        skeleton,
         layout,
+        &code,
+        units,
         frame::Restore {
             state: GenState::Suspended,
             offset: snap.offset,
             slots: &snap.slots,
             exc: None,
         },
-    );
-    let next = skeleton.call_method0("__next__").map_err(e)?;
+    )?;
+    let next = skeleton_obj.call_method0("__next__").map_err(e)?;
     expect(
         next.extract::<String>().is_ok_and(|s| s == "B"),
         "the restored probe yields b",
