@@ -37,6 +37,7 @@ test-debug: build
 bench: build
 	$(PY) -m pip install -q matplotlib
 	$(PY) tests/benchmarks/bench.py --out docs
+	$(PY) tests/benchmarks/bench_executors.py --out docs
 
 # Other interpreters for the cross-version tests (PyPy 3.9 via apt, CPython 3.14 from Debian
 # sid in .interpreters/); tests skip what is missing. Not part of `make test`: CI may lack them.

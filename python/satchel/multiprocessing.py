@@ -1,0 +1,113 @@
+"""multiprocessing with satchel underneath: lambdas, closures, classes defined in ``__main__``
+and suspended generators cross process boundaries (spawn by default, on every OS).
+
+    ctx = satchel.multiprocessing.get_context()      # "spawn"; or "fork", "forkserver"
+    with ctx.Pool(4) as pool:
+        pool.map(lambda x: x * k, range(10))
+
+How it is installed: the stdlib binds ``ForkingPickler`` into ``connection``, ``queues`` and
+``reduction`` when each is imported, so replacing the name would depend on import order.
+satchel instead sets ``reducer_override`` on the ``ForkingPickler`` class itself, which every
+queue, pipe, pool and spawned process pickles with, whenever it was imported. That happens
+when this module is imported, and it is process-wide: every context then pickles through
+satchel (objects satchel does not handle still go through the stdlib's reducers, so
+connections, sockets and shared memory keep working). ``uninstall()`` undoes it.
+
+Children install it too: a satchel context's processes are instances of the classes below,
+so a spawned or forkserver child imports this module when it loads its process object, before
+it runs the target or sends a result back.
+"""
+
+import multiprocessing as _multiprocessing
+from multiprocessing import context as _context
+from multiprocessing import reduction as _reduction
+
+from satchel import _satchel
+
+__all__ = ["get_context", "install", "uninstall", "installed"]
+
+_OVERRIDE = _satchel.ReducerOverride()
+
+
+def install():
+    """Make multiprocessing's ForkingPickler reduce with satchel in this process (idempotent)."""
+    if _reduction.ForkingPickler.__dict__.get("reducer_override") is not _OVERRIDE:
+        _reduction.ForkingPickler.reducer_override = _OVERRIDE
+
+
+def uninstall():
+    """Give multiprocessing its own pickling back in this process."""
+    if _reduction.ForkingPickler.__dict__.get("reducer_override") is _OVERRIDE:
+        del _reduction.ForkingPickler.reducer_override
+
+
+def installed():
+    return _reduction.ForkingPickler.__dict__.get("reducer_override") is _OVERRIDE
+
+
+class SpawnProcess(_context.SpawnProcess):
+    """A spawned process whose child pickles with satchel (it imports this module)."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        install()
+        return _context.SpawnProcess._Popen(process_obj)
+
+
+class SpawnContext(_context.SpawnContext):
+    Process = SpawnProcess
+
+
+_CONTEXTS = {"spawn": SpawnContext()}
+
+if hasattr(_context, "ForkProcess"):
+
+    class ForkProcess(_context.ForkProcess):
+        """A forked process: it inherits the installed reducer with the parent's memory."""
+
+        @staticmethod
+        def _Popen(process_obj):
+            install()
+            return _context.ForkProcess._Popen(process_obj)
+
+    class ForkContext(_context.ForkContext):
+        Process = ForkProcess
+
+    _CONTEXTS["fork"] = ForkContext()
+
+if hasattr(_context, "ForkServerProcess"):
+
+    class ForkServerProcess(_context.ForkServerProcess):
+        """A process forked by the fork server; it imports this module when it loads itself."""
+
+        @staticmethod
+        def _Popen(process_obj):
+            install()
+            return _context.ForkServerProcess._Popen(process_obj)
+
+    class ForkServerContext(_context.ForkServerContext):
+        Process = ForkServerProcess
+
+    _CONTEXTS["forkserver"] = ForkServerContext()
+
+
+def get_context(method=None):
+    """A multiprocessing context whose task and result traffic goes through satchel.
+
+    ``method`` is "spawn" (the default here, on every OS, unlike the stdlib), "fork" or
+    "forkserver" where the platform has them."""
+    install()
+    method = "spawn" if method is None else method
+    try:
+        return _CONTEXTS[method]
+    except KeyError:
+        known = ", ".join(sorted(_CONTEXTS))
+        raise ValueError(
+            f"cannot find context for {method!r} (this platform has {known})"
+        ) from None
+
+
+install()
+
+# The stdlib module, for code that wants both (``satchel.multiprocessing.stdlib.Value``).
+stdlib = _multiprocessing
