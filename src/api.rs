@@ -8,7 +8,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyType};
 
 use crate::diagnose;
-use crate::envelope::{compress, fingerprint, header};
+use crate::envelope::{compress, fingerprint, header, signature};
 use crate::error::Error;
 use crate::reduce::{self, DumpState};
 use crate::typeref::typerefs;
@@ -504,7 +504,8 @@ fn body_fresh<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (obj, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None))]
+#[pyo3(signature = (obj, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None, key=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn dumps<'py>(
     obj: &Bound<'py, PyAny>,
     protocol: Option<&Bound<'py, PyAny>>,
@@ -512,8 +513,10 @@ pub fn dumps<'py>(
     mode: &str,
     standalone: Option<bool>,
     compress: Option<bool>,
+    key: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let py = obj.py();
+    let key = signing_key(py, key, buffer_callback)?;
     let opts = Options::new(py, protocol, buffer_callback, mode, standalone, compress)?;
     let body = if opts.out_of_band {
         body_fresh(obj, &opts, buffer_callback)
@@ -521,11 +524,85 @@ pub fn dumps<'py>(
         body_cached(obj, &opts)
     };
     let (body, used) = body.map_err(|err| diagnose::explain(obj, err))?;
-    finish(py, &opts, &body, used)
+    let stream = finish(py, &opts, &body, used)?;
+    match key {
+        None => Ok(stream),
+        Some(key) => Ok(signed(py, &key, stream.as_bytes())),
+    }
+}
+
+/// `stream + MAGIC + HMAC(key, stream)` (envelope/signature.rs).
+fn signed<'py>(py: Python<'py>, key: &[u8], stream: &[u8]) -> Bound<'py, PyBytes> {
+    let trailer = signature::trailer(key, stream);
+    PyBytes::new_with(py, stream.len() + trailer.len(), |buf| {
+        buf[..stream.len()].copy_from_slice(stream);
+        buf[stream.len()..].copy_from_slice(&trailer);
+        Ok(())
+    })
+    .expect("filling a new bytes object cannot fail")
+}
+
+/// The bytes of one key (bytes, bytearray, memoryview); an empty key is refused.
+fn key_bytes(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let bytes: Vec<u8> = py
+        .get_type::<PyBytes>()
+        .call1((key,))
+        .and_then(|b| Ok(b.cast_into::<PyBytes>()?.as_bytes().to_vec()))
+        .map_err(|_| {
+            Error::BadOption {
+                reason: "key= takes bytes (or a list of bytes when loading)".into(),
+            }
+            .into_pyerr(py)
+        })?;
+    if bytes.is_empty() || key.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(Error::BadOption {
+            reason: "key= must be non-empty bytes".into(),
+        }
+        .into_pyerr(py));
+    }
+    Ok(bytes)
+}
+
+/// The signing key of a dump. Out-of-band buffers would travel unsigned: refused together.
+fn signing_key(
+    py: Python<'_>,
+    key: Option<&Bound<'_, PyAny>>,
+    buffer_callback: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Vec<u8>>> {
+    let Some(key) = key.filter(|k| !k.is_none()) else {
+        return Ok(None);
+    };
+    if buffer_callback.is_some_and(|cb| !cb.is_none()) {
+        return Err(Error::BadOption {
+            reason: "key= signs the stream, but buffer_callback= sends buffers outside it \
+                     unsigned; sign in-band data only"
+                .into(),
+        }
+        .into_pyerr(py));
+    }
+    key_bytes(py, key).map(Some)
+}
+
+/// The accepted keys of a signed load: one key, or a list (key rotation).
+fn verifying_keys(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
+    if key.is_instance_of::<pyo3::types::PyList>() || key.is_instance_of::<pyo3::types::PyTuple>() {
+        let keys: Vec<Vec<u8>> = key
+            .try_iter()?
+            .map(|k| key_bytes(py, &k?))
+            .collect::<PyResult<_>>()?;
+        if keys.is_empty() {
+            return Err(Error::BadOption {
+                reason: "key= got an empty list of keys".into(),
+            }
+            .into_pyerr(py));
+        }
+        return Ok(keys);
+    }
+    Ok(vec![key_bytes(py, key)?])
 }
 
 #[pyfunction]
-#[pyo3(signature = (obj, file, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None))]
+#[pyo3(signature = (obj, file, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None, key=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn dump(
     obj: &Bound<'_, PyAny>,
@@ -535,8 +612,23 @@ pub fn dump(
     mode: &str,
     standalone: Option<bool>,
     compress: Option<bool>,
+    key: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let py = obj.py();
+    if key.is_some_and(|k| !k.is_none()) {
+        // The MAC covers the whole stream: it is made whole first, then written.
+        let data = dumps(
+            obj,
+            protocol,
+            buffer_callback,
+            mode,
+            standalone,
+            compress,
+            key,
+        )?;
+        file.call_method1("write", (data,))?;
+        return Ok(());
+    }
     let opts = Options::new(py, protocol, buffer_callback, mode, standalone, compress)?;
     if opts.compress == Some(true) {
         // The body must be whole to be compressed; streaming dumps never compress on their own.
@@ -621,22 +713,60 @@ pub fn _set_portable(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
 /// only the body is unpickled. A truncated or corrupt header is an UnpicklingError about the
 /// header. Anything else is pickle.loads, keyword arguments included.
 #[pyfunction]
-#[pyo3(signature = (data, /, **kwargs))]
+#[pyo3(signature = (data, /, *, key=None, allow=None, **kwargs))]
 pub fn loads<'py>(
     data: &Bound<'py, PyAny>,
+    key: Option<&Bound<'py, PyAny>>,
+    allow: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
     let refs = typerefs(py);
-    let Ok(bytes) = data.cast::<PyBytes>() else {
-        return refs.pickle_loads.bind(py).call((data,), kwargs);
+    let allowed = match allow.filter(|a| !a.is_none()) {
+        Some(spec) => Some(Bound::new(py, crate::allow::AllowList::new(spec)?)?.into_any()),
+        None => None,
     };
-    let raw = bytes.as_bytes();
-    let h = match header::parse(raw) {
-        Ok(h) => h,
-        Err(header::ParseError::NotSatchel) => {
+    let key = key.filter(|k| !k.is_none());
+    let owned;
+    let bytes = match data.cast::<PyBytes>() {
+        Ok(b) => b,
+        Err(_) if key.is_none() && allowed.is_none() => {
             return refs.pickle_loads.bind(py).call((data,), kwargs)
         }
+        Err(_) => {
+            owned = py
+                .get_type::<PyBytes>()
+                .call1((data,))?
+                .cast_into::<PyBytes>()?;
+            &owned
+        }
+    };
+    let raw = bytes.as_bytes();
+    if let Some(key) = key {
+        let keys = verifying_keys(py, key)?;
+        let Some((stream, mac)) = signature::split(raw) else {
+            return Err(Error::Signature {
+                reason: "the stream is not signed, or its signature is truncated".into(),
+            }
+            .into_pyerr(py));
+        };
+        if !signature::verify(&keys, stream, mac) {
+            return Err(Error::Signature {
+                reason: "the signature does not match: a wrong key, or the stream was altered"
+                    .into(),
+            }
+            .into_pyerr(py));
+        }
+    }
+    let plain = |body: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+        match &allowed {
+            Some(allowed) => allowed_load(py, body, allowed, kwargs),
+            None => refs.pickle_loads.bind(py).call((body,), kwargs),
+        }
+    };
+    let h = match header::parse(raw) {
+        Ok(h) => h,
+        Err(header::ParseError::NotSatchel) => return plain(bytes.clone().into_any()),
         Err(header::ParseError::Corrupt(reason)) => {
             return Err(Error::CorruptHeader { reason }.into_pyerr(py))
         }
@@ -648,7 +778,7 @@ pub fn loads<'py>(
     let nonportable = h.flags & header::FLAG_NONPORTABLE != 0;
     let same_build = !nonportable || (!h.fingerprint_is_text && h.fingerprint == fp_ours.digest);
     if h.version == ours && same_build {
-        return loads_body(py, raw, bytes, &h, kwargs);
+        return loads_body(py, raw, bytes, &h, plain);
     }
     if h.version.split('.').next() != Some(&fingerprint::FORMAT_MAJOR.to_string()) {
         let ty = boot
@@ -677,7 +807,25 @@ pub fn loads<'py>(
     };
     boot.getattr("check")?
         .call1((&h.version, h.flags, fp, &h.producer))?;
-    loads_body(py, raw, bytes, &h, kwargs)
+    loads_body(py, raw, bytes, &h, plain)
+}
+
+/// Unpickle `body` with an unpickler whose find_class asks `allowed` first.
+fn allowed_load<'py>(
+    py: Python<'py>,
+    body: Bound<'py, PyAny>,
+    allowed: &Bound<'py, PyAny>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    static LOAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let load = LOAD.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("satchel._allow")?.getattr("load")?.unbind())
+    })?;
+    let kwargs = match kwargs {
+        Some(k) => k.copy()?,
+        None => PyDict::new(py),
+    };
+    load.bind(py).call1((body, allowed, kwargs))
 }
 
 /// The installed bootstrap's FORMAT_VERSION, read once.
@@ -700,9 +848,8 @@ fn loads_body<'py>(
     raw: &[u8],
     bytes: &Bound<'py, PyBytes>,
     h: &header::Header,
-    kwargs: Option<&Bound<'py, PyDict>>,
+    load: impl FnOnce(Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let refs = typerefs(py);
     let body: Bound<'py, PyAny> = match h.compressed {
         Some((start, n)) => compress::zstd_decompress(py, &raw[start..start + n])?.into_any(),
         None if h.header_len >= raw.len() => {
@@ -716,7 +863,7 @@ fn loads_body<'py>(
             pyo3::types::PySlice::new(py, h.header_len as isize, raw.len() as isize, 1),
         )?,
     };
-    refs.pickle_loads.bind(py).call((body,), kwargs)
+    load(body)
 }
 
 /// `satchel.inspect`: what a stream's header says, without running anything.
@@ -796,7 +943,7 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         "needs_satchel",
         live || h.flags & header::FLAG_STANDALONE == 0 && h.flags & header::FLAG_NONPORTABLE != 0,
     )?;
-    d.set_item("signed", false)?;
+    d.set_item("signed", signature::split(bytes).is_some())?;
     Ok(d)
 }
 

@@ -92,6 +92,15 @@ pub enum Error {
     GeneratorLoad {
         reason: String,
     },
+    /// `loads(data, key=...)`: the signature is missing, truncated or does not match.
+    Signature {
+        reason: String,
+    },
+    /// `loads(data, allow=...)`: the stream names a global the caller did not allow.
+    NotAllowed {
+        module: String,
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -169,6 +178,16 @@ impl std::fmt::Display for Error {
                  belongs to its event loop. Only coroutines suspended on picklable awaitables \
                  (other coroutines, generators) can be pickled"
             ),
+            Error::Signature { reason } => write!(
+                f,
+                "refusing to load: {reason}; nothing in the stream was run"
+            ),
+            Error::NotAllowed { module, name } => write!(
+                f,
+                "global '{module}.{name}' is not allowed: the stream names it, and this load's \
+                 allow= list does not include it (add '{module}.{name}' or '{module}.*' if it \
+                 is expected)"
+            ),
             Error::GeneratorLoad { reason } => {
                 write!(
                     f,
@@ -200,6 +219,24 @@ pub fn pickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
     })
 }
 
+static SIGNATURE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `satchel.SignatureError`, a `satchel.UnpicklingError`: a signed load refused the stream.
+pub fn signature_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
+    SIGNATURE_ERROR.get_or_try_init(py, || {
+        let base = unpickling_error_type(py)?;
+        PyErr::new_type(
+            py,
+            c"satchel.SignatureError",
+            Some(
+                c"A signed load refused the stream: its signature is missing, truncated or wrong.",
+            ),
+            Some(&base),
+            None,
+        )
+    })
+}
+
 /// `satchel.UnpicklingError` lives in the bootstrap, so a receiver without satchel raises the
 /// same class from a standalone stream.
 pub fn unpickling_error_type(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
@@ -219,9 +256,14 @@ impl Error {
             | Error::NotImported { .. }
             | Error::NotRegistered { .. }
             | Error::BadOption { .. } => pyo3::exceptions::PyValueError::new_err(message),
+            Error::Signature { .. } => match signature_error_type(py) {
+                Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),
+                Err(e) => e,
+            },
             Error::CorruptHeader { .. }
             | Error::CorruptBody { .. }
-            | Error::GeneratorLoad { .. } => match unpickling_error_type(py) {
+            | Error::GeneratorLoad { .. }
+            | Error::NotAllowed { .. } => match unpickling_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty, message),
                 Err(e) => e,
             },

@@ -1,6 +1,7 @@
 //! satchel's Rust core: the reducer behind `satchel.Pickler.reducer_override`, the code
 //! analysis caches, and `dumps`/`dump` without a Python frame.
 
+mod allow;
 mod api;
 mod bootstrap;
 mod diagnose;
@@ -40,6 +41,8 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
             Err(reason) => format!("unsupported: {reason}"),
         },
     )?;
+    m.add_class::<allow::AllowList>()?;
+    m.add("SignatureError", error::signature_error_type(py)?.bind(py))?;
     m.add_class::<api::Reducer>()?;
     m.add_class::<api::ReducerOverride>()?;
     m.add_class::<api::Writer>()?;

@@ -427,7 +427,7 @@ def test_dumps_signature_matches_cloudpickle():
         # cloudpickle's parameters, in order, then satchel's keyword-only stream options.
         assert list(ours)[: len(theirs)] == theirs, name
         extra = list(ours)[len(theirs) :]
-        assert extra == ["mode", "standalone", "compress"], name
+        assert extra == ["mode", "standalone", "compress", "key"], name
         assert all(ours[p].kind is inspect.Parameter.KEYWORD_ONLY for p in extra), name
     # Keyword use as in cloudpickle.
     data = satchel.dumps(obj=[1], protocol=4, buffer_callback=None)

@@ -16,6 +16,7 @@ from satchel._satchel import (
     IncompatibleFormat,
     IncompatibleInterpreter,
     PicklingError,
+    SignatureError,
     UnpicklingError,
     dump,
     dumps,
@@ -40,12 +41,15 @@ __all__ = [
     "IncompatibleInterpreter",
     "Pickler",
     "PicklingError",
+    "SignatureError",
     "UnpicklingError",
     "dump",
+    "dump_session",
     "dumps",
     "inspect",
     "list_registry_pickle_by_value",
     "load",
+    "load_session",
     "loads",
     "pickle",
     "register_pickle_by_value",
@@ -53,3 +57,32 @@ __all__ = [
 ]
 
 _satchel._register_pickler(Pickler)
+
+
+def dump_session(path, **kwargs):
+    """Snapshot the session (``__main__``, a module, or IPython's user namespace) to ``path``,
+    atomically; one unpicklable global is skipped and reported, not fatal (see
+    ``satchel._session``)."""
+    from satchel._session import dump_session as impl
+
+    return impl(path, **kwargs)
+
+
+def load_session(path, **kwargs):
+    """Restore a snapshot written by :func:`dump_session`; returns its report."""
+    from satchel._session import load_session as impl
+
+    return impl(path, **kwargs)
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext satchel``: the ``%satchel save PATH`` / ``%satchel load PATH`` magics."""
+    from satchel._ipython import load_ipython_extension as impl
+
+    return impl(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from satchel._ipython import unload_ipython_extension as impl
+
+    return impl(ipython)

@@ -5,3 +5,4 @@
 pub mod compress;
 pub mod fingerprint;
 pub mod header;
+pub mod signature;

@@ -1,0 +1,25 @@
+"""``satchel.loads(data, allow=...)``: the body is unpickled by a C unpickler whose
+``find_class`` asks satchel's ``AllowList`` first (src/allow.rs)."""
+
+import _compat_pickle
+import io
+import pickle
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, allowed, **kwargs):
+        super().__init__(file, **kwargs)
+        self._allowed = allowed
+
+    def find_class(self, module, name):
+        # Protocol 0-2 streams name Python 2 modules (__builtin__.set); the unpickler maps them
+        # to their Python 3 names, and the check is about those.
+        checked = _compat_pickle.NAME_MAPPING.get((module, name))
+        if checked is None:
+            checked = (_compat_pickle.IMPORT_MAPPING.get(module, module), name)
+        self._allowed(*checked)
+        return super().find_class(module, name)
+
+
+def load(body, allowed, kwargs):
+    return _Unpickler(io.BytesIO(body), allowed, **kwargs).load()
