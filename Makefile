@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug test-pythons bench lint fmt clean interpreters
+.PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters
 
 all: test
 
@@ -43,6 +43,14 @@ bench: build
 # sid in .interpreters/); tests skip what is missing. Not part of `make test`: CI may lack them.
 interpreters:
 	bash compat-matrix/provision.sh
+
+# Fuzz satchel.loads/inspect with atheris (fuzz/README.md); any finding fails the target. The
+# unsigned-loads target skips inputs whose marshalled code was damaged (a known crash class:
+# CPython has no bytecode verifier; signed loads refuse them), `fuzz/run.py loads N` does not.
+FUZZ_SECONDS ?= 120
+fuzz: build
+	$(PY) fuzz/run.py signed $(FUZZ_SECONDS)
+	SATCHEL_FUZZ_INTACT_CODE=1 $(PY) fuzz/run.py loads $(FUZZ_SECONDS)
 
 # Build satchel for the other CPythons (3.12, 3.13, 3.14 where provisioned) and run tests there;
 # PYTHON_TESTS picks the tests (the frame code is per version: generators by default).

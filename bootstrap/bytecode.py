@@ -108,11 +108,30 @@ def generator_skeleton(func, code):
     prologue runs (it makes the cells), nothing of the body does. ``func`` is the generator's
     function, for its globals; when it still has this code it is called itself."""
     _resume()
+    _check_prologue(code)
     if getattr(func, "__code__", None) is not code:
         cells = tuple(types.CellType() for _ in code.co_freevars)
         func = types.FunctionType(code, func.__globals__, code.co_name, None, cells or None)
     n = code.co_argcount
     return func(*[None] * n, **dict.fromkeys(code.co_varnames[n : n + code.co_kwonlyargcount]))
+
+
+def _check_prologue(code):
+    """Calling the function must stop at RETURN_GENERATOR: only the prologue may come first
+    (a damaged stream must not get its code run by the skeleton call)."""
+    import opcode
+
+    allowed = {opcode.opmap.get(n) for n in ("COPY_FREE_VARS", "MAKE_CELL", "EXTENDED_ARG", "NOP")}
+    if code.co_flags & 0x2A0:  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+        for op in code.co_code[::2]:
+            if op == opcode.opmap["RETURN_GENERATOR"]:
+                return
+            if op not in allowed:
+                break
+    raise UnpicklingError(  # noqa: F821 (boot.py)
+        "cannot resume the suspended generator in this stream: its code does not start as a "
+        "generator's does (a damaged stream)"
+    )
 
 
 def generator_setstate(gen, state):

@@ -860,7 +860,10 @@ fn loads_body<'py>(
         }
         // A view, not a copy: the body is a complete pickle of its own.
         None => pyo3::types::PyMemoryView::from(bytes.as_any())?.get_item(
-            pyo3::types::PySlice::new(py, h.header_len as isize, raw.len() as isize, 1),
+            // builtins.slice, not PySlice::new: pyo3 0.30.1's passes new ints to PySlice_New,
+            // which does not take them over (two leaked ints per load).
+            py.get_type::<pyo3::types::PySlice>()
+                .call1((h.header_len, raw.len()))?,
         )?,
     };
     load(body)
@@ -930,19 +933,27 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         d.set_item("compressed_body_size", n)?;
     }
     // A suspended generator's frame is rebuilt by satchel itself (generator_setstate calls
-    // into the extension): the stream can only resume where satchel is installed.
-    let body = match h.compressed {
-        Some((at, n)) => crate::envelope::compress::zstd_decompress(py, &bytes[at..at + n])?
-            .as_bytes()
-            .to_vec(),
-        None => bytes[h.header_len..].to_vec(),
-    };
-    let live = body.windows(18).any(|w| w == b"generator_setstate");
-    d.set_item("suspended_generators", live)?;
-    d.set_item(
-        "needs_satchel",
-        live || h.flags & header::FLAG_STANDALONE == 0 && h.flags & header::FLAG_NONPORTABLE != 0,
-    )?;
+    // into the extension): the stream can only resume where satchel is installed. inspect
+    // never decompresses (a small frame can claim gigabytes): for a compressed body it is
+    // not known (None).
+    let lean_nonportable =
+        h.flags & header::FLAG_STANDALONE == 0 && h.flags & header::FLAG_NONPORTABLE != 0;
+    if h.compressed.is_some() {
+        d.set_item("suspended_generators", py.None())?;
+        d.set_item(
+            "needs_satchel",
+            if lean_nonportable {
+                true.into_pyobject(py)?.to_owned().into_any()
+            } else {
+                py.None().into_bound(py)
+            },
+        )?;
+    } else {
+        let body = &bytes[h.header_len.min(bytes.len())..];
+        let live = body.windows(18).any(|w| w == b"generator_setstate");
+        d.set_item("suspended_generators", live)?;
+        d.set_item("needs_satchel", live || lean_nonportable)?;
+    }
     d.set_item("signed", signature::split(bytes).is_some())?;
     Ok(d)
 }

@@ -33,14 +33,12 @@ fn compress_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 pub fn compress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let out = py
-        .detach(|| compress_bytes(data))
-        .map_err(|e| {
-            Error::Compression {
-                reason: e.to_string(),
-            }
-            .into_pyerr(py)
-        })?;
+    let out = py.detach(|| compress_bytes(data)).map_err(|e| {
+        Error::Compression {
+            reason: e.to_string(),
+        }
+        .into_pyerr(py)
+    })?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -64,6 +62,19 @@ pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py
         }
         .into_pyerr(py));
     }
+    // RLE blocks let a small frame claim gigabytes (a zstd bomb): a body larger than half of
+    // the memory this machine has available now is refused before anything is allocated.
+    if let Some(available) = available_memory() {
+        if size > available / 2 {
+            return Err(Error::CorruptBody {
+                reason: format!(
+                    "its zstd frame decompresses to {size} bytes, more than half of the memory \
+                     available ({available} bytes)"
+                ),
+            }
+            .into_pyerr(py));
+        }
+    }
     let mut out: Vec<u8> = Vec::new();
     // try_reserve: a size the allocator refuses is a Python MemoryError, never an abort.
     out.try_reserve_exact(size as usize).map_err(|_| {
@@ -81,4 +92,12 @@ pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py
             .into_pyerr(py)
         })?;
     Ok(PyBytes::new(py, &out))
+}
+
+/// The memory available now (Linux: MemAvailable of /proc/meminfo); None elsewhere.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

@@ -239,7 +239,13 @@ fn class_dict<'py>(
             continue;
         };
         let name = key.to_str()?.to_owned();
-        if name == "__dict__" || name == "__weakref__" || slot_names.contains(&name) {
+        // __slotnames__ is copyreg's cache (set when an instance is first pickled): not part
+        // of the definition, and the receiver recomputes it.
+        if name == "__dict__"
+            || name == "__weakref__"
+            || name == "__slotnames__"
+            || slot_names.contains(&name)
+        {
             continue;
         }
         if is_abc && name.starts_with("_abc_") {

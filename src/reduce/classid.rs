@@ -81,8 +81,9 @@ impl Describer {
         }
         keys.sort();
         for key in keys {
-            // ABC caches are per-process state, not definition (registrations travel apart).
-            if key.starts_with("_abc_") {
+            // ABC caches are per-process state, not definition (registrations travel apart);
+            // so is copyreg's __slotnames__ cache, set by the first pickling of an instance.
+            if key.starts_with("_abc_") || key == "__slotnames__" {
                 continue;
             }
             let _ = write!(self.out, "{key}=");

@@ -1,0 +1,503 @@
+"""Reliability: huge objects (64-bit sizes), threads, and memory over many round trips.
+
+Deep inputs: ``test_errors.py::test_very_deep_structure_never_crashes`` dumps 100,000-deep
+lists, dicts, instances and closure chains (a clear recursion ``PicklingError`` or success);
+``test_fuzz_corpus.py`` loads a 1,000,000-deep list. Here: what those leave out.
+
+Slow tests run with ``SATCHEL_SLOW=1`` (a 5 GiB round trip peaks at 15 GB of RSS).
+"""
+
+import gc
+import io
+import json
+import os
+import pickle
+import pickletools
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+import satchel
+from conftest import run_script
+
+SLOW = os.environ.get("SATCHEL_SLOW") == "1"
+
+GiB = 1 << 30
+HUGE = 5 * GiB  # > 4 GiB: no 32-bit length can hold it
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Objects over 4 GiB: 64-bit sizes (PEP 3154)
+# ---------------------------------------------------------------------------------------------
+
+
+class HeadSink:
+    """A file that keeps the first bytes written and counts the rest: the pickler hands a
+    large payload to ``write`` as the object itself (or a memoryview), so nothing is copied."""
+
+    def __init__(self, keep=4096):
+        self.keep, self.head, self.size = keep, bytearray(), 0
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        if len(self.head) < self.keep:
+            self.head += view[: self.keep - len(self.head)]
+        self.size += view.nbytes
+        return view.nbytes
+
+
+def _opcodes_before_payload(head):
+    """(name, argument) of each opcode in ``head`` up to the first one with an 8-byte size,
+    whose argument is that size (its payload is not in ``head``)."""
+    buf, out = io.BytesIO(bytes(head)), []
+    while code := buf.read(1):
+        op = pickletools.code2op[code.decode("latin-1")]
+        if op.name in ("BINBYTES8", "BYTEARRAY8", "BINUNICODE8"):
+            out.append((op.name, struct.unpack("<Q", buf.read(8))[0]))
+            break
+        out.append((op.name, op.arg.reader(buf) if op.arg else None))
+    return out
+
+
+def _body_opcodes(sink):
+    head = bytes(sink.head)
+    return _opcodes_before_payload(head[satchel.inspect(head)["header_size"] :])
+
+
+class Huge:
+    """Holds ``bytes(5 GiB)``: calloc'd, so its zero pages cost nothing until written to. A
+    holder, so that no failure report ever renders the bytes (pytest would repr 5 GiB)."""
+
+    def __init__(self):
+        self.data = bytes(HUGE)
+
+    def __repr__(self):
+        return "<5 GiB of lazily allocated zeros>"
+
+
+@pytest.fixture(scope="module")
+def huge():
+    return Huge()
+
+
+def _dump_head(obj, **kwargs):
+    sink = HeadSink()
+    rss = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    satchel.dump(obj, sink, **kwargs)
+    elapsed = time.perf_counter() - start
+    grown = psutil.Process().memory_info().rss - rss
+    return sink, elapsed, grown
+
+
+@pytest.mark.parametrize("wrap", ["alone", "with-a-lambda"])
+def test_huge_bytes_get_an_8_byte_size(huge, wrap):
+    """A real 5 GiB ``bytes`` dumped through satchel (header, reducer, C pickler) to a file:
+    BINBYTES8 with the exact 64-bit length, and nothing copied (the pages are never
+    touched)."""
+    k = 3
+    sink, elapsed, grown = _dump_head(
+        huge.data if wrap == "alone" else [lambda x: x * k, huge.data]
+    )
+    ops = _body_opcodes(sink)
+    assert ops[-1] == ("BINBYTES8", HUGE), ops[-5:]
+    assert sink.size > HUGE
+    assert grown < 64 << 20 and elapsed < 5, (grown, elapsed)
+
+
+def test_huge_numpy_array_gets_an_8_byte_size():
+    """A 5 GiB numpy array (lazily allocated zeros), in-band protocol 5: BYTEARRAY8."""
+    np = pytest.importorskip("numpy")
+    sink, elapsed, grown = _dump_head(np.zeros(HUGE, dtype=np.uint8))
+    ops = _body_opcodes(sink)
+    assert ops[-1] == ("BYTEARRAY8", HUGE), ops[-5:]
+    assert grown < 64 << 20 and elapsed < 5, (grown, elapsed)
+
+
+def test_header_reader_takes_a_64_bit_frame_length():
+    """The compressed body's wrapper holds the zstd frame as bytes; satchel writes BINBYTES8
+    for a frame over 4 GiB (src/envelope/header.rs, ``Writer::bytes``). A stream whose frame is
+    written that way (small here, the opcode is what matters) is read by inspect and loads."""
+    k = 7
+    data = satchel.dumps([lambda x: x + k, list(range(1000))], compress=True)
+    info = satchel.inspect(data)
+    n = info["compressed_body_size"]
+    short = pickle.BINBYTES + struct.pack("<I", n) if n > 255 else b"C" + bytes([n])
+    at = data.index(short, info["header_size"])
+    wide = data[:at] + pickle.BINBYTES8 + struct.pack("<Q", n) + data[at + len(short) :]
+    assert satchel.inspect(wide)["compressed_body_size"] == n
+    out = satchel.loads(wide)
+    assert out[0](1) == 8 and out[1] == list(range(1000))
+
+
+HUGE_ROUND_TRIP = r"""
+import json, resource, sys, time, zlib
+import satchel
+
+N = 5 << 30
+kind = sys.argv[1]
+start = time.perf_counter()
+big = bytes(range(256)) * (N // 256)  # touched: every page is real
+crc = zlib.crc32(big)
+k = 3
+obj = big if kind == "plain" else [lambda x: x * k, big]
+kwargs = {"compress": True} if kind == "compressed" else {"compress": False}
+data = satchel.dumps(obj, **kwargs)
+info = satchel.inspect(data) if kind != "plain" else None
+size8 = kind == "compressed" or b"\x8e" + N.to_bytes(8, "little") in data[:8192]
+del obj, big
+out = satchel.loads(data)
+del data
+got = out if kind == "plain" else out[1]
+ok = len(got) == N and zlib.crc32(got) == crc and (kind == "plain" or out[0](2) == 6) and size8
+print(json.dumps({
+    "ok": ok,
+    "seconds": round(time.perf_counter() - start, 1),
+    "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20), 1),
+    "compressed_body_size": info and info.get("compressed_body_size"),
+}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["plain", "by-value", "compressed"])
+@pytest.mark.slow
+@pytest.mark.skipif(not SLOW, reason="set SATCHEL_SLOW=1 (peaks at 15 GB of RSS)")
+def test_round_trip_of_a_5_gib_bytes_object(kind):
+    """A real 5 GiB bytes object (every page written) through dumps and loads: plain (the
+    stdlib stream), inside a by-value stream (header + uncompressed body), and compressed
+    (a 5 GiB zstd body). Each in its own process, for its peak RSS."""
+    out = json.loads(run_script(HUGE_ROUND_TRIP, kind, timeout=600))
+    print(f"\n{kind}: {out}")
+    assert out["ok"], out
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Threads
+# ---------------------------------------------------------------------------------------------
+
+THREADS = 8
+CALLS = 10_000  # per thread: 80,000 dumps and 80,000 loads
+
+
+def _shared():
+    """Functions and classes defined here (by value), shared by every thread."""
+    rate = 3
+
+    def scale(x):
+        return x * rate
+
+    def make(k):
+        def add(x):
+            return x + k
+
+        return add
+
+    class Point:
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+        def norm2(self):
+            return scale(self.x * self.x + self.y * self.y)
+
+    class Tagged(Point):
+        tag = "t"
+
+    def countdown(n):
+        while n:
+            yield n
+            n -= 1
+
+    gen = countdown(5)
+    next(gen)
+    objects = [scale, make(4), Point, Point(1, 2), Tagged, [scale, Tagged(3, 4)], lambda: make]
+    checks = [
+        lambda f: f(2) == 6,
+        lambda f: f(1) == 5,
+        lambda c: c(1, 1).norm2() == 6,
+        lambda p: p.norm2() == 15,
+        lambda c: c.tag == "t" and c(0, 1).norm2() == 3,
+        lambda v: v[0](1) == 3 and v[1].norm2() == 75,
+        lambda f: f()(1)(1) == 2,
+    ]
+    if satchel._satchel.LIVE_GENERATORS.startswith("cpython-"):
+        objects.append(gen)
+        checks.append(lambda g: list(g) == [4, 3, 2, 1])
+    return objects, checks
+
+
+def test_threads_dump_and_load_shared_functions_and_classes():
+    """8 threads x 10,000 dumps and loads of the same functions, classes, instances and a
+    suspended generator: every stream is byte for byte the reference, every load works."""
+    objects, checks = _shared()
+    for obj in objects:  # first dumps record class ids and cache __slotnames__
+        satchel.dumps(obj)
+    reference = [satchel.dumps(obj) for obj in objects]
+    assert reference == [satchel.dumps(obj) for obj in objects]
+    barrier = threading.Barrier(THREADS)
+    errors, done = [], [0] * THREADS
+
+    def work(tid):
+        try:
+            barrier.wait()
+            for i in range(CALLS):
+                j = (i * 7 + tid) % len(objects)
+                data = satchel.dumps(objects[j])
+                if data != reference[j]:
+                    errors.append(f"thread {tid} call {i}: object {j} gave different bytes")
+                    return
+                if not checks[j](satchel.loads(data)):
+                    errors.append(f"thread {tid} call {i}: object {j} loaded wrong")
+                    return
+                done[tid] += 1
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(f"thread {tid}: {exc!r}")
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    print(f"\n{THREADS} threads x {CALLS} dumps+loads: {elapsed:.1f} s")
+    assert not errors, errors[:5]
+    assert done == [CALLS] * THREADS
+
+
+CONCURRENT_CLASS_LOADS = r"""
+import json, sys, threading
+import satchel
+
+streams = [bytes.fromhex(h) for h in json.loads(sys.stdin.read())]
+threads = 8
+failures = []
+for n, data in enumerate(streams):
+    barrier = threading.Barrier(threads)
+    got = [None] * threads
+
+    def load(i):
+        barrier.wait()
+        got[i] = satchel.loads(data)
+
+    ts = [threading.Thread(target=load, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    classes = {id(g[0]) for g in got}
+    if len(classes) != 1:
+        failures.append((n, "%d class objects" % len(classes)))
+    elif not all(type(g[1]) is g[0] and g[1].value() == n and g[0].shared == n for g in got):
+        failures.append((n, "instance or state not of the one class"))
+print(json.dumps({"streams": len(streams), "failures": failures}))
+"""
+
+
+def test_concurrent_loads_of_one_dynamic_class_give_one_class_object():
+    """In a fresh process (the classes are unknown there), 8 threads released together load
+    the same stream of a dynamic class and an instance: one class object, its state set once.
+    200 classes, each raced separately."""
+
+    def make(n):
+        class Racer:
+            shared = n
+
+            def __init__(self):
+                self.n = n
+
+            def value(self):
+                return self.n
+
+        Racer.__qualname__ = f"Racer{n}"  # distinct definitions, distinct content ids
+        return Racer
+
+    streams = []
+    for n in range(200):
+        cls = make(n)
+        streams.append(satchel.dumps([cls, cls()]).hex())
+    proc = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_CLASS_LOADS],
+        input=json.dumps(streams).encode(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = json.loads(proc.stdout)
+    assert out == {"streams": 200, "failures": []}
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Memory over 20,000 round trips (test_memory.py: 5,000 of closures, classes, instances,
+#    loaded with pickle.loads). Here: generators, satchel.loads itself, signed and allow=.
+# ---------------------------------------------------------------------------------------------
+
+ROUNDS = 20_000
+
+
+def _rss():
+    return psutil.Process().memory_info().rss
+
+
+def _growth(step, rounds=ROUNDS, warm=1000):
+    for i in range(warm):
+        step(i)
+    gc.collect()
+    blocks, rss = sys.getallocatedblocks(), _rss()
+    for i in range(rounds):
+        step(i)
+    gc.collect()
+    return sys.getallocatedblocks() - blocks, _rss() - rss
+
+
+def _payload(i):
+    """A closure, a class with an instance, and a suspended generator, all by value."""
+    k = i
+
+    def f(x):
+        return x + k
+
+    class C:
+        def m(self):
+            return k
+
+    def gen(n):
+        for j in range(n):
+            yield j + k
+
+    g = gen(3)
+    next(g)
+    return (
+        [f, C, C(), g] if satchel._satchel.LIVE_GENERATORS.startswith("cpython-") else [f, C, C()]
+    )
+
+
+def _check(out, i):
+    assert out[0](1) == i + 1 and out[2].m() == i
+    if len(out) > 3:
+        assert next(out[3]) == i + 1
+
+
+# Block and RSS bounds for 20,000 rounds: a leak of one object per round is 20,000 blocks.
+MAX_BLOCKS = 2000
+MAX_RSS = 16 << 20
+
+
+def test_round_trips_with_generators_do_not_grow():
+    """dumps then the stdlib's pickle.loads (the reducer and the bootstrap constructors,
+    generators included)."""
+
+    def step(i):
+        _check(pickle.loads(satchel.dumps(_payload(i))), i)
+
+    blocks, rss = _growth(step)
+    print(f"\n{ROUNDS} round trips (pickle.loads): {blocks:+d} blocks, {rss / 2**20:+.1f} MiB RSS")
+    assert blocks < MAX_BLOCKS and rss < MAX_RSS, (blocks, rss)
+
+
+def test_compressed_round_trips_through_satchel_loads_do_not_grow():
+    """satchel.loads of compressed streams: header, check, zstd and the body, generators
+    included."""
+
+    def step(i):
+        _check(satchel.loads(satchel.dumps(_payload(i), compress=True)), i)
+
+    blocks, rss = _growth(step)
+    print(f"\n{ROUNDS} compressed round trips: {blocks:+d} blocks, {rss / 2**20:+.1f} MiB RSS")
+    assert blocks < MAX_BLOCKS and rss < MAX_RSS, (blocks, rss)
+
+
+def test_satchel_loads_does_not_leak_per_call():
+    """The minimal case: one stream over 256 bytes, loaded 20,000 times."""
+    text = "x" * 300
+    data = satchel.dumps(lambda: text)
+    assert len(data) > 256 and satchel.inspect(data)["compression"] is None
+    blocks, _ = _growth(lambda i: satchel.loads(data))
+    assert blocks < 1000, f"{blocks} blocks after {ROUNDS} loads"
+
+
+@pytest.mark.parametrize("how", ["plain", "signed", "allow"])
+def test_round_trips_through_satchel_loads_do_not_grow(how):
+    """20,000 round trips through satchel.loads: unsigned, signed (key=), and with an allow
+    list (the bootstrap's constructors are always allowed; builtins.range for the
+    generator's iterator)."""
+    key = b"k" * 32
+
+    def step(i):
+        obj = _payload(i)
+        if how == "signed":
+            out = satchel.loads(satchel.dumps(obj, key=key), key=key)
+        elif how == "allow":
+            out = satchel.loads(satchel.dumps(obj), allow=["builtins.*"])
+        else:
+            out = satchel.loads(satchel.dumps(obj))
+        _check(out, i)
+
+    blocks, rss = _growth(step)
+    print(f"\n{ROUNDS} round trips ({how}): {blocks:+d} blocks, {rss / 2**20:+.1f} MiB RSS")
+    assert blocks < MAX_BLOCKS and rss < MAX_RSS, (blocks, rss)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Deep inputs: what test_errors.py leaves out
+# ---------------------------------------------------------------------------------------------
+
+
+def test_long_closure_chain_round_trips_or_refuses_clearly():
+    """Chains of closures at growing depths: each either round-trips (and runs) or is a
+    PicklingError about recursion; past the first refusal every deeper chain is refused too."""
+    script = r"""
+import pickle, sys, satchel
+def wrap(f):
+    def g(x):
+        return f(x) + 1
+    return g
+results = []
+for depth in (10, 100, 300, 1000, 3000, 100_000):
+    f = lambda x: x
+    for _ in range(depth):
+        f = wrap(f)
+    try:
+        data = satchel.dumps(f)
+    except satchel.PicklingError as e:
+        results.append((depth, "refused", "recursion" in str(e).lower()))
+        continue
+    sys.setrecursionlimit(max(1000, depth * 3))
+    results.append((depth, "ok", satchel.loads(data)(0) == depth))
+print(repr(results))
+"""
+    import ast
+
+    results = ast.literal_eval(run_script(script, timeout=120).decode())
+    assert all(good for _, _, good in results), results
+    kinds = [kind for _, kind, _ in results]
+    assert kinds == sorted(kinds, key=lambda k: k == "refused"), results
+    assert dict((d, k) for d, k, _ in results)[10] == "ok"
+    print(f"\n{results}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Determinism of classes across senders (found while writing the thread test)
+# ---------------------------------------------------------------------------------------------
+
+SLOTNAMES_SENDER = r"""
+import sys, satchel
+class C:
+    def __init__(self, v):
+        self.v = v
+if sys.argv[1] == "instance-first":
+    satchel.dumps(C(1))  # copyreg caches C.__slotnames__ = [] on the class
+sys.stdout.buffer.write(satchel.dumps(C))
+"""
+
+
+def test_class_bytes_do_not_depend_on_pickling_an_instance_first():
+    a = run_script(SLOTNAMES_SENDER, "class-only")
+    b = run_script(SLOTNAMES_SENDER, "instance-first")
+    assert satchel.loads(a) is satchel.loads(b)
+    assert a == b
