@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters
+.PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -39,10 +39,23 @@ bench: build
 	$(PY) tests/benchmarks/bench.py --out docs
 	$(PY) tests/benchmarks/bench_executors.py --out docs
 
-# Other interpreters for the cross-version tests (PyPy 3.9 via apt, CPython 3.14 from Debian
-# sid in .interpreters/); tests skip what is missing. Not part of `make test`: CI may lack them.
+# Other interpreters for the cross-version tests and the compat matrix, from Debian's packages
+# only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13/3.14 and PyPy 3.11 from Debian sid in
+# .interpreters/ (compat-matrix/provision.sh). Tests skip what is missing.
 interpreters:
 	bash compat-matrix/provision.sh
+
+# What CI's compat slice uses: the system apt's PyPy 3.9 (never fatal).
+interpreters-ci:
+	bash compat-matrix/provision.sh --bookworm
+
+# satchel built for every provisioned interpreter that can have it (.interpreters/matrix/).
+wheels: $(STAMP)
+	$(PY) compat-matrix/wheels.py
+
+# Every producer x consumer x mode: compat-matrix/MATRIX.md, and new fixture streams.
+matrix: $(STAMP)
+	$(PY) compat-matrix/matrix.py
 
 # Fuzz satchel.loads/inspect with atheris (fuzz/README.md); any finding fails the target. The
 # unsigned-loads target skips inputs whose marshalled code was damaged (a known crash class:
@@ -61,8 +74,8 @@ test-pythons: $(STAMP) interpreters
 lint: $(STAMP)
 	cargo fmt --check
 	cargo clippy --release -q -- -D warnings
-	$(VENV)/bin/ruff check python tests examples bootstrap compat-matrix tools
-	$(VENV)/bin/ruff format --check python tests examples bootstrap tools
+	$(VENV)/bin/ruff check python tests examples bootstrap compat-matrix tools fuzz
+	$(VENV)/bin/ruff format --check python tests examples bootstrap tools compat-matrix fuzz
 
 fmt:
 	cargo fmt

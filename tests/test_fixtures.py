@@ -1,0 +1,133 @@
+"""The committed fixture streams (compat-matrix/fixtures/<producer>/, written by `make matrix`)
+still load here, or fail exactly as satchel promises: a future satchel that cannot load an old
+stream fails this test (cloudpickle's ``old_pickles`` is the model).
+
+Every stream is loaded in this process with ``pickle.loads`` and with ``satchel.loads``, and
+checked against the value its producer computed (the manifest's check and expected value):
+- a nonportable stream from another interpreter build (another fingerprint) must raise
+  ``IncompatibleInterpreter``, before building anything;
+- a stream a known bug breaks (compat-matrix/rules.py ``KNOWN_ISSUES``) must fail with that
+  bug's error: a fix makes this test fail until the entry goes;
+- everything else must load and give the producer's value.
+Skipped, with the reason: streams that need numpy where it is missing, streams from a newer
+format major, suspended generators where this build has no live generator support.
+"""
+
+import json
+import pathlib
+import pickle
+import sys
+
+import pytest
+
+import satchel
+
+MATRIX = pathlib.Path(__file__).resolve().parent.parent / "compat-matrix"
+FIXTURES = MATRIX / "fixtures"
+sys.path.insert(0, str(MATRIX))
+import rules  # noqa: E402
+
+HERE = {
+    "impl": sys.implementation.name,
+    "version": list(sys.version_info[:2]),
+    # The fingerprint decides, as the header's check does: compared with the producer's.
+    "bytecode": [satchel.FINGERPRINT.hex()],
+    "zstd": sys.version_info >= (3, 14),
+}
+
+
+def _fixtures():
+    params = []
+    for manifest_file in sorted(FIXTURES.glob("*/manifest.json")):
+        manifest = json.loads(manifest_file.read_text())
+        producer = manifest["producer"]
+        for name, stream in sorted(manifest["streams"].items()):
+            obj = dict(manifest["objects"][stream["object"]])
+            obj.update({k: stream[k] for k in ("check", "expected", "numpy") if k in stream})
+            path = manifest_file.parent / name
+            params.append(
+                pytest.param(producer, stream, obj, path, id=f"{manifest_file.parent.name}/{name}")
+            )
+    return params
+
+
+FIXTURE_PARAMS = _fixtures()
+
+
+def test_fixtures_are_committed():
+    assert FIXTURE_PARAMS, f"no fixture streams under {FIXTURES}: run `make matrix`"
+    producers = {p.values[0]["name"] for p in FIXTURE_PARAMS}
+    assert len(producers) >= 2, producers
+
+
+def _skip_reason(producer, stream, obj):
+    if obj["numpy"]:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            return "needs numpy"
+    major = int(stream["format_version"].split(".")[0])
+    if major > int(satchel.FORMAT_VERSION.split(".")[0]):
+        return "format {} is newer than this satchel's {}".format(
+            stream["format_version"],
+            satchel.FORMAT_VERSION,
+        )
+    live = satchel._satchel.LIVE_GENERATORS
+    if (
+        stream["object"] == "generator_suspended"
+        and producer["fingerprint"] == satchel.FINGERPRINT.hex()
+        and not str(live).startswith("cpython-")
+    ):
+        return f"no live generators in this build: {live}"
+    return None
+
+
+@pytest.mark.parametrize("loader", ["pickle.loads", "satchel.loads"])
+@pytest.mark.parametrize(("producer", "stream", "obj", "path"), FIXTURE_PARAMS)
+def test_fixture_loads_or_fails_as_promised(producer, stream, obj, path, loader):
+    reason = _skip_reason(producer, stream, obj)
+    if reason:
+        pytest.skip(reason)
+    load = pickle.loads if loader == "pickle.loads" else satchel.loads
+    data = path.read_bytes()
+    prod = {
+        "impl": producer["impl"],
+        "version": producer["version"],
+        "bytecode": [producer["fingerprint"]],
+    }
+    expected = rules.expect_load(stream["object"], stream, prod, HERE, True)
+    issue = next(
+        (
+            i
+            for i in rules.KNOWN_ISSUES
+            if i["phase"] == "load"
+            and i["applies"](stream["object"], stream["variant"], prod, HERE, True)
+        ),
+        None,
+    )
+    if expected == "incompatible-interpreter":
+        with pytest.raises(satchel.IncompatibleInterpreter, match="re-dump with mode='portable'"):
+            load(data)
+        return
+    assert expected == rules.OK, f"a receiver with satchel should load this: {expected}"
+    try:
+        loaded = load(data)
+        value = json.loads(
+            json.dumps(eval(compile(obj["check"], "<check>", "eval"), {"obj": loaded}))
+        )
+    except Exception as exc:
+        error = {
+            "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "message": str(exc),
+        }
+        if issue is not None and rules.known_issue(
+            "load", stream["object"], stream["variant"], prod, HERE, True, error
+        ):
+            pytest.xfail("known bug {}: {}".format(issue["id"], issue["text"]))
+        raise
+    assert issue is None, (
+        "known bug {} no longer happens here: remove or narrow it in compat-matrix/rules.py".format(
+            issue["id"]
+        )
+    )
+    assert value == obj["expected"]
