@@ -8,7 +8,8 @@ use pyo3::types::{PyDict, PyModule};
 use crate::typeref::typerefs;
 
 /// The parts of the bootstrap (docs/FORMAT.md): the core, the nonportable (bytecode)
-/// constructors and the portable ones. The installed module holds all three, in this order.
+/// constructors, the portable ones and the loader of out-of-band buffers (never standalone).
+/// The installed module holds all four, in this order.
 pub const CORE: &str = include_str!("../bootstrap/boot.py");
 pub const BYTECODE: &str = include_str!("../bootstrap/bytecode.py");
 pub const PORTABLE: &str = include_str!("../bootstrap/portable.py");
@@ -17,7 +18,9 @@ pub const SOURCE: &str = concat!(
     "\n",
     include_str!("../bootstrap/bytecode.py"),
     "\n",
-    include_str!("../bootstrap/portable.py")
+    include_str!("../bootstrap/portable.py"),
+    "\n",
+    include_str!("../bootstrap/buffers.py")
 );
 /// The loader a standalone header runs to install the bootstrap (stdlib only).
 pub const LOADER: &str = include_str!("../bootstrap/loader.py");

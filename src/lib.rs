@@ -47,12 +47,15 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<api::ReducerOverride>()?;
     m.add_class::<api::Writer>()?;
     m.add_class::<api::StreamOptions>()?;
+    m.add_class::<envelope::buffers::BufferSink>()?;
+    m.add_class::<ffi::OwnedBytes>()?;
     m.add_class::<reduce::Reduced>()?;
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(api::loads, m)?)?;
     m.add_function(wrap_pyfunction!(api::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(api::_set_portable, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::compress::zstd_decompress, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::buffers::zstd_load_buffers, m)?)?;
     m.add(
         "FINGERPRINT",
         pyo3::types::PyBytes::new(py, &envelope::fingerprint::fingerprint(py)?.digest),

@@ -781,7 +781,7 @@ def test_inspect_standalone():
 def test_inspect_compressed():
     data = closure_stream(compress=True)
     info = satchel.inspect(data)
-    assert set(info) == INSPECT_KEYS | {"compressed_body_size"}
+    assert set(info) == INSPECT_KEYS | {"compressed_body_size", "out_of_band_buffers"}
     _common(info, data)
     assert info["compression"] == "zstd"
     assert 0 < info["compressed_body_size"] < info["body_size"]

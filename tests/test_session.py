@@ -432,6 +432,46 @@ def test_file_is_a_zstd_satchel_stream(tmp_path):
     assert sorted(payload["saved"]) == ["big", "reads_lock_global", "threading"]
 
 
+NUMPY_SCRIPT = r"""
+import json, sys
+import numpy as np
+import satchel
+
+path, action = sys.argv[1], sys.argv[2]
+if action == "dump":
+    rng = np.random.default_rng(3)
+    walk = 100 + np.cumsum(rng.normal(0, 0.5, 500_000))
+    codes = rng.integers(0, 40, 300_000).astype(np.int32)
+    grid = np.asfortranarray(rng.normal(size=(400, 300)))
+    frozen = np.frombuffer(bytes(range(256)) * 512, dtype=np.uint16)
+
+    def summary():
+        return [float(walk.sum()), int(codes.sum()), float(grid[3, 7]), int(frozen[-1])]
+
+    report = satchel.dump_session(path)
+    info = satchel.inspect(open(path, "rb").read())
+    print(json.dumps({"saved": sorted(report.saved), "summary": summary(),
+                      "buffers": info["out_of_band_buffers"]}))
+else:
+    satchel.load_session(path)
+    print(json.dumps({"summary": summary(),
+                      "writeable": [walk.flags.writeable, codes.flags.writeable,
+                                    grid.flags.f_contiguous, frozen.flags.writeable]}))
+"""
+
+
+def test_numpy_session_round_trips_across_processes(tmp_path):
+    """Arrays leave the body and come back with their values, order and writeability."""
+    path = tmp_path / "arrays.satchel"
+    saved = json_out(run_script(NUMPY_SCRIPT, str(path), "dump"))
+    assert {"walk", "codes", "grid", "frozen", "summary"} <= set(saved["saved"])
+    assert saved["buffers"] == 4
+    assert path.stat().st_size < 0.8 * (500_000 * 8 + 300_000 * 4 + 400 * 300 * 8)
+    got = json_out(run_script(NUMPY_SCRIPT, str(path), "load"))
+    assert got["summary"] == saved["summary"]
+    assert got["writeable"] == [True, True, True, False]
+
+
 def test_a_failed_load_leaves_the_namespace_untouched(tmp_path):
     """Loading is all or nothing: a global that cannot be rebuilt (a module importable where
     the snapshot was made, missing here) fails the load before any name is assigned."""

@@ -39,9 +39,13 @@ class Pickler(_pickle.Pickler):
         )
         self._satchel_options = options
         self._satchel_file = file
-        # With compression the C pickler writes into a buffer, flushed compressed by dump().
+        # With compression the C pickler writes into a buffer, flushed compressed by dump(),
+        # and (protocol 5) hands large buffers to a sink that compresses them apart.
         self._satchel_buffer = _satchel.Writer() if options.compressed else None
         target = file if self._satchel_buffer is None else self._satchel_buffer
+        self._satchel_sink = options.buffer_sink() if options.compressed else None
+        if self._satchel_sink is not None:
+            buffer_callback = self._satchel_sink
         super().__init__(target, options.protocol, buffer_callback=buffer_callback)
         if options.portable:
             _satchel._set_portable(self)
@@ -53,12 +57,21 @@ class Pickler(_pickle.Pickler):
             return super().dump(obj)
         try:
             if self._satchel_buffer is not None:
-                super().dump(obj)
-                stream = options.finish(self._satchel_buffer.getvalue())
+                try:
+                    super().dump(obj)
+                except BaseException:
+                    # Nothing of a failed dump may reach the next: its partial body, its
+                    # buffers, and its memo (the next body is unpickled on its own).
+                    if self._satchel_sink is not None:
+                        self._satchel_sink.clear()
+                    self._satchel_buffer.getvalue()
+                    self.clear_memo()
+                    raise
+                body = self._satchel_buffer.getvalue()
                 # Each compressed body is unpickled on its own (fresh memo): the next dump
                 # must not refer to this one's memo.
                 self.clear_memo()
-                self._satchel_file.write(stream)
+                options.write_compressed(self._satchel_file, body, self._satchel_sink)
                 return None
             header = options.header()
             if header is not None:

@@ -20,7 +20,7 @@ const MAX_RATIO: u64 = 1 << 16;
 const LARGE: usize = 8 << 20;
 const LARGE_LEVEL: i32 = 1;
 
-fn compress_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
+pub fn compress_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
     if data.len() < LARGE {
         return zstd::bulk::compress(data, LEVEL);
     }
@@ -32,18 +32,9 @@ fn compress_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
     c.compress(data)
 }
 
-pub fn compress<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let out = py.detach(|| compress_bytes(data)).map_err(|e| {
-        Error::Compression {
-            reason: e.to_string(),
-        }
-        .into_pyerr(py)
-    })?;
-    Ok(PyBytes::new(py, &out))
-}
-
-#[pyfunction]
-pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+/// The content size a zstd frame declares, refused when its length cannot hold that much (a
+/// zstd bomb) or when it has none.
+pub fn frame_size(py: Python<'_>, frame: &[u8]) -> PyResult<u64> {
     let size = zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
         .flatten()
@@ -62,19 +53,30 @@ pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py
         }
         .into_pyerr(py));
     }
-    // RLE blocks let a small frame claim gigabytes (a zstd bomb): a body larger than half of
-    // the memory this machine has available now is refused before anything is allocated.
+    Ok(size)
+}
+
+/// RLE blocks let a small frame claim gigabytes (a zstd bomb): a body larger than half of the
+/// memory this machine has available now is refused before anything is allocated.
+pub fn check_memory(py: Python<'_>, size: u64) -> PyResult<()> {
     if let Some(available) = available_memory() {
         if size > available / 2 {
             return Err(Error::CorruptBody {
                 reason: format!(
-                    "its zstd frame decompresses to {size} bytes, more than half of the memory \
+                    "its zstd frames decompress to {size} bytes, more than half of the memory \
                      available ({available} bytes)"
                 ),
             }
             .into_pyerr(py));
         }
     }
+    Ok(())
+}
+
+#[pyfunction]
+pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let size = frame_size(py, frame)?;
+    check_memory(py, size)?;
     let mut out: Vec<u8> = Vec::new();
     // try_reserve: a size the allocator refuses is a Python MemoryError, never an abort.
     out.try_reserve_exact(size as usize).map_err(|_| {

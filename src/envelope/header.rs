@@ -6,7 +6,9 @@
 //! [standalone]         GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
 //! GLOBAL _satchel_boot_1.check  MARK version flags fingerprint producer TUPLE  REDUCE POP
 //! ```
-//! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`;
+//! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`,
+//! or, when it has out-of-band buffers (format 1.3), `GLOBAL _satchel_boot_1.load_zstd_buffers
+//! MARK frame (MARK flags itemsize chunk... TUPLE)... TUPLE REDUCE STOP`;
 //! an uncompressed one with the body (PROTO ... STOP).
 
 use crate::envelope::fingerprint::Fingerprint;
@@ -51,8 +53,34 @@ pub struct Header {
     pub header_len: usize,
     /// For a compressed stream, where the zstd frame is.
     pub compressed: Option<(usize, usize)>,
+    /// A compressed stream's out-of-band buffers (envelope/buffers.rs), in the body's order.
+    pub buffers: Vec<BufferSpec>,
     /// The fingerprint as the stream wrote it: bytes, or hex text below protocol 2.
     pub fingerprint_is_text: bool,
+}
+
+/// One out-of-band buffer of a compressed stream: its flags, the element size its chunks are
+/// shuffled by (1: not shuffled), and where each chunk's zstd frame is.
+#[derive(Debug, Clone)]
+pub struct BufferSpec {
+    pub flags: u8,
+    pub itemsize: u8,
+    pub chunks: Vec<(usize, usize)>,
+}
+
+impl BufferSpec {
+    /// The spec with its chunks as slices of the stream `data` it was parsed from.
+    pub fn slices<'a>(&self, data: &'a [u8]) -> crate::envelope::buffers::Encoded<'a> {
+        crate::envelope::buffers::Encoded {
+            flags: self.flags,
+            itemsize: self.itemsize,
+            chunks: self
+                .chunks
+                .iter()
+                .map(|&(start, n)| &data[start..start + n])
+                .collect(),
+        }
+    }
 }
 
 struct Writer {
@@ -89,17 +117,22 @@ impl Writer {
     }
 
     fn bytes(&mut self, b: &[u8]) {
-        if b.len() < 256 {
+        self.bytes_opcode(b.len());
+        self.out.extend_from_slice(b);
+    }
+
+    /// The opcode and length of a bytes argument of `len` bytes, without the bytes.
+    fn bytes_opcode(&mut self, len: usize) {
+        if len < 256 {
             self.out.push(SHORT_BINBYTES);
-            self.out.push(b.len() as u8);
-        } else if b.len() <= u32::MAX as usize {
+            self.out.push(len as u8);
+        } else if len <= u32::MAX as usize {
             self.out.push(BINBYTES);
-            self.out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            self.out.extend_from_slice(&(len as u32).to_le_bytes());
         } else {
             self.out.push(BINBYTES8);
-            self.out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            self.out.extend_from_slice(&(len as u64).to_le_bytes());
         }
-        self.out.extend_from_slice(b);
     }
 
     fn int(&mut self, n: u8) {
@@ -167,18 +200,48 @@ pub fn build(
     out
 }
 
-/// The opcodes that wrap a compressed body: `load_zstd(frame)` as the stream's value.
-pub fn compressed_wrapper(protocol: u8, frame: &[u8]) -> Vec<u8> {
+/// The opcodes that wrap a compressed body: `load_zstd(frame)`, or with out-of-band buffers
+/// `load_zstd_buffers(frame, *buffers)`, as the stream's value,
+/// as pieces to write in order: opcodes, and the frames themselves (moved, not copied).
+pub fn compressed_wrapper(
+    protocol: u8,
+    frame: Vec<u8>,
+    buffers: Vec<crate::envelope::buffers::Packed>,
+) -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
     let mut w = Writer {
-        out: Vec::with_capacity(frame.len() + 40),
+        out: Vec::new(),
         protocol,
     };
-    w.global(BOOT_MODULE, "load_zstd");
-    w.bytes(frame);
-    w.out.push(TUPLE1);
+    // The opcodes so far, then a frame's bytes as a piece of its own.
+    let bytes = |w: &mut Writer, data: Vec<u8>, pieces: &mut Vec<Vec<u8>>| {
+        w.bytes_opcode(data.len());
+        pieces.push(std::mem::take(&mut w.out));
+        pieces.push(data);
+    };
+    if buffers.is_empty() {
+        w.global(BOOT_MODULE, "load_zstd");
+        bytes(&mut w, frame, &mut pieces);
+        w.out.push(TUPLE1);
+    } else {
+        w.global(BOOT_MODULE, "load_zstd_buffers");
+        w.out.push(MARK);
+        bytes(&mut w, frame, &mut pieces);
+        for b in buffers {
+            w.out.push(MARK);
+            w.int(b.flags);
+            w.int(b.itemsize);
+            for chunk in b.frames {
+                bytes(&mut w, chunk, &mut pieces);
+            }
+            w.out.push(TUPLE);
+        }
+        w.out.push(TUPLE);
+    }
     w.out.push(REDUCE);
     w.out.push(STOP);
-    w.out
+    pieces.push(w.out);
+    pieces
 }
 
 /// Why a header could not be read.
@@ -449,13 +512,35 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     }
     let header_len = r.pos;
     let mut compressed = None;
+    let mut buffers = Vec::new();
     if flags & FLAG_COMPRESSED != 0 {
         let (_, name) = r.global()?;
-        if name != "load_zstd" {
+        if name == "load_zstd_buffers" {
+            r.expect(MARK, "MARK")?;
+            compressed = Some(r.bytes()?);
+            while r.peek() == Some(MARK) {
+                r.pos += 1;
+                let flags = r.int()?;
+                let itemsize = r.int()?;
+                let mut chunks = Vec::new();
+                while r.peek() != Some(TUPLE) {
+                    chunks.push(r.bytes()?);
+                }
+                r.pos += 1;
+                buffers.push(BufferSpec {
+                    flags,
+                    itemsize,
+                    chunks,
+                });
+            }
+            r.expect(TUPLE, "TUPLE")?;
+        } else if name == "load_zstd" {
+            compressed = Some(r.bytes()?);
+            r.expect(TUPLE1, "TUPLE1")?;
+        } else {
             return r.err("expected the compressed body");
         }
-        compressed = Some(r.bytes()?);
-        for (op, what) in [(TUPLE1, "TUPLE1"), (REDUCE, "REDUCE"), (STOP, "STOP")] {
+        for (op, what) in [(REDUCE, "REDUCE"), (STOP, "STOP")] {
             r.expect(op, what)?;
         }
     }
@@ -468,6 +553,7 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         standalone_payload,
         header_len,
         compressed,
+        buffers,
         fingerprint_is_text,
     })
 }

@@ -2,6 +2,7 @@
 //! interpreter fingerprint, standalone bootstrap), compression, and the header parser behind
 //! `satchel.loads` and `satchel.inspect`. Layout in docs/FORMAT.md.
 
+pub mod buffers;
 pub mod compress;
 pub mod fingerprint;
 pub mod header;

@@ -238,3 +238,119 @@ fn type_shape_size(obj: &Bound<'_, PyAny>) -> (usize, usize) {
         )
     }
 }
+
+/// The memory of a buffer the caller holds, as bytes that may be read from any thread.
+pub fn buffer_bytes(view: &pyo3::buffer::PyBuffer<u8>) -> &[u8] {
+    if view.len_bytes() == 0 {
+        return &[];
+    }
+    // SAFETY: `view` is a held Py_buffer export of contiguous memory (PickleBuffer.raw() is
+    // one-dimensional and C-contiguous, PyBuffer::<u8>::get checked the format), so `buf_ptr`
+    // points to `len_bytes` readable bytes that stay allocated while the export is held; the
+    // returned slice borrows `view`. The exporter may still let Python code write those bytes
+    // (numpy arrays are mutable): a concurrent write would tear the copy, exactly as it would
+    // tear the C pickler's own memcpy of an array another thread writes without the GIL.
+    unsafe { std::slice::from_raw_parts(view.buf_ptr() as *const u8, view.len_bytes()) }
+}
+
+/// A new `bytes` (`writable`: `bytearray`) whose contents are filled in (through `contents`)
+/// before anything else sees the object (`into_object`).
+pub struct FreshBytes<'py> {
+    obj: Bound<'py, PyAny>,
+    data: *mut std::mem::MaybeUninit<u8>,
+    len: usize,
+}
+
+impl<'py> FreshBytes<'py> {
+    pub fn new(py: Python<'py>, len: usize, writable: bool) -> PyResult<Self> {
+        let n = ffi::Py_ssize_t::try_from(len)
+            .map_err(|_| pyo3::exceptions::PyMemoryError::new_err(format!("{len} bytes")))?;
+        // SAFETY: with a NULL source both constructors allocate `len` uninitialized bytes (or
+        // return NULL with MemoryError set, which from_owned_ptr_or_err turns into a PyErr).
+        // The As_String calls read the storage pointer of the object we just made.
+        unsafe {
+            let obj = if writable {
+                ffi::PyByteArray_FromStringAndSize(std::ptr::null(), n)
+            } else {
+                ffi::PyBytes_FromStringAndSize(std::ptr::null(), n)
+            };
+            let obj = Bound::from_owned_ptr_or_err(py, obj)?;
+            let data = if writable {
+                ffi::PyByteArray_AsString(obj.as_ptr())
+            } else {
+                ffi::PyBytes_AsString(obj.as_ptr())
+            };
+            Ok(FreshBytes {
+                obj,
+                data: data as *mut std::mem::MaybeUninit<u8>,
+                len,
+            })
+        }
+    }
+
+    /// The contents, borrowed from `self` (so the object outlives the borrow).
+    pub fn contents(&mut self) -> &mut [std::mem::MaybeUninit<u8>] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: `data` points to the `len` bytes of storage of `obj`, which we own and which
+        // nothing else references yet, so no one reads or resizes them while this borrow of
+        // `self` lasts. The slice, typed MaybeUninit, makes no claim about their contents. A
+        // bytes object is immutable only once shared: CPython fills new bytes the same way.
+        unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+    }
+
+    /// The object, once its contents are filled in.
+    pub fn into_object(self) -> Bound<'py, PyAny> {
+        self.obj
+    }
+}
+
+/// `dst` zeroed, as bytes.
+pub fn zeroed(dst: &mut [std::mem::MaybeUninit<u8>]) -> &mut [u8] {
+    dst.fill(std::mem::MaybeUninit::new(0));
+    // SAFETY: every element was just initialized, and MaybeUninit<u8> has u8's layout.
+    unsafe { &mut *(dst as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) }
+}
+
+/// Bytes owned by Rust, lent to Python through the buffer protocol (read-only): `file.write`
+/// takes them without a copy into a `bytes` object.
+#[pyclass(module = "satchel._satchel", frozen)]
+pub struct OwnedBytes {
+    data: Vec<u8>,
+}
+
+impl From<Vec<u8>> for OwnedBytes {
+    fn from(data: Vec<u8>) -> Self {
+        OwnedBytes { data }
+    }
+}
+
+#[pymethods]
+impl OwnedBytes {
+    /// # Safety
+    /// Called by CPython's buffer protocol with a valid `view` to fill.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: std::os::raw::c_int,
+    ) -> PyResult<()> {
+        let len = ffi::Py_ssize_t::try_from(slf.get().data.len())
+            .map_err(|_| pyo3::exceptions::PyBufferError::new_err("too large"))?;
+        let data = slf.get().data.as_ptr() as *mut std::os::raw::c_void;
+        // SAFETY: `view` is the caller's Py_buffer to fill. The data is a Vec that this frozen
+        // object never changes or frees while it lives, and PyBuffer_FillInfo stores a new
+        // reference to the object in view->obj, so the memory outlives every export. It is
+        // exported read-only (readonly=1): a request for a writable buffer fails with
+        // BufferError, set by PyBuffer_FillInfo (-1).
+        let rc = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), data, len, 1, flags) };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+}
