@@ -1041,7 +1041,8 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         d.set_item("suspended_generators", py.None())?;
         d.set_item(
             "needs_satchel",
-            if lean_nonportable {
+            // Out-of-band buffers are decoded by satchel's extension (bootstrap/buffers.py).
+            if lean_nonportable || !h.buffers.is_empty() {
                 true.into_pyobject(py)?.to_owned().into_any()
             } else {
                 py.None().into_bound(py)

@@ -78,6 +78,7 @@ def test_arrays_round_trip_in_a_fresh_process():
     info = satchel.inspect(data)
     assert info["compression"] == "zstd" and info["format_version"] == satchel.FORMAT_VERSION
     assert info["out_of_band_buffers"] == len(obj) - 1  # all but "small"
+    assert info["needs_satchel"] is True
     # The child loads with plain pickle.loads (satchel installed): the bootstrap decodes.
     check = (
         "{k: (str(v.dtype), v.shape, v.flags.f_contiguous, v.flags.writeable, v.tobytes()) "

@@ -10,9 +10,11 @@ jittered intervals (8 MB), int32 category codes (4 MB) and a structured record a
 
 That interpreter snapshots its own ``__main__`` with each tool in turn (the order rotates each
 repeat), and fresh interpreters time each load (imports done before the clock starts). Ratios
-are of medians from the same run. satchel compresses with zstd (level 3) by default and fsyncs
-before renaming the file into place; dill writes an uncompressed pickle (its default protocol,
-4) and does not fsync. satchel with ``compress=False`` is reported too.
+are of medians from the same run. satchel compresses by default (format 1.3: the arrays leave
+the body and are compressed in 1 MiB zstd chunks on every core, byte-shuffled by element size
+where that helps; docs/FORMAT.md "Compression") and fsyncs before renaming the file into place;
+dill writes an uncompressed pickle (its default protocol, 4) and does not fsync. satchel with
+``compress=False`` is reported too.
 
     python tests/benchmarks/bench_session.py [--out DIR] [--repeats 5]
 """
