@@ -14,9 +14,11 @@ a hang, a wrong value, or a harness failure. Bugs make the exit status 1 and are
 MATRIX.md; outcomes that satchel's design does not predict (rules.expect_*) and no known issue
 (rules.KNOWN_ISSUES) explains are listed too, and make the exit status 1 with --strict.
 
-Fixture streams for tests/test_fixtures.py are kept under compat-matrix/fixtures/<producer>/:
-the small objects, every variant. They are written once (a stream already there is never
-replaced: old streams are what the test is for); --fixtures refresh rewrites them.
+Fixture streams for tests/test_fixtures.py are kept under
+compat-matrix/fixtures/format-<major.minor>/<producer>/, by the stream format that wrote them:
+the small objects, every variant. A run writes only the current format's set; the sets of
+older formats are never touched (old streams are what the test is for). Within the current
+set a stream already there is never replaced; --fixtures refresh rewrites that set only.
 Work files (streams, jobs, results.json) live in .interpreters/matrix/.
 """
 
@@ -438,15 +440,24 @@ def run_matrix(producers, columns, work, objects=None, variants=None, jobs=None,
 # ---------------------------------------------------------------------------------------------
 
 
-def write_fixtures(producer, stream_dir, manifest, refresh=False, source=None):
-    """Copy the producer's small streams into fixtures/<producer>/; never replace one that is
-    there unless ``refresh``. Returns the number of streams written.
+def fixture_set(format_version):
+    """The fixture directory of a stream format: fixtures/format-<major.minor>/ ("1.3.0" ->
+    format-1.3). A format's streams go to its own set, so a new format never touches (or
+    refreshes) an older one's."""
+    major, minor = format_version.split(".")[:2]
+    return FIXTURES / f"format-{int(major)}.{int(minor)}"
 
-    fixtures/<producer>/manifest.json: "producer" (the interpreter, its satchel fingerprint),
+
+def write_fixtures(producer, stream_dir, manifest, refresh=False, source=None):
+    """Copy the producer's small streams into fixtures/format-<X.Y>/<producer>/ (X.Y: the format
+    that wrote them); never replace one that is there unless ``refresh``, which rewrites that
+    format's set only. Returns the number of streams written.
+
+    <producer>/manifest.json: "producer" (the interpreter, its satchel fingerprint),
     "objects" (check and expected value by object; a stream whose object's check changed
     since carries its own), "streams" (by file: object, variant, header facts, and the satchel
     and git source that wrote it)."""
-    target = FIXTURES / producer.interp.name
+    target = fixture_set(manifest["producer"]["format_version"]) / producer.interp.name
     index_file = target / "manifest.json"
     if refresh:
         shutil.rmtree(target, ignore_errors=True)
@@ -909,9 +920,12 @@ def main(argv=None):
     log("producers: {}".format(", ".join(p.interp.name for p in producers)))
     log("consumers: {}".format(", ".join(c.key for c in columns)))
     written = collections.Counter()
+    targets = {}
 
     def on_manifest(producer, out_dir, manifest):
         if args.fixtures != "skip" and not objects and not variants:
+            fmt = manifest["producer"]["format_version"]
+            targets[producer.interp.name] = fixture_set(fmt) / producer.interp.name
             written[producer.interp.name] = write_fixtures(
                 producer,
                 out_dir,
@@ -924,7 +938,7 @@ def main(argv=None):
         producers, columns, registry.WORK, objects, variants, args.jobs, on_manifest
     )
     for name, n in sorted(written.items()):
-        log(f"fixtures: {n} new streams in {FIXTURES / name}")
+        log(f"fixtures: {n} new streams in {targets[name]}")
     (registry.WORK / "results.json").write_text(
         json.dumps(results_json(results), indent=1, default=str)
     )

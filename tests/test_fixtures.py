@@ -1,6 +1,7 @@
-"""The committed fixture streams (compat-matrix/fixtures/<producer>/, written by `make matrix`)
-still load here, or fail exactly as satchel promises: a future satchel that cannot load an old
-stream fails this test (cloudpickle's ``old_pickles`` is the model).
+"""The committed fixture streams (compat-matrix/fixtures/format-<X.Y>/<producer>/, written by
+`make matrix` in stream format X.Y) still load here, or fail exactly as satchel promises: a
+future satchel that cannot load an old stream fails this test (cloudpickle's ``old_pickles`` is
+the model). Every format's set is loaded (format-1.2, format-1.3, ...): test ids start with it.
 
 Every stream is loaded in this process with ``pickle.loads`` and with ``satchel.loads``, and
 checked against the value its producer computed (the manifest's check and expected value):
@@ -38,26 +39,40 @@ HERE = {
 
 def _fixtures():
     params = []
-    for manifest_file in sorted(FIXTURES.glob("*/manifest.json")):
+    for manifest_file in sorted(FIXTURES.glob("format-*/*/manifest.json")):
         manifest = json.loads(manifest_file.read_text())
         producer = manifest["producer"]
+        where = manifest_file.parent.relative_to(FIXTURES).as_posix()  # format-1.2/cpython-3.11.7
         for name, stream in sorted(manifest["streams"].items()):
             obj = dict(manifest["objects"][stream["object"]])
             obj.update({k: stream[k] for k in ("check", "expected", "numpy") if k in stream})
             path = manifest_file.parent / name
-            params.append(
-                pytest.param(producer, stream, obj, path, id=f"{manifest_file.parent.name}/{name}")
-            )
+            params.append(pytest.param(producer, stream, obj, path, id=f"{where}/{name}"))
     return params
 
 
 FIXTURE_PARAMS = _fixtures()
 
 
+def _format_set(path):
+    return path.parent.parent.name  # "format-1.2"
+
+
 def test_fixtures_are_committed():
-    assert FIXTURE_PARAMS, f"no fixture streams under {FIXTURES}: run `make matrix`"
-    producers = {p.values[0]["name"] for p in FIXTURE_PARAMS}
-    assert len(producers) >= 2, producers
+    assert FIXTURE_PARAMS, f"no fixture streams under {FIXTURES}/format-*/: run `make matrix`"
+    sets, misfiled = {}, []
+    for producer, stream, _, path in (param.values for param in FIXTURE_PARAMS):
+        sets.setdefault(_format_set(path), set()).add(producer["name"])
+        major, minor = stream["format_version"].split(".")[:2]
+        if _format_set(path) != f"format-{int(major)}.{int(minor)}" or not path.is_file():
+            misfiled.append((str(path.relative_to(FIXTURES)), stream["format_version"]))
+    assert not misfiled, f"streams missing or not under their format's set: {misfiled[:5]}"
+    # Format 1.2's streams are the oldest kept: they must stay, from several producers.
+    assert "format-1.2" in sets, sorted(sets)
+    for name, producers in sets.items():
+        assert len(producers) >= 2, (name, producers)
+    stray = [p.name for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith("format-")]
+    assert not stray, f"fixtures outside a format-<X.Y>/ set: {stray}"
 
 
 def _skip_reason(producer, stream, obj):
