@@ -9,6 +9,7 @@ for a read-only buffer, ``bytearray`` for a writable one. Damaged streams raise
 """
 
 import io
+import pathlib
 import pickle
 import struct
 import threading
@@ -304,3 +305,54 @@ def test_truncated_streams_are_unpickling_errors():
     for cut in range(len(data) - 1, 0, -len(data) // 97):
         with pytest.raises(pickle.UnpicklingError):
             satchel.loads(data[:cut])
+
+
+# ---------------------------------------------------------------------------------------------
+# A committed format-1.3 stream keeps loading (tests/data/, written by make_fixture_values):
+# the compat matrix's fixtures are too small to carry buffers out of band.
+# ---------------------------------------------------------------------------------------------
+
+FIXTURE = pathlib.Path(__file__).resolve().parent / "data" / "buffers-format-1.3.satchel"
+
+
+def make_fixture_values():
+    """What the fixture holds: every element size path (1, 2, 4, 8, a 15-byte record), a
+    buffer of several chunks, Fortran order, read-only and writable PickleBuffers, and a small
+    array that stays in the body. Pure arithmetic, so any numpy computes the same values.
+
+    Regenerate (only for a new format):
+    ``satchel.dumps(make_fixture_values(), compress=True)`` written to FIXTURE."""
+    n = 70_000
+    records = np.zeros(n, dtype=[("id", "<i4"), ("x", "<f4"), ("label", "S7")])
+    records["id"] = np.arange(n)
+    records["x"] = np.arange(n) * 0.5
+    records["label"] = np.array([b"alpha", b"beta", b"gamma"])[np.arange(n) % 3]
+    grid = (np.arange(300 * 100) % 11).reshape(300, 100).astype(np.float64)
+    return {
+        "u8": (np.arange(100_000) % 7).astype(np.uint8),
+        "i16": (np.arange(50_000) % 300 - 150).astype(np.int16),
+        "f32": (np.arange(40_000) * 0.1).astype(np.float32),
+        "f64": np.cumsum(np.sin(np.arange(20_000) / 50.0)),
+        "big": np.arange(300_000, dtype=np.int64) * 3,
+        "records": records,
+        "fortran": np.asfortranarray(grid),
+        "ro": pickle.PickleBuffer(b"r" * 70_000),
+        "rw": pickle.PickleBuffer(bytearray(b"w" * 70_000)),
+        "small": np.arange(10),
+    }
+
+
+def test_committed_format_1_3_stream_still_loads():
+    data = FIXTURE.read_bytes()
+    info = satchel.inspect(data)
+    assert info["format_version"] == "1.3.0" and info["out_of_band_buffers"] == 9
+    want = make_fixture_values()
+    for loader in (satchel.loads, pickle.loads):
+        got = loader(data)
+        assert got.keys() == want.keys()
+        assert got["ro"] == b"r" * 70_000 and type(got["ro"]) is bytes
+        assert got["rw"] == bytearray(b"w" * 70_000) and type(got["rw"]) is bytearray
+        for name in want.keys() - {"ro", "rw"}:
+            a, b = want[name], got[name]
+            assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b), name
+            assert b.flags.f_contiguous == a.flags.f_contiguous and b.flags.writeable, name
