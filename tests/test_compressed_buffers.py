@@ -271,6 +271,7 @@ def test_hand_made_stream_loads():
         ("bomb", "claims"),
         ("missing", "buffer"),
         ("no-chunks", "no chunks"),
+        ("empty-chunk", "a chunk of 0 bytes"),
         ("not-bytes", "expected bytes|not \\(flags"),
     ],
 )
@@ -290,6 +291,9 @@ def test_damaged_buffers_are_unpickling_errors(case, message):
         "bomb": [(0, 1, bomb)],
         "missing": [],  # the body names a buffer the stream does not carry
         "no-chunks": [(0, 1)],
+        # A well-formed frame of no bytes (single segment, size 0, one empty last raw block):
+        # found by fuzzing (fuzz/crashes/buffers-empty-chunk), it panicked in the unshuffle.
+        "empty-chunk": [(0, 8, chunk, b"\x28\xb5\x2f\xfd\x20\x00\x01\x00\x00")],
         "not-bytes": [(0, 1, 3)],
     }[case]
     if case == "ragged":

@@ -199,7 +199,8 @@ pub fn decompress_all<'py>(
         let mut chunk_sizes = Vec::with_capacity(spec.chunks.len());
         for chunk in &spec.chunks {
             let size = compress::frame_size(py, chunk)?;
-            if size > MAX_CHUNK as u64 || size % k as u64 != 0 {
+            // satchel writes chunks of whole elements, never empty ones.
+            if size == 0 || size > MAX_CHUNK as u64 || size % k as u64 != 0 {
                 return Err(corrupt(format!(
                     "buffer {b} has a chunk of {size} bytes (elements of {k} bytes, at most \
                      {MAX_CHUNK})"
@@ -393,6 +394,9 @@ fn shuffle(data: &[u8], k: usize, out: &mut Vec<u8>) {
     out.clear();
     out.resize(data.len(), 0);
     let n = data.len() / k;
+    if n == 0 {
+        return;
+    }
     let done = match k {
         8 => shuffle8(data, out, n),
         _ => 0,
@@ -410,6 +414,9 @@ fn shuffle(data: &[u8], k: usize, out: &mut Vec<u8>) {
 /// The inverse of `shuffle`.
 fn unshuffle(data: &[u8], k: usize, out: &mut [u8]) {
     let n = data.len() / k;
+    if n == 0 {
+        return;
+    }
     let done = match k {
         8 => unshuffle8(data, out, n),
         _ => 0,
