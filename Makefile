@@ -64,6 +64,7 @@ FUZZ_SECONDS ?= 120
 fuzz: build
 	$(PY) fuzz/run.py signed $(FUZZ_SECONDS)
 	SATCHEL_FUZZ_INTACT_CODE=1 $(PY) fuzz/run.py loads $(FUZZ_SECONDS)
+	$(PY) fuzz/run.py buffers $(FUZZ_SECONDS)
 
 # Build satchel for the other CPythons (3.12, 3.13, 3.14 where provisioned) and run tests there;
 # PYTHON_TESTS picks the tests (the frame code is per version: generators by default).

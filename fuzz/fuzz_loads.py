@@ -34,10 +34,12 @@ def TestOneInput(data):
         print(f"satchel: {_counts[0]} inputs, {_counts[1]} with damaged code", file=sys.stderr)
     checks.check_inspect(data)
     checks.check_signed(data, INTACT)
+    checks.check_printed()
     if INTACT_CODE is not None and checks.damaged_code(data, INTACT_CODE):
         _counts[1] += 1
         return
     checks.check_loads(data)
+    checks.check_printed()
 
 
 if __name__ == "__main__":

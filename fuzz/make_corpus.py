@@ -1,6 +1,10 @@
 """Write the seed corpus: real satchel streams of every kind, small, one per file.
 
     .venv/bin/python fuzz/make_corpus.py            # writes fuzz/corpus/{loads,signed}/seed-*
+    .venv/bin/python fuzz/make_corpus.py buffers-   # only the seeds whose name starts so
+
+The ``buffers-*`` seeds (format 1.3: compressed streams whose large buffers travel out of
+band) also go to fuzz/corpus/buffers, the seeds of fuzz_buffers.py.
 
 Run as a script: what it defines lives in ``__main__``, so satchel ships it by value. The
 streams are deterministic for one interpreter build (nonportable ones carry its bytecode and
@@ -127,29 +131,81 @@ def seeds():
     ]
 
 
-def main():
+def buffer_seeds():
+    """(name, kwargs, object): compressed streams with out-of-band buffers (format 1.3), one
+    element size each (1, 2, 4, 8, 13 structured, 16), read-only, multi-chunk, several buffers.
+    Values compress well, so every stream stays a few KB."""
+    import pickle
+
+    import numpy as np
+
+    def readonly(a):
+        a.setflags(write=False)
+        return a
+
+    rec = np.zeros(6000, dtype=[("id", "<i4"), ("x", "<f8"), ("tag", "u1")])  # itemsize 13
+    rec["id"], rec["x"], rec["tag"] = np.arange(6000), np.arange(6000) * 0.25, np.arange(6000) % 7
+    big_rec = np.zeros(90_000, dtype=rec.dtype)  # 1.17 MB: chunks of 80,659 elements
+    big_rec["id"], big_rec["x"] = np.arange(90_000), np.arange(90_000) * 0.5
+    z = {"compress": True}
+    return [
+        ("buffers-u1", z, np.arange(70_000, dtype=np.uint8)),
+        ("buffers-i2", z, np.arange(40_000, dtype=np.int16)),
+        ("buffers-f2", z, np.arange(40_000, dtype=np.float16)),
+        ("buffers-f4", z, np.arange(20_000, dtype=np.float32)),
+        ("buffers-f8", z, np.arange(10_000) * 0.5),
+        ("buffers-i8-fortran", z, np.asfortranarray(np.arange(12_000).reshape(100, 120))),
+        ("buffers-c16", z, np.arange(5000, dtype=np.complex128)),
+        ("buffers-structured", z, rec),
+        ("buffers-readonly", z, readonly(np.arange(20_000, dtype=np.int32))),
+        ("buffers-multichunk-i4", z, np.arange(300_000, dtype=np.int32)),  # 1.2 MB: 2 chunks
+        ("buffers-multichunk-i8", z, np.arange(280_000)),  # 2.2 MB: 3 chunks
+        ("buffers-multichunk-structured", z, big_rec),
+        ("buffers-bytes", z, pickle.PickleBuffer(bytes(range(256)) * 300)),  # read-only
+        ("buffers-bytearray", z, pickle.PickleBuffer(bytearray(b"satchel" * 10_000))),
+        (
+            "buffers-mixed",
+            z,
+            {
+                "a": np.arange(17_000, dtype=np.float32),
+                "small": np.arange(10),  # in band
+                "b": np.full(9000, 7, dtype=np.uint64),
+                "c": [readonly(np.ones(70_000, dtype=np.bool_))],
+            },
+        ),
+    ]
+
+
+def main(only=()):
     loads_dir = HERE / "corpus" / "loads"
     signed_dir = HERE / "corpus" / "signed"
-    for d in (loads_dir, signed_dir):
+    buffers_dir = HERE / "corpus" / "buffers"
+    for d in (loads_dir, signed_dir, buffers_dir):
         d.mkdir(parents=True, exist_ok=True)
     written = 0
-    for name, kwargs, obj in seeds():
+    for name, kwargs, obj in seeds() + buffer_seeds():
+        if only and not name.startswith(tuple(only)):
+            continue
         data = satchel.dumps(obj, **kwargs)
         (loads_dir / f"seed-{name}").write_bytes(data)
         signed = satchel.dumps(obj, key=KEY, **kwargs)
         assert satchel.inspect(signed)["signed"] if "plain" not in name else True
         (signed_dir / f"seed-{name}").write_bytes(signed)
+        written += 2
         # Signed streams also go to the loads target: unsigned loads of them, and mutations.
         if name in ("lean-closure", "standalone-nonportable", "compressed-closure"):
             (loads_dir / f"seed-signed-{name}").write_bytes(signed)
-        written += 2
-    print(
-        f"{written} seeds in {loads_dir.relative_to(HERE.parent)} and "
-        f"{signed_dir.relative_to(HERE.parent)}",
-        file=sys.stderr,
-    )
+            written += 1
+        if name.startswith("buffers-"):
+            assert satchel.inspect(data)["out_of_band_buffers"], name
+            (buffers_dir / f"seed-{name}").write_bytes(data)
+            written += 1
+            if name in ("buffers-multichunk-i4", "buffers-readonly"):
+                (buffers_dir / f"seed-signed-{name}").write_bytes(signed)
+                written += 1
+    print(f"{written} seeds in {HERE.relative_to(HERE.parent)}/corpus", file=sys.stderr)
 
 
 if __name__ == "__main__":
     os.chdir(HERE)
-    main()
+    main(sys.argv[1:])

@@ -1,8 +1,9 @@
 """Run an atheris target for a total time, restarting it after each finding (libFuzzer stops at
 the first), and summarize: executions, coverage, findings by kind.
 
-    .venv/bin/python fuzz/run.py signed 60      # targets: loads, signed
+    .venv/bin/python fuzz/run.py signed 60      # targets: loads, signed, buffers
     .venv/bin/python fuzz/run.py loads 300 --work /tmp/satchel-fuzz
+    .venv/bin/python fuzz/run.py buffers 300 --skip-open   # count the open findings instead
 
 Findings (crash-*, oom-*, timeout-*) are written to WORK/findings/ and listed; minimize one with
 `python fuzz/fuzz_loads.py -minimize_crash=1 -runs=10000 FILE`. The exit status is 1 when the
@@ -10,6 +11,7 @@ run found anything.
 """
 
 import argparse
+import os
 import pathlib
 import re
 import subprocess
@@ -21,12 +23,19 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("target", choices=["loads", "signed"])
+    ap.add_argument("target", choices=["loads", "signed", "buffers"])
     ap.add_argument("seconds", type=int)
     ap.add_argument("--work", default="/tmp/satchel-fuzz")
     ap.add_argument("--timeout", type=int, default=10, help="seconds per input")
     ap.add_argument("--seed", type=int, default=0, help="libFuzzer -seed (0: random)")
+    ap.add_argument(
+        "--skip-open",
+        action="store_true",
+        help="count the open findings of checks.OPEN (SATCHEL_FUZZ_SKIP_OPEN=1) instead of "
+        "stopping at them; inputs kept in WORK/corpus may then hit them",
+    )
     args = ap.parse_args()
+    env = dict(os.environ, SATCHEL_FUZZ_SKIP_OPEN="1") if args.skip_open else None
 
     work = pathlib.Path(args.work) / args.target
     corpus, findings = work / "corpus", work / "findings"
@@ -48,7 +57,9 @@ def main():
             f"-seed={args.seed + rounds if args.seed else 0}",
             f"-artifact_prefix={findings}/",
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, errors="replace", check=False, env=env
+        )
         log = proc.stderr
         (work / f"log-{rounds}.txt").write_text(log)
         execs = re.findall(r"stat::number_of_executed_units: (\d+)", log) or re.findall(

@@ -66,6 +66,9 @@ for i, data in enumerate(job["cases"]):
                 checks.check_inspect(data)
             elif what == "signed":
                 checks.check_signed(data, job["intact"])
+            elif what == "buffers":
+                outcome = checks.check_buffers(data)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
             else:
                 outcome = checks.check_loads(data)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -73,13 +76,18 @@ for i, data in enumerate(job["cases"]):
             failures.append((i, what, str(exc)))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt... from a damaged stream
             failures.append((i, what, "escaped: " + repr(exc)[:200]))
+    try:
+        checks.check_printed()  # what C code reported through sys.excepthook
+    except AssertionError as exc:
+        failures.append((i, "printed", str(exc)))
     slowest = max(slowest, time.perf_counter() - start)
 sys.stdout.write(json.dumps({"failures": failures, "outcomes": outcomes, "slowest": slowest}))
 """
 
 
 def run_batch(cases, which, intact=frozenset(), timeout=240):
-    """Run ``which`` (a tuple of "inspect", "signed", "loads") on each case in a fresh child.
+    """Run ``which`` (a tuple of "inspect", "signed", "loads", "buffers") on each case in a
+    fresh child.
     Returns the child's report; a signal or a timeout fails, naming the case."""
     job = pickle.dumps({"cases": list(cases), "checks": which, "intact": set(intact)})
     try:
@@ -129,16 +137,35 @@ def test_corpus_is_there():
     assert not list(CORPUS.glob("*/crash-*")), "crashing inputs belong in fuzz/crashes/"
 
 
+def open_findings():
+    """fuzz/crashes/buffers-*: findings against satchel, open or fixed (fuzz/README.md), not
+    the excluded class."""
+    return sorted((FUZZ / "crashes").glob("buffers-*"))
+
+
 def test_crash_reproducers_are_the_excluded_class():
     """fuzz/crashes/: inputs whose *unsigned* load crashes or hangs CPython by running damaged
     bytecode (fuzz/README.md). Each is that class (a code object satchel did not write), and
     inspect and signed loads handle them. They are never loaded here without a key."""
-    files = sorted((FUZZ / "crashes").iterdir())
+    files = sorted(set((FUZZ / "crashes").iterdir()) - set(open_findings()))
     assert files
     intact = checks.intact_code()
     assert all(checks.damaged_code(p.read_bytes(), intact) for p in files)
     cases = [p.read_bytes() for p in files]
     assert_clean(run_batch(cases, ("inspect", "signed")), cases)
+
+
+@pytest.mark.parametrize("path", open_findings(), ids=lambda p: p.name)
+def test_open_finding_reproducers(path):
+    """Inspect and signed loads handle each finding; both unsigned decoders must too
+    (checks.check_loads and checks.check_buffers: a Rust panic is a BaseException). An open
+    one (checks.OPEN) xfails with its error; a fixed one is a regression test."""
+    cases = [path.read_bytes()]
+    assert_clean(run_batch(cases, ("inspect", "signed")), cases)
+    report = run_batch(cases, ("loads", "buffers"))
+    if report["failures"]:
+        pytest.xfail(f"open: {report['failures'][0][2][:200]}")
+    assert_clean(report, cases)
 
 
 BATCH = 80
@@ -155,6 +182,21 @@ def test_corpus_replays(batch):
     for start in range(0, len(cases), BATCH):
         part = cases[start : start + BATCH]
         assert_clean(run_batch(part, ("inspect", "signed", "loads"), intact), part)
+
+
+def test_buffer_corpus_against_the_reference():
+    """fuzz/corpus/buffers (seeds and kept inputs) and the buffers-* seeds of the other
+    corpora: both decoders match the reference decoder of fuzz/oob.py (checks.check_buffers),
+    and every seed is judged and loads."""
+    files = sorted(CORPUS.glob("buffers/*")) + sorted(CORPUS.glob("*/seed-buffers-*"))
+    assert len(files) >= 40
+    cases = [p.read_bytes() for p in files]
+    for start in range(0, len(cases), BATCH):
+        part = cases[start : start + BATCH]
+        assert_clean(run_batch(part, ("buffers",)), part)
+    seeds = [p.read_bytes() for p in CORPUS.glob("buffers/seed-buffers-*")]
+    report = run_batch(seeds, ("buffers",))
+    assert report["outcomes"] == {"loaded": len(seeds)}, report
 
 
 MEMORY_CHILD = r"""

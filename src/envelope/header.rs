@@ -373,9 +373,16 @@ impl<'a> Reader<'a> {
         match self.byte()? {
             BININT1 => self.byte(),
             INT => {
+                // Canonical decimal only (what satchel writes): the unpickler reads INT with
+                // strtol base 0, so b"010" is 8 to it and 10 to a decimal parser; a leading
+                // zero, a sign or a space would let the two read one stream apart.
                 let line = self.line()?;
+                let canonical = !line.is_empty()
+                    && line.iter().all(u8::is_ascii_digit)
+                    && (line.len() == 1 || line[0] != b'0');
                 match std::str::from_utf8(line)
                     .ok()
+                    .filter(|_| canonical)
                     .and_then(|s| s.parse::<u8>().ok())
                 {
                     Some(n) => Ok(n),
