@@ -38,6 +38,7 @@ bench: build
 	$(PY) -m pip install -q matplotlib
 	$(PY) tests/benchmarks/bench.py --out docs
 	$(PY) tests/benchmarks/bench_executors.py --out docs
+	$(PY) tests/benchmarks/bench_session.py --out docs
 
 # Other interpreters for the cross-version tests and the compat matrix, from Debian's packages
 # only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13/3.14 and PyPy 3.11 from Debian sid in
