@@ -799,20 +799,29 @@ pub fn loads<'py>(
     };
     let key = key.filter(|k| !k.is_none());
     let owned;
-    let bytes = match data.cast::<PyBytes>() {
-        Ok(b) => b,
-        Err(_) if key.is_none() && allowed.is_none() => {
-            return refs.pickle_loads.bind(py).call((data,), kwargs)
-        }
-        Err(_) => {
-            owned = py
-                .get_type::<PyBytes>()
-                .call1((data,))?
-                .cast_into::<PyBytes>()?;
-            &owned
-        }
+    let view;
+    let (raw, bytes): (&[u8], &Bound<'py, PyAny>) = match data.cast::<PyBytes>() {
+        Ok(b) => (b.as_bytes(), b.as_any()),
+        Err(_) => match pyo3::buffer::PyBuffer::<u8>::get(data) {
+            // A read-only contiguous buffer (a memoryview of bytes, a read-only mmap of a
+            // file: load_session) is read in place; nothing can change it while we hold it.
+            // A signed one is copied first, so that what is verified is what is loaded.
+            Ok(v) if v.readonly() && v.is_c_contiguous() && key.is_none() => {
+                view = v;
+                (crate::ffi::buffer_bytes(&view), data)
+            }
+            _ if key.is_none() && allowed.is_none() => {
+                return refs.pickle_loads.bind(py).call((data,), kwargs)
+            }
+            _ => {
+                owned = py
+                    .get_type::<PyBytes>()
+                    .call1((data,))?
+                    .cast_into::<PyBytes>()?;
+                (owned.as_bytes(), owned.as_any())
+            }
+        },
     };
-    let raw = bytes.as_bytes();
     if let Some(key) = key {
         let keys = verifying_keys(py, key)?;
         let Some((stream, mac)) = signature::split(raw) else {
@@ -856,7 +865,7 @@ pub fn loads<'py>(
     let plain = |body: Bound<'py, PyAny>| load(body, None);
     let h = match header::parse(raw) {
         Ok(h) => h,
-        Err(header::ParseError::NotSatchel) => return plain(bytes.clone().into_any()),
+        Err(header::ParseError::NotSatchel) => return plain(bytes.clone()),
         Err(header::ParseError::Corrupt(reason)) => {
             return Err(Error::CorruptHeader { reason }.into_pyerr(py))
         }
@@ -937,7 +946,7 @@ fn boot_version(py: Python<'_>) -> PyResult<&'static str> {
 fn loads_body<'py>(
     py: Python<'py>,
     raw: &[u8],
-    bytes: &Bound<'py, PyBytes>,
+    bytes: &Bound<'py, PyAny>,
     h: &header::Header,
     load: impl FnOnce(Bound<'py, PyAny>, Option<Vec<Bound<'py, PyAny>>>) -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -957,7 +966,7 @@ fn loads_body<'py>(
             .into_pyerr(py))
         }
         // A view, not a copy: the body is a complete pickle of its own.
-        None => pyo3::types::PyMemoryView::from(bytes.as_any())?.get_item(
+        None => pyo3::types::PyMemoryView::from(bytes)?.get_item(
             // builtins.slice, not PySlice::new: pyo3 0.30.1's passes new ints to PySlice_New,
             // which does not take them over (two leaked ints per load).
             py.get_type::<pyo3::types::PySlice>()

@@ -185,6 +185,22 @@ def test_a_failed_dump_leaves_nothing_behind():
     assert list(got) == ["b"] and np.array_equal(got["b"], b)
 
 
+def test_read_only_buffers_are_loaded_in_place_and_writable_ones_copied():
+    """satchel.loads parses a read-only buffer (a memoryview of bytes, a read-only mmap:
+    load_session) like bytes; a writable one, which another thread could change while the
+    frames decode, goes through a copy (or plain pickle.loads)."""
+    obj = {"walk": arrays()["walk"], "f": lambda x: x * 2}
+    data = satchel.dumps(obj, compress=True)
+    for view in (memoryview(data), memoryview(bytearray(data)), bytearray(data)):
+        got = satchel.loads(view)
+        assert np.array_equal(got["walk"], obj["walk"]) and got["f"](3) == 6
+    plain = satchel.dumps(obj, compress=False)
+    got = satchel.loads(memoryview(plain))
+    assert np.array_equal(got["walk"], obj["walk"]) and got["f"](3) == 6
+    with pytest.raises(satchel.UnpicklingError, match="corrupt satchel header"):
+        satchel.loads(memoryview(data[:60]))
+
+
 def test_buffers_keyword_conflicts_with_a_stream_that_carries_buffers():
     data = satchel.dumps(np.arange(MiB // 8), compress=True)
     with pytest.raises(ValueError, match="carries its own"):

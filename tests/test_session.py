@@ -472,6 +472,30 @@ def test_numpy_session_round_trips_across_processes(tmp_path):
     assert got["writeable"] == [True, True, True, False]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps")
+def test_large_snapshots_are_mapped_and_unmapped(tmp_path, monkeypatch):
+    """A snapshot of 1 MiB or more is read through a read-only map, closed after the load."""
+    module = make_module("import os\nblob = os.urandom(3 << 20)\nsize = len(blob)\n")
+    path = tmp_path / "big.satchel"
+    satchel.dump_session(path, module=module)
+    assert path.stat().st_size > 1 << 20
+    seen = []
+    real = satchel.loads
+
+    def spy(data, **kwargs):
+        seen.append(type(data).__name__)
+        maps = pathlib.Path("/proc/self/maps").read_text()
+        seen.append(str(path) in maps)
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(satchel, "loads", spy)
+    target = make_module("")
+    report = satchel.load_session(path, module=target)
+    assert seen == ["mmap", True]
+    assert str(path) not in pathlib.Path("/proc/self/maps").read_text()
+    assert target.blob == module.blob and report.size == path.stat().st_size
+
+
 def test_a_failed_load_leaves_the_namespace_untouched(tmp_path):
     """Loading is all or nothing: a global that cannot be rebuilt (a module importable where
     the snapshot was made, missing here) fails the load before any name is assigned."""
