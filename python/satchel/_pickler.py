@@ -57,20 +57,17 @@ class Pickler(_pickle.Pickler):
             return super().dump(obj)
         try:
             if self._satchel_buffer is not None:
+                # Each compressed body is unpickled on its own (fresh memo), and nothing of a
+                # failed dump (partial body, buffers, memo) may reach the next one.
                 try:
                     super().dump(obj)
                 except BaseException:
-                    # Nothing of a failed dump may reach the next: its partial body, its
-                    # buffers, and its memo (the next body is unpickled on its own).
                     if self._satchel_sink is not None:
                         self._satchel_sink.clear()
-                    self._satchel_buffer.getvalue()
-                    self.clear_memo()
                     raise
-                body = self._satchel_buffer.getvalue()
-                # Each compressed body is unpickled on its own (fresh memo): the next dump
-                # must not refer to this one's memo.
-                self.clear_memo()
+                finally:
+                    body = self._satchel_buffer.getvalue()
+                    self.clear_memo()
                 options.write_compressed(self._satchel_file, body, self._satchel_sink)
                 return None
             header = options.header()

@@ -87,10 +87,6 @@ impl BufferSink {
     fn clear(&self) {
         drop(self.take());
     }
-
-    fn __len__(&self) -> usize {
-        self.held.lock().expect("buffer sink lock").len()
-    }
 }
 
 /// A compressed buffer: its flags, the element size its chunks are shuffled by (1: not

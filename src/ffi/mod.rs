@@ -349,8 +349,4 @@ impl OwnedBytes {
         }
         Ok(())
     }
-
-    fn __len__(&self) -> usize {
-        self.data.len()
-    }
 }
