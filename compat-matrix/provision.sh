@@ -4,9 +4,9 @@
 #   - CPython 3.11.2, Debian bookworm's /usr/bin/python3.11 (apt-get if it is missing);
 #   - the pyenv CPythons under /root/.pyenv/versions, where present (nothing is installed);
 #   - PyPy 3.9 from bookworm: apt-get install pypy3 pypy3-dev;
-#   - CPython 3.13 and 3.14 and PyPy from Debian sid, unpacked into a private root
+#   - CPython 3.13, 3.14 and 3.15 and PyPy from Debian sid, unpacked into a private root
 #     (.interpreters/sid/root): their glibc is newer than bookworm's, so they run through sid's
-#     own loader, from wrapper scripts in .interpreters/bin/ (python3.13, python3.14, pypy3).
+#     own loader, from wrapper scripts in .interpreters/bin/ (python3.13, python3.14, python3.15, pypy3.11).
 # Idempotent and cached (.interpreters/sid/debs keeps the packages): what runs already is kept.
 # Reports what it could not get and exits 0 anyway: tests and the compat matrix skip
 # interpreters that are missing, and say so. The last lines list what is there.
@@ -154,6 +154,17 @@ if runs "$root/bin/python3.14" && [ ! -f "$sid/root/usr/include/python3.14/inter
     echo "sid python3.14 headers: $sid/root/usr/include/python3.14"
   else
     missing+=("sid python3.14 headers (download failed: $root/python3.14.log)")
+  fi
+fi
+
+# CPython 3.15 (released October 2026) with its headers, exactly as 3.14.
+sid_interpreter python3.15 /usr/bin/python3.15 \
+  python3.15-minimal libpython3.15-minimal libpython3.15-stdlib python3.15 libreadline8t64
+if runs "$root/bin/python3.15" && [ ! -f "$sid/root/usr/include/python3.15/internal/pycore_frame.h" ]; then
+  if sid_fetch "$root/python3.15.log" libpython3.15-dev libpython3.15; then
+    echo "sid python3.15 headers: $sid/root/usr/include/python3.15"
+  else
+    missing+=("sid python3.15 headers (download failed: $root/python3.15.log)")
   fi
 fi
 
