@@ -98,10 +98,6 @@ def _expected_failures():
 
     # Owner "classes" (issue 13 items 3, 4 and the class-related tests), in parallel.
     classes = "classes: {}"
-    chained = classes.format("a dynamic class re-pickled in a subprocess gives other bytes")
-    add(_both("test_deterministic_dynamic_class_attr_ordering_for_chained_pickling"), chained)
-    add(_both("test_deterministic_str_interning_for_chained_dynamic_class_pickling"), chained)
-    add(_both("test_dynamic_class_determinist_subworker_tuple_memoization"), chained)
     add(
         _both("test_interactive_dynamic_type_and_stored_remote_instances"),
         classes.format("class identity across calls to a long-lived worker"),
@@ -114,9 +110,6 @@ def _expected_failures():
         _both("test_pickle_dynamic_typevar_tracking"),
         classes.format("a dynamic TypeVar is not tracked (T is not T after two loads)"),
     )
-
-    # Owner "suite" (this branch).
-    add(_both("test_dynamic_func_deterministic_roundtrip"), "suite: marshal refcount flags")
     return out
 
 
