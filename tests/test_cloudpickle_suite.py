@@ -97,18 +97,20 @@ def _expected_failures():
         add(f"{F}CloudPickleFileTests::test_{name}", kinds.format("open files"))
 
     # Owner "classes" (issue 13 items 3, 4 and the class-related tests), in parallel.
-    classes = "classes: {}"
     add(
         _both("test_interactive_dynamic_type_and_stored_remote_instances"),
-        classes.format("class identity across calls to a long-lived worker"),
+        "classes: a class patched in place (A.echo = ...) keeps its content id, so a worker "
+        "that already has the class never sees the patch",
     )
     add(
         _both("test_interactive_remote_function_calls_no_side_effect"),
-        classes.format("class identity across calls to a long-lived worker"),
+        "classes: a worker keeps the class it already tracks with its old methods "
+        "(class_setstate skips it), so a method's `global` writes persist from call to call; "
+        "cloudpickle re-applies the class state, with fresh globals",
     )
     add(
         _both("test_pickle_dynamic_typevar_tracking"),
-        classes.format("a dynamic TypeVar is not tracked (T is not T after two loads)"),
+        "classes: a dynamic TypeVar is not tracked (T is not T after two loads)",
     )
     return out
 

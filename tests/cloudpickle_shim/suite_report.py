@@ -20,9 +20,11 @@ def pytest_sessionstart(session):
 
 def _reason(report):
     crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        return crash.message.splitlines()[0][:300]
-    return str(report.longrepr).strip().splitlines()[-1][:300]
+    text = crash.message if crash is not None else str(report.longrepr)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or ["?"]
+    # A script's failure ("script errored with output: ... Traceback ...") ends with its error.
+    reason = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return reason[:300]
 
 
 def pytest_collectreport(report):
