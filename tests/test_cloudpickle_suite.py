@@ -31,6 +31,10 @@ import pytest
 
 import satchel
 
+# cloudpickle's testutils imports psutil (requirements-dev.txt has it); tornado and numpy are
+# optional there (their tests skip without them).
+pytest.importorskip("psutil", reason="cloudpickle's test suite needs psutil")
+
 VERSION = "3.1.0"
 SDIST = f"cloudpickle-{VERSION}.tar.gz"
 SDIST_SHA256 = "81a929b6e3c7335c863c771d673d105f02efdb89dfaba0c90495d1c64796601b"
@@ -58,10 +62,12 @@ def _expected_failures():
     "Differences" section then lists too."""
     out = {}
 
-    def add(ids, why):
+    def add(ids, why, when=True):
+        """``when``: the interpreters on which it fails (measured on CPython 3.11 and 3.13)."""
         for nodeid in [ids] if isinstance(ids, str) else ids:
             assert nodeid not in out, nodeid
-            out[nodeid] = why
+            if when:
+                out[nodeid] = why
 
     # Out of scope (issue 13): the test calls one of cloudpickle's private helpers, which the
     # shim does not fake (calling it raises ImportError).
@@ -112,6 +118,17 @@ def _expected_failures():
         _both("test_pickle_dynamic_typevar_tracking"),
         "classes: a dynamic TypeVar is not tracked (T is not T after two loads)",
     )
+    chained = (
+        "classes: a class loaded elsewhere lacks __firstlineno__ (Python 3.13+), so re-pickling "
+        "it there gives other bytes: its state is set in sorted order, and setting __module__ "
+        "after __firstlineno__ deletes it (the type.__module__ setter does, on 3.13+)"
+    )
+    for name in (
+        "test_deterministic_dynamic_class_attr_ordering_for_chained_pickling",
+        "test_deterministic_str_interning_for_chained_dynamic_class_pickling",
+        "test_dynamic_class_determinist_subworker_tuple_memoization",
+    ):
+        add(_both(name), chained, when=sys.version_info >= (3, 13))
     return out
 
 

@@ -296,14 +296,26 @@ def test_cloudpickle_registered_package_covers_submodules(make_module, real_clou
     files = {
         f"{pkg}/__init__.py": "",
         f"{pkg}/sub.py": "def f(x):\n    return x + 100\n",
+        f"{pkg}x.py": "def g():\n    return 'other'\n",  # a name prefix, not a submodule
     }
     top = make_module(files, pkg)
     sub = make_module(files, f"{pkg}.sub")
-    real_cloudpickle.register_pickle_by_value(top)
-    try:
-        assert child_eval(sub.f, "obj(1)") == 101
-    finally:
-        real_cloudpickle.unregister_pickle_by_value(top)
+    other = make_module(files, f"{pkg}x")
+    # A few registered names are compared one by one, more are looked up by name: both ways.
+    fillers = []
+    for _ in range(9):
+        name = unique("satchel_cpfiller")
+        fillers.append(make_module({f"{name}.py": ""}, name))
+    for registered in ([top], [top, *fillers]):
+        for module in registered:
+            real_cloudpickle.register_pickle_by_value(module)
+        try:
+            assert child_eval(sub.f, "obj(1)") == 101
+            assert satchel.dumps(other.g) == pickle.dumps(other.g, protocol=5)
+        finally:
+            for module in registered:
+                real_cloudpickle.unregister_pickle_by_value(module)
+        assert satchel.dumps(sub.f) == pickle.dumps(sub.f, protocol=5)
 
 
 def test_cloudpickle_is_never_imported_by_satchel():

@@ -63,7 +63,25 @@ fn registered_with_cloudpickle(py: Python<'_>, module_name: &str) -> bool {
     let Some(set) = cloudpickle_registry(py) else {
         return false;
     };
+    // A registry holds a few names: comparing with each costs less than building and hashing
+    // a Python string per parent package.
+    if set.len() <= 8 {
+        return set.iter().any(|entry| {
+            entry
+                .cast::<PyString>()
+                .ok()
+                .and_then(|e| e.to_str().ok().map(|e| covers(e, module_name)))
+                .unwrap_or(false)
+        });
+    }
     self_and_parents(module_name).any(|name| set.contains(name).unwrap_or(false))
+}
+
+/// Whether registering `registered` covers `module_name`: itself or a submodule.
+fn covers(registered: &str, module_name: &str) -> bool {
+    module_name
+        .strip_prefix(registered)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 /// True when `module_name.qualname` resolves, through an imported module that is not
