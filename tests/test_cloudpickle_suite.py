@@ -17,6 +17,7 @@ its reason, and every listed test must fail: the list only shrinks.
     .venv/bin/python -m pytest -q -p no:cacheprovider -s tests/test_cloudpickle_suite.py
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -167,13 +168,19 @@ def _pip_download(dest):
     return None
 
 
-def _sdist():
-    """The cached sdist, fetched once; skips the module when it cannot be fetched."""
+@functools.cache
+def _fetch():
+    """The cached sdist (fetched once), or why it cannot be had; asked once per session."""
     dest = CACHE / SDIST
     if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == SDIST_SHA256:
-        return dest
+        return dest, None
     CACHE.mkdir(parents=True, exist_ok=True)
-    why = _pip_download(dest)
+    return dest, _pip_download(dest)
+
+
+def _sdist():
+    """The sdist; skips the calling test when it cannot be fetched."""
+    dest, why = _fetch()
     if why is not None:
         pytest.skip(f"cannot fetch cloudpickle {VERSION}'s tests from PyPI (no network?): {why}")
     return dest
