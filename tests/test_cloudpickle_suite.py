@@ -64,7 +64,7 @@ def _expected_failures():
     out = {}
 
     def add(ids, why, when=True):
-        """``when``: the interpreters on which it fails (measured on CPython 3.11 and 3.13)."""
+        """``when``: the interpreters on which it fails (measured on CPython 3.11, 3.13, 3.14)."""
         for nodeid in [ids] if isinstance(ids, str) else ids:
             assert nodeid not in out, nodeid
             if when:
@@ -88,6 +88,13 @@ def _expected_failures():
         _both("test_importing_multiprocessing_does_not_impact_whichmodule"),
         private.format("_whichmodule"),
     )
+
+    # The 3.1.0 tests predate Python 3.14's lazy annotations (PEP 649/749): these fail before
+    # anything is pickled (instance.__annotations__ is gone; functools.wraps copies
+    # __annotate__, not an assigned __annotations__), with real cloudpickle 3.1.2 too.
+    py314 = "the test's own assumption fails on Python 3.14 (cloudpickle 3.1.2 fails it too)"
+    add(_both("test_locally_defined_class_with_type_hints"), py314, sys.version_info >= (3, 14))
+    add(_both("test_wraps_preserves_function_annotations"), py314, sys.version_info >= (3, 14))
 
     # Owner "kinds" (issue 13 item 2), being fixed in parallel: kinds satchel cannot pickle yet.
     kinds = "kinds: cannot pickle {} yet"
