@@ -1,6 +1,6 @@
 """cloudpickle's own test suite, run with satchel standing in for ``cloudpickle``.
 
-The tests come from cloudpickle 3.1.0's sdist on PyPI (3.1.1 and 3.1.2 ship none), fetched
+The tests come from cloudpickle 3.1.0's sdist on PyPI (the 3.1.2 sdist ships none), fetched
 with pip at test time and cached under ``.cache/cloudpickle-suite/`` (gitignored); nothing of
 it is vendored. In a fresh copy of the sdist, the ``cloudpickle`` package is replaced by
 ``tests/cloudpickle_shim/cloudpickle`` (satchel's public API, nothing private) and its test
