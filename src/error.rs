@@ -27,15 +27,21 @@ pub enum Error {
         what: String,
         reason: String,
     },
-    /// `register_pickle_by_value` needs a module that is imported.
+    /// `register_pickle_by_value` needs a module that is imported. The messages are
+    /// cloudpickle's, word for word (its tests match them): `what` is `str(obj)`, `module` is
+    /// `repr(module)`.
     NotAModule {
         what: String,
     },
     NotImported {
-        name: String,
+        module: String,
     },
     NotRegistered {
-        name: String,
+        module: String,
+    },
+    /// `satchel.unregister_pickle_by_value` of a module only cloudpickle's registry holds.
+    RegisteredWithCloudpickle {
+        module: String,
     },
     /// A stream's header is truncated or not what satchel writes.
     CorruptHeader {
@@ -116,25 +122,35 @@ impl std::fmt::Display for Error {
             } => {
                 write!(f, "{}: {reason}", path.join(" -> "))
             }
+            // "excessively deep recursion required" is cloudpickle's wording, which callers
+            // and cloudpickle's own tests match on.
             Error::TooDeep { what } => write!(
                 f,
-                "cannot pickle {what}: it nests deeper than the recursion limit \
-                 (sys.getrecursionlimit()); flatten it or raise the limit"
+                "cannot pickle {what}: excessively deep recursion required (it nests deeper \
+                 than the recursion limit, sys.getrecursionlimit()); flatten it or raise the \
+                 limit"
             ),
             Error::Unmarshallable { what, reason } => write!(
                 f,
                 "cannot pickle the code of {what}: marshal refuses it ({reason})"
             ),
             Error::NotAModule { what } => {
-                write!(f, "register_pickle_by_value expects a module, got {what}")
+                write!(f, "Input should be a module object, got {what} instead")
             }
-            Error::NotImported { name } => write!(
+            Error::NotImported { module } => write!(
                 f,
-                "module '{name}' is not in sys.modules: import it before registering it by value"
+                "{module} was not imported correctly, have you used an `import` statement to \
+                 access it?"
             ),
-            Error::NotRegistered { name } => {
-                write!(f, "module '{name}' is not registered for pickling by value")
+            Error::NotRegistered { module } => {
+                write!(f, "{module} is not registered for pickle by value")
             }
+            Error::RegisteredWithCloudpickle { module } => write!(
+                f,
+                "{module} is not registered for pickle by value with satchel but with \
+                 cloudpickle, whose registry satchel follows: use \
+                 cloudpickle.unregister_pickle_by_value"
+            ),
             Error::CorruptHeader { reason } => write!(f, "corrupt satchel header: {reason}"),
             Error::CorruptBody { reason } => write!(f, "corrupt satchel body: {reason}"),
             Error::Compression { reason } => write!(f, "cannot compress the stream: {reason}"),
@@ -255,6 +271,7 @@ impl Error {
             Error::NotAModule { .. }
             | Error::NotImported { .. }
             | Error::NotRegistered { .. }
+            | Error::RegisteredWithCloudpickle { .. }
             | Error::BadOption { .. } => pyo3::exceptions::PyValueError::new_err(message),
             Error::Signature { .. } => match signature_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),

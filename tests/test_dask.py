@@ -254,6 +254,40 @@ def test_uninstall_and_reinstall(cluster):
     ]
 
 
+def test_pickle_by_value_when_registered(cluster, tmp_path, monkeypatch):
+    """distributed's own test_pickle_by_value_when_registered, under satchel: a module that
+    code registered with cloudpickle goes by value through satchel too, and so runs on a worker
+    that cannot import it (the module's folder is on this process's sys.path only)."""
+    import importlib
+    import sys
+    import uuid
+
+    import distributed.protocol.pickle as dpickle
+
+    cloudpickle = pytest.importorskip("cloudpickle")
+    client, _ = cluster
+    assert dpickle.dumps is satchel.dask.dumps
+    name = f"satchel_dask_mymodule_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{name}.py").write_text("def myfunc(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # here only: the workers are already running
+    module = importlib.import_module(name)
+    try:
+        plain = pickle.dumps(module.myfunc, protocol=pickle.HIGHEST_PROTOCOL)
+        # By reference (a worker would fail to import it, as it would with cloudpickle; a task
+        # spec that fails to load breaks the worker's stream, so that is not sent).
+        assert dpickle.dumps(module.myfunc) == plain
+
+        cloudpickle.register_pickle_by_value(module)
+        try:
+            assert len(dpickle.dumps(module.myfunc)) > len(plain)
+            future = client.submit(module.myfunc, 1, pure=False)
+            assert future.result(timeout=TIMEOUT) == 2
+        finally:
+            cloudpickle.unregister_pickle_by_value(module)
+    finally:
+        sys.modules.pop(name, None)
+
+
 # In this process, without the cluster: the wire format of satchel.dask.dumps.
 
 

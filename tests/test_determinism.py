@@ -16,7 +16,8 @@ import pickle
 
 import pytest
 
-from conftest import child_eval_bytes, run_script
+import satchel
+from conftest import child_eval, child_eval_bytes, run_script
 
 HASH_SEEDS = ["1", "12345", "random"]
 
@@ -215,3 +216,27 @@ def test_bytes_identical_across_hash_seeds(protocol):
 def test_stream_loads_and_works_in_fresh_process(seed):
     stream = run_script(SCRIPT, str(pickle.HIGHEST_PROTOCOL), env={"PYTHONHASHSEED": seed})
     assert child_eval_bytes(stream, CHECK) == EXPECTED
+
+
+def _spare(arg_1, arg_2):
+    return None  # the same constants as `inner` below: the compiler shares one tuple for both
+
+
+def test_function_bytes_survive_a_trip_through_other_processes():
+    # cloudpickle's test_dynamic_func_deterministic_roundtrip and its chained-pickling tests: a
+    # function loaded from a stream and dumped again gives the bytes it came from. marshal marks
+    # shared constants by reference count, and `inner`'s constant tuple is shared with `_spare`
+    # here but not in a process that loaded it from a stream.
+    def outer():
+        def inner(arg_1, arg_2):
+            return None
+
+        return inner
+
+    inner = outer()
+    assert inner.__code__.co_consts is _spare.__code__.co_consts  # the case under test
+    here = satchel.dumps(inner)
+    redump = "__import__('satchel').dumps(obj)"
+    there = child_eval(inner, redump)
+    assert there == here
+    assert child_eval_bytes(there, redump) == here  # and twice removed

@@ -316,3 +316,20 @@ def test_subclass_persistent_id_is_not_second_guessed():
 
     with pytest.raises(OSError, match="disk full"):
         Persisting(Full()).dump({"lock": threading.Lock()})
+
+
+def test_recursion_during_pickling_uses_cloudpickles_words():
+    # cloudpickle's test_recursion_during_pickling; its message ("excessively deep recursion
+    # required") is matched by code written against cloudpickle, so satchel's includes it.
+    class Loop:
+        def __getattribute__(self, name):
+            return getattr(self, name)
+
+    for protocol in (2, 5):
+        with pytest.raises(satchel.PicklingError) as info:
+            satchel.dumps(Loop(), protocol=protocol)
+        message = str(info.value)
+        assert "excessively deep recursion required" in message
+        assert "<locals>.Loop'" in message  # names the object
+        assert isinstance(info.value, RecursionError)  # except RecursionError still works
+        assert isinstance(info.value.__cause__, RecursionError)

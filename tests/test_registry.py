@@ -249,3 +249,86 @@ print(repr((f(3), receiver.CONST, vars(receiver) == before, f.__globals__ is var
     out = run_script(script, payload.hex())
     assert out.decode().strip() == repr((31, "receiver", True, False))
     assert pickle.loads(payload)(3) == 31
+
+
+# cloudpickle's registry: modules registered with cloudpickle.register_pickle_by_value go by
+# value in satchel too (byref.rs reads cloudpickle's set from sys.modules).
+
+
+@pytest.fixture
+def real_cloudpickle():
+    cloudpickle = pytest.importorskip("cloudpickle")
+    if cloudpickle.dumps is satchel.dumps:  # satchel's own shim, as in the suite's subprocess
+        pytest.skip("cloudpickle here is satchel's shim")
+    return cloudpickle
+
+
+def test_cloudpickle_registry_is_followed(make_module, real_cloudpickle):
+    name = unique("satchel_cpreg")
+    mod = make_module({f"{name}.py": MODULE_SOURCE}, name)
+    assert satchel.dumps(mod.compute) == pickle.dumps(mod.compute, protocol=5)
+
+    real_cloudpickle.register_pickle_by_value(mod)
+    try:
+        assert name in satchel.list_registry_pickle_by_value()
+        result = child_eval(
+            (mod.compute, mod.Thing(4), mod),
+            f"(obj[0](3), obj[1].doubled(), obj[2].CONST, {name!r} in __import__('sys').modules)",
+        )
+        assert result == (31, 80, 10, False)
+        # satchel's unregister leaves cloudpickle's registration alone, and says so.
+        with pytest.raises(ValueError, match="cloudpickle.unregister_pickle_by_value"):
+            satchel.unregister_pickle_by_value(mod)
+        # Registered with both: both must let go before it goes by reference again.
+        satchel.register_pickle_by_value(mod)
+        satchel.unregister_pickle_by_value(mod)
+        assert name in satchel.list_registry_pickle_by_value()
+    finally:
+        real_cloudpickle.unregister_pickle_by_value(mod)
+    assert name not in satchel.list_registry_pickle_by_value()
+    assert satchel.loads(satchel.dumps(mod.compute)) is mod.compute
+    with pytest.raises(ChildError, match="ModuleNotFoundError"):
+        child_eval(mod.compute, "obj(3)")
+
+
+def test_cloudpickle_registered_package_covers_submodules(make_module, real_cloudpickle):
+    pkg = unique("satchel_cpregpkg")
+    files = {
+        f"{pkg}/__init__.py": "",
+        f"{pkg}/sub.py": "def f(x):\n    return x + 100\n",
+        f"{pkg}x.py": "def g():\n    return 'other'\n",  # a name prefix, not a submodule
+    }
+    top = make_module(files, pkg)
+    sub = make_module(files, f"{pkg}.sub")
+    other = make_module(files, f"{pkg}x")
+    # A few registered names are compared one by one, more are looked up by name: both ways.
+    fillers = []
+    for _ in range(9):
+        name = unique("satchel_cpfiller")
+        fillers.append(make_module({f"{name}.py": ""}, name))
+    for registered in ([top], [top, *fillers]):
+        for module in registered:
+            real_cloudpickle.register_pickle_by_value(module)
+        try:
+            assert child_eval(sub.f, "obj(1)") == 101
+            assert satchel.dumps(other.g) == pickle.dumps(other.g, protocol=5)
+        finally:
+            for module in registered:
+                real_cloudpickle.unregister_pickle_by_value(module)
+        assert satchel.dumps(sub.f) == pickle.dumps(sub.f, protocol=5)
+
+
+def test_cloudpickle_is_never_imported_by_satchel():
+    # The registry is read from sys.modules: dumping by-reference functions and classes (each
+    # asks whether its module is registered) must not import cloudpickle.
+    out = run_script(
+        """
+        import collections, json, os.path, sys
+        import satchel
+        data = satchel.dumps([json.dumps, collections.OrderedDict, os.path.join, json])
+        satchel.register_pickle_by_value(json)
+        satchel.dumps(json.dumps)
+        print(sorted(satchel.list_registry_pickle_by_value()), "cloudpickle" in sys.modules)
+        """
+    )
+    assert out.decode().split() == ["['json']", "False"]

@@ -6,6 +6,8 @@ Loading a pickle runs code: only load streams from sources you trust.
 """
 
 import pickle
+import sys
+import warnings
 from pickle import load
 
 from satchel import _satchel
@@ -47,6 +49,7 @@ __all__ = [
     "dump_session",
     "dumps",
     "inspect",
+    "is_tornado_coroutine",
     "list_registry_pickle_by_value",
     "load",
     "load_session",
@@ -57,6 +60,24 @@ __all__ = [
 ]
 
 _satchel._register_pickler(Pickler)
+
+
+def is_tornado_coroutine(func):
+    """Whether ``func`` is a Tornado coroutine function (cloudpickle's, deprecated there too).
+
+    satchel needs nothing special for them: a ``@tornado.gen.coroutine`` function pickles like
+    any other wrapper. Use ``tornado.gen.is_coroutine_function`` directly.
+    """
+    warnings.warn(
+        "is_tornado_coroutine is deprecated (as in cloudpickle 3); use "
+        "tornado.gen.is_coroutine_function directly instead.",
+        category=DeprecationWarning,
+        stacklevel=2,
+    )
+    gen = sys.modules.get("tornado.gen")  # never imports tornado, as cloudpickle does not
+    if gen is None or not hasattr(gen, "is_coroutine_function"):
+        return False
+    return gen.is_coroutine_function(func)
 
 
 def dump_session(path, **kwargs):

@@ -22,7 +22,7 @@ pub fn by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
         .bind(py)
         .get_item(&name)?
         .is_some_and(|m| m.is(module));
-    Ok(imported && !byref::is_registered(name_str.to_str()?))
+    Ok(imported && !byref::is_registered(py, name_str.to_str()?))
 }
 
 pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
