@@ -6,11 +6,14 @@ mod cell;
 mod class;
 mod classid;
 mod code;
+mod dictview;
+mod file;
 mod function;
 pub mod generator;
 mod globals;
 mod instance;
 mod itertools;
+mod memoryview;
 mod method;
 mod module;
 mod stdlib;
@@ -53,6 +56,9 @@ pub enum Kind {
     CoroutineWrapper,
     Itertools,
     Exception,
+    DictView,
+    MemoryView,
+    File,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -77,11 +83,11 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::Cell
     } else if ty == refs.method {
         Kind::Method
-    } else if ty == refs.classmethod {
+    } else if ty == refs.classmethod || ty == refs.abstract_classmethod {
         Kind::ClassMethod
-    } else if ty == refs.staticmethod {
+    } else if ty == refs.staticmethod || ty == refs.abstract_staticmethod {
         Kind::StaticMethod
-    } else if ty == refs.property {
+    } else if ty == refs.property || ty == refs.abstract_property {
         Kind::Property
     } else if ty == refs.lru_cache {
         Kind::LruCache
@@ -109,6 +115,12 @@ fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<K
         Kind::CoroutineWrapper
     } else if refs.itertools.contains(&ty) {
         Kind::Itertools
+    } else if refs.dict_views.contains(&ty) {
+        Kind::DictView
+    } else if ty == refs.memoryview {
+        Kind::MemoryView
+    } else if refs.files.contains(&ty) {
+        Kind::File
     } else if refs.singletons.contains_key(&ty) {
         Kind::Singleton
     } else if ffi::is_module(obj) {
@@ -302,6 +314,9 @@ fn reduce_kind<'py>(
         Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
         Kind::Itertools => itertools::reduce(obj),
         Kind::Exception => stdlib::reduce_exception(obj),
+        Kind::DictView => dictview::reduce(obj),
+        Kind::MemoryView => memoryview::reduce(obj),
+        Kind::File => file::reduce(obj),
     }
 }
 
