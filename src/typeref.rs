@@ -8,6 +8,9 @@ use rustc_hash::FxHashMap;
 use crate::ffi::addr;
 
 pub struct TypeRefs {
+    /// Every kind `reduce::classify_rare` recognises by exact type: type address -> kind. One
+    /// hash probe, whatever the number of kinds, is all a plain instance pays there.
+    pub exact_kinds: FxHashMap<usize, crate::reduce::Kind>,
     // Exact types dispatched on by `reduce::classify` (addresses, compared against ob_type).
     pub function: usize,
     pub code: usize,
@@ -170,7 +173,8 @@ impl TypeRefs {
 
         let pickle_mod = py.import("_pickle")?;
         let ordered_dict = py.import("collections")?.getattr("OrderedDict")?;
-        Ok(TypeRefs {
+        let mut refs = TypeRefs {
+            exact_kinds: FxHashMap::default(),
             function: ta(&types, "FunctionType")?,
             code: ta(&types, "CodeType")?,
             cell: ta(&types, "CellType")?,
@@ -308,7 +312,9 @@ impl TypeRefs {
                 .collect(),
             lazy_annotations: py.version_info() >= (3, 14),
             has_type_params: types.getattr("FunctionType")?.hasattr("__type_params__")?,
-        })
+        };
+        refs.exact_kinds = crate::reduce::exact_kinds(&refs);
+        Ok(refs)
     }
 }
 
