@@ -104,7 +104,7 @@ pub enum Error {
     /// A file object that cannot travel as its contents (`reduce/file.rs`). Raised as the
     /// stdlib's `pickle.PicklingError`, so that `diagnose::explain` adds the path to it.
     File {
-        /// The file's name, repr'd (a path, or an int for a file descriptor).
+        /// The file's name, repr'd (a path, or an int for a file descriptor), and its type.
         name: String,
         refusal: FileRefusal,
     },

@@ -187,7 +187,10 @@ def test_unseekable_pipe():
     r, w = os.pipe()
     with os.fdopen(r) as f, os.fdopen(w, "w"):
         message = refusal(f)
-    assert f"Cannot pickle file {r} as it cannot be read: it is not seekable" in message
+    assert (
+        f"Cannot pickle file {r} (_io.TextIOWrapper) as it cannot be read: it is not seekable"
+        in (message)
+    )
 
 
 def test_terminal():

@@ -40,7 +40,12 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let (Some(name), Some(mode)) = (obj.getattr_opt("name")?, obj.getattr_opt("mode")?) else {
         return Err(refuse(obj, FileRefusal::NoName));
     };
-    let name_repr = name.repr()?.to_string();
+    // "'/tmp/data.txt' (_io.TextIOWrapper)": an error path drops the leaf's type otherwise.
+    let name_repr = format!(
+        "{} ({})",
+        name.repr()?,
+        obj.get_type().fully_qualified_name()?
+    );
     let refused = |refusal| {
         Error::File {
             name: name_repr.clone(),
