@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import satchel
-from conftest import OTHER_PYTHONS, child_eval, child_eval_bytes, stdlib_eval
+from conftest import OTHER_PYTHONS, child_eval, child_eval_bytes, run_script, stdlib_eval
 
 
 def test_abstract_descriptors_directly():
@@ -237,3 +237,47 @@ def test_error_inside_an_abstract_classmethod_names_its_function():
     message = str(info.value)
     assert "attribute 'make' of class " in message
     assert "its function (__func__) -> closure cell 'lock' of function " in message
+
+
+DETERMINISM_SCRIPT = """
+import abc, hashlib, sys
+import satchel
+
+class Base(abc.ABC):
+    @abc.abstractclassmethod
+    def make(cls): ...
+
+    @abc.abstractstaticmethod
+    def helper(): ...
+
+    @abc.abstractproperty
+    def size(self): ...
+
+sys.stdout.write(hashlib.sha256(satchel.dumps(Base)).hexdigest())
+"""
+
+
+def test_abc_with_abstract_descriptors_pickles_deterministically():
+    # Its class id is content-derived (not random): the same bytes in every process.
+    first = run_script(DETERMINISM_SCRIPT, env={"PYTHONHASHSEED": "1"})
+    second = run_script(DETERMINISM_SCRIPT, env={"PYTHONHASHSEED": "2"})
+    assert first == second
+
+
+def test_abstract_descriptor_and_plain_one_give_different_class_ids():
+    def body(decorate):
+        def make(cls):
+            return cls
+
+        return type("C", (), {"make": decorate(make), "__module__": "__main__"})
+
+    ids = {
+        satchel._satchel._content_id(body(decorate))
+        for decorate in (
+            classmethod,
+            abc.abstractclassmethod,
+            staticmethod,
+            abc.abstractstaticmethod,
+        )
+    }
+    assert None not in ids and len(ids) == 4
