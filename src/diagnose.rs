@@ -255,9 +255,50 @@ fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, Py
         }
     } else if ffi::is_type(obj) {
         let name = obj.getattr("__qualname__")?.to_string();
+        // What a class's reduction pickles: its metaclass and bases (in the skeleton, before
+        // the attributes), then its attributes, less the ABC caches it never sends.
+        let meta = obj.get_type();
+        out.push((
+            format!("metaclass '{}' of class '{name}'", meta.qualname()?),
+            meta.clone().into_any(),
+        ));
+        for base in obj.getattr("__bases__")?.cast_into::<PyTuple>()?.iter() {
+            let label = format!(
+                "base class '{}' of class '{name}'",
+                base.getattr("__qualname__")?
+            );
+            out.push((label, base));
+        }
+        let abc = meta.is_subclass(refs.abc_meta.bind(py))?;
         for item in obj.getattr("__dict__")?.call_method0("items")?.try_iter()? {
             let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+            if abc
+                && k.cast::<PyString>()
+                    .is_ok_and(|k| k.to_str().is_ok_and(|k| k.starts_with("_abc_")))
+            {
+                continue;
+            }
             out.push((format!("attribute '{k}' of class '{name}'"), v));
+        }
+    } else if refs.dict_views.contains(&ty) {
+        // keys, values, items (of a dict, then of an OrderedDict).
+        let kind = ["key", "value", "item"]
+            [refs.dict_views.iter().position(|&t| t == ty).unwrap_or(0) % 3];
+        for (i, v) in obj.try_iter()?.enumerate() {
+            out.push((format!("{kind} {i} of the view"), v?));
+        }
+    } else if ty == refs.classmethod
+        || ty == refs.staticmethod
+        || ty == refs.abstract_classmethod
+        || ty == refs.abstract_staticmethod
+    {
+        out.push(("its function (__func__)".into(), obj.getattr("__func__")?));
+    } else if ty == refs.property || ty == refs.abstract_property {
+        for part in ["fget", "fset", "fdel"] {
+            let value = obj.getattr(part)?;
+            if !value.is_none() {
+                out.push((format!("property's {part}"), value));
+            }
         }
     } else if ty == refs.lru_cache {
         out.push((

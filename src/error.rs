@@ -107,6 +107,32 @@ pub enum Error {
         module: String,
         name: String,
     },
+    /// A file object that cannot travel as its contents (`reduce/file.rs`). Raised as the
+    /// stdlib's `pickle.PicklingError`, so that `diagnose::explain` adds the path to it.
+    File {
+        /// The file's name, repr'd (a path, or an int for a file descriptor), and its type.
+        name: String,
+        refusal: FileRefusal,
+    },
+    /// A released memoryview has no contents left to pickle (stdlib PicklingError, as above).
+    ReleasedMemoryview,
+}
+
+/// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
+/// `_file_reduce`), which code written against cloudpickle matches on.
+pub enum FileRefusal {
+    /// No `name` or `mode`: not a file opened by `open()`.
+    NoName,
+    Stdin,
+    Closed,
+    Tty,
+    NotReadable {
+        mode: String,
+    },
+    /// Not seekable (a pipe, a socket), or reading it failed.
+    Unreadable {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -215,6 +241,36 @@ impl std::fmt::Display for Error {
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
                  interpreter version; pickle the function instead, or use mode='nonportable'"
             ),
+            Error::File { name, refusal } => match refusal {
+                FileRefusal::NoName => write!(
+                    f,
+                    "Cannot pickle files that do not map to an actual file: {name} has no \
+                     name or mode"
+                ),
+                FileRefusal::Stdin => f.write_str(
+                    "Cannot pickle standard input: the receiver's stdin is another stream; \
+                     send the data read from it instead",
+                ),
+                FileRefusal::Closed => write!(f, "Cannot pickle closed files: {name} is closed"),
+                FileRefusal::Tty => write!(
+                    f,
+                    "Cannot pickle files that map to tty objects: {name} is a terminal"
+                ),
+                FileRefusal::NotReadable { mode } => write!(
+                    f,
+                    "Cannot pickle files that are not opened for reading: {name} is open with \
+                     mode '{mode}'; a file travels as its contents, which it cannot read"
+                ),
+                FileRefusal::Unreadable { reason } => write!(
+                    f,
+                    "Cannot pickle file {name} as it cannot be read: {reason}; a file travels \
+                     as its contents and position"
+                ),
+            },
+            Error::ReleasedMemoryview => f.write_str(
+                "the memoryview was released, so its contents are gone (pickle it before \
+                 release() or the end of its with block)",
+            ),
         }
     }
 }
@@ -236,6 +292,20 @@ pub fn pickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
 }
 
 static SIGNATURE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STDLIB_PICKLING_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `pickle.PicklingError` itself: what a reducer raises about the object it was given, so that
+/// `diagnose::explain` (which passes satchel's own errors through as they are) finds the path
+/// to it and re-raises it as a `satchel.PicklingError`.
+fn stdlib_pickling_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
+    STDLIB_PICKLING_ERROR.get_or_try_init(py, || {
+        Ok(py
+            .import("pickle")?
+            .getattr("PicklingError")?
+            .cast_into::<PyType>()?
+            .unbind())
+    })
+}
 
 /// `satchel.SignatureError`, a `satchel.UnpicklingError`: a signed load refused the stream.
 pub fn signature_error_type(py: Python<'_>) -> PyResult<&Py<PyType>> {
@@ -277,6 +347,12 @@ impl Error {
                 Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),
                 Err(e) => e,
             },
+            Error::File { .. } | Error::ReleasedMemoryview => {
+                match stdlib_pickling_error_type(py) {
+                    Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),
+                    Err(e) => e,
+                }
+            }
             Error::CorruptHeader { .. }
             | Error::CorruptBody { .. }
             | Error::GeneratorLoad { .. }

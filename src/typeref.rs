@@ -8,6 +8,9 @@ use rustc_hash::FxHashMap;
 use crate::ffi::addr;
 
 pub struct TypeRefs {
+    /// Every kind `reduce::classify_rare` recognises by exact type: type address -> kind. One
+    /// hash probe, whatever the number of kinds, is all a plain instance pays there.
+    pub exact_kinds: FxHashMap<usize, crate::reduce::Kind>,
     // Exact types dispatched on by `reduce::classify` (addresses, compared against ob_type).
     pub function: usize,
     pub code: usize,
@@ -34,6 +37,17 @@ pub struct TypeRefs {
     /// The type of `coro.__await__()`.
     pub coroutine_wrapper: usize,
     pub getset_descriptor: usize,
+    /// `abc.abstractclassmethod`, `abstractstaticmethod`, `abstractproperty`: reduced as the
+    /// classmethod, staticmethod and property they subclass, under their own type.
+    pub abstract_classmethod: usize,
+    pub abstract_staticmethod: usize,
+    pub abstract_property: usize,
+    /// dict keys, values and items views, then OrderedDict's (reduce/dictview.rs).
+    pub dict_views: [usize; 6],
+    pub memoryview: usize,
+    /// `_io` TextIOWrapper, BufferedReader, BufferedRandom, BufferedWriter and FileIO: what
+    /// `open()` returns (reduce/file.rs).
+    pub files: [usize; 5],
     pub builtin_function: usize,
     /// Method, slot, member and getset descriptors (their repr is stable).
     pub descriptor_types: Vec<usize>,
@@ -53,9 +67,6 @@ pub struct TypeRefs {
     pub getattr: Py<PyAny>,
     pub import_module: Py<PyAny>,
     pub method_type: Py<PyAny>,
-    pub classmethod_type: Py<PyAny>,
-    pub staticmethod_type: Py<PyAny>,
-    pub property_type: Py<PyAny>,
     pub mappingproxy_type: Py<PyAny>,
     pub newtype_type: Py<PyAny>,
     pub gc_get_referents: Py<PyAny>,
@@ -66,7 +77,17 @@ pub struct TypeRefs {
     pub copyreg_slotnames: Py<PyAny>,
     pub object_type: Py<PyAny>,
     pub bytes_io: Py<PyAny>,
+    pub string_io: Py<PyAny>,
     pub bytes_type: Py<PyAny>,
+    pub bytearray_type: Py<PyAny>,
+    pub dict_type: Py<PyAny>,
+    pub ordered_dict: Py<PyAny>,
+    /// `dict.keys`, `dict.values`, `dict.items`, then OrderedDict's: a view is one of these
+    /// applied to a dict (they pickle as `getattr(dict, "keys")`).
+    pub dict_view_makers: [Py<PyAny>; 6],
+    pub memoryview_type: Py<PyAny>,
+    pub methodcaller: Py<PyAny>,
+    pub sys: Py<PyAny>,
     /// `_pickle.Pickler.dump`, called unbound so `satchel.dumps` never runs a Python frame.
     pub c_dump: Py<PyAny>,
     pub pickle_loads: Py<PyAny>,
@@ -151,7 +172,9 @@ impl TypeRefs {
         }
 
         let pickle_mod = py.import("_pickle")?;
-        Ok(TypeRefs {
+        let ordered_dict = py.import("collections")?.getattr("OrderedDict")?;
+        let mut refs = TypeRefs {
+            exact_kinds: FxHashMap::default(),
             function: ta(&types, "FunctionType")?,
             code: ta(&types, "CodeType")?,
             cell: ta(&types, "CellType")?,
@@ -184,6 +207,28 @@ impl TypeRefs {
             },
             coroutine_wrapper: coroutine_wrapper_type(py)?,
             getset_descriptor: ta(&types, "GetSetDescriptorType")?,
+            // Deprecated since 3.3: 0 (matching no type) should a version drop them.
+            abstract_classmethod: ta(&abc, "abstractclassmethod").unwrap_or(0),
+            abstract_staticmethod: ta(&abc, "abstractstaticmethod").unwrap_or(0),
+            abstract_property: ta(&abc, "abstractproperty").unwrap_or(0),
+            dict_views: {
+                let mut views = [0; 6];
+                for (slot, view) in views.iter_mut().zip(dict_views(py)?) {
+                    *slot = addr(&view.get_type().into_any());
+                }
+                views
+            },
+            memoryview: ta(&builtins, "memoryview")?,
+            files: {
+                let io = py.import("_io")?;
+                [
+                    ta(&io, "TextIOWrapper")?,
+                    ta(&io, "BufferedReader")?,
+                    ta(&io, "BufferedRandom")?,
+                    ta(&io, "BufferedWriter")?,
+                    ta(&io, "FileIO")?,
+                ]
+            },
             builtin_function: ta(&types, "BuiltinFunctionType")?,
             descriptor_types: [
                 "MethodDescriptorType",
@@ -213,9 +258,6 @@ impl TypeRefs {
             getattr: attr(&builtins, "getattr")?.unbind(),
             import_module: py.import("importlib")?.getattr("import_module")?.unbind(),
             method_type: attr(&types, "MethodType")?.unbind(),
-            classmethod_type: attr(&builtins, "classmethod")?.unbind(),
-            staticmethod_type: attr(&builtins, "staticmethod")?.unbind(),
-            property_type: attr(&builtins, "property")?.unbind(),
             mappingproxy_type: attr(&types, "MappingProxyType")?.unbind(),
             newtype_type: attr(&typing, "NewType")?.unbind(),
             gc_get_referents: py.import("gc")?.getattr("get_referents")?.unbind(),
@@ -234,7 +276,26 @@ impl TypeRefs {
                 .cast_into::<PyDict>()?
                 .unbind(),
             bytes_io: py.import("io")?.getattr("BytesIO")?.unbind(),
+            string_io: py.import("io")?.getattr("StringIO")?.unbind(),
             bytes_type: attr(&builtins, "bytes")?.unbind(),
+            bytearray_type: attr(&builtins, "bytearray")?.unbind(),
+            dict_type: attr(&builtins, "dict")?.unbind(),
+            ordered_dict: ordered_dict.clone().unbind(),
+            dict_view_makers: {
+                let dict = attr(&builtins, "dict")?;
+                let mut makers = Vec::with_capacity(6);
+                for owner in [&dict, &ordered_dict] {
+                    for name in ["keys", "values", "items"] {
+                        makers.push(owner.getattr(name)?.unbind());
+                    }
+                }
+                makers
+                    .try_into()
+                    .expect("three view makers for each of dict and OrderedDict")
+            },
+            memoryview_type: attr(&builtins, "memoryview")?.unbind(),
+            methodcaller: py.import("operator")?.getattr("methodcaller")?.unbind(),
+            sys: py.import("sys")?.into_any().unbind(),
             c_dump: pickle_mod.getattr("Pickler")?.getattr("dump")?.unbind(),
             pickle_loads: pickle_mod.getattr("loads")?.unbind(),
             c_clear_memo: pickle_mod
@@ -251,8 +312,24 @@ impl TypeRefs {
                 .collect(),
             lazy_annotations: py.version_info() >= (3, 14),
             has_type_params: types.getattr("FunctionType")?.hasattr("__type_params__")?,
-        })
+        };
+        refs.exact_kinds = crate::reduce::exact_kinds(&refs);
+        Ok(refs)
     }
+}
+
+/// A keys, values and items view of a dict, then of an OrderedDict (their types are not
+/// exposed under names that every version shares).
+fn dict_views(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
+    let plain = PyDict::new(py).into_any();
+    let ordered = py.import("collections")?.getattr("OrderedDict")?.call0()?;
+    let mut views = Vec::with_capacity(6);
+    for d in [plain, ordered] {
+        for name in ["keys", "values", "items"] {
+            views.push(d.call_method0(name)?);
+        }
+    }
+    Ok(views)
 }
 
 /// The type of `coro.__await__()` (not exposed by `types`): made from a throwaway coroutine.

@@ -60,6 +60,43 @@ def child_eval_bytes(payload, expr):
     return pickle.loads(_run(_CHILD_EVAL, payload, expr))
 
 
+_STDLIB_EVAL = r"""
+import importlib.util, pickle, sys
+assert importlib.util.find_spec("satchel") is None, "satchel is importable in this child"
+obj = pickle.loads(sys.stdin.buffer.read())
+result = eval(compile(sys.argv[1], "<expr>", "eval"), {"obj": obj})
+sys.stdout.buffer.write(pickle.dumps(result, protocol=2))
+"""
+
+# Interpreters other than the running one, for portable streams (tests skip missing ones).
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OTHER_PYTHONS = {
+    "cpython-3.9": "/root/.pyenv/versions/3.9.18/bin/python3",
+    "cpython-3.15": os.path.join(_REPO, ".interpreters", "bin", "python3.15"),
+    "pypy-3.9": "/usr/bin/pypy3",
+    "pypy-3.11": os.path.join(_REPO, ".interpreters", "bin", "pypy3.11"),
+}
+
+
+def stdlib_eval(payload, expr, python=None):
+    """Load ``payload`` with plain ``pickle.loads`` in ``python -I -S`` (this interpreter by
+    default): no site-packages, so no satchel, only the stdlib. Evaluate ``expr`` there
+    (``obj`` names the loaded object) and return the result, which must be plain data."""
+    python = python or sys.executable
+    if not os.path.exists(python):
+        pytest.skip(f"{python} is not installed")
+    proc = subprocess.run(
+        [python, "-I", "-S", "-c", _STDLIB_EVAL, expr],
+        input=payload,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise ChildError(f"{python} -I -S failed ({proc.returncode}):\n{proc.stderr.decode()}")
+    return pickle.loads(proc.stdout)
+
+
 def echo(obj, protocol=None):
     """Round trip through a fresh interpreter: it loads with plain pickle and re-dumps with
     satchel; the result is loaded here."""

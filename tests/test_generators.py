@@ -1009,7 +1009,8 @@ def test_unpicklable_local_lock():
 
 def test_unpicklable_local_open_file():
     def gen():
-        with open(os.devnull) as handle:
+        # Write-only: a file open for reading travels as its contents (tests/test_file.py).
+        with open(os.devnull, "w") as handle:
             yield handle.closed
 
     g = gen()

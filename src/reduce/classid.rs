@@ -173,16 +173,17 @@ impl Describer {
             }
         } else if ty == refs.code {
             self.code(value, depth)?;
-        } else if ty == refs.classmethod || ty == refs.staticmethod {
-            self.out.push_str(if ty == refs.classmethod {
-                "classmethod("
-            } else {
-                "staticmethod("
-            });
+        } else if ty == refs.classmethod
+            || ty == refs.staticmethod
+            || ty == refs.abstract_classmethod
+            || ty == refs.abstract_staticmethod
+        {
+            // "classmethod(", "staticmethod(", "abc.abstractclassmethod(", ...
+            let _ = write!(self.out, "{}(", value.get_type().fully_qualified_name()?);
             self.value(&value.getattr("__func__")?, depth + 1)?;
             self.out.push(')');
-        } else if ty == refs.property {
-            self.out.push_str("property(");
+        } else if ty == refs.property || ty == refs.abstract_property {
+            let _ = write!(self.out, "{}(", value.get_type().fully_qualified_name()?);
             for part in ["fget", "fset", "fdel", "__doc__"] {
                 self.value(&value.getattr(part)?, depth + 1)?;
                 self.out.push(',');

@@ -1,6 +1,9 @@
 //! Bound methods, classmethod/staticmethod objects and properties: rebuilt from their parts
 //! (the C pickler refuses the last three; a method rebuilt from its function and instance does
-//! not depend on the function being reachable by name).
+//! not depend on the function being reachable by name). The deprecated `abc.abstractclassmethod`,
+//! `abstractstaticmethod` and `abstractproperty` are rebuilt the same way under their own type,
+//! which marks them abstract again (cloudpickle's `_classmethod_reduce`; for the property it
+//! rebuilds a plain `property`, which forgets that it was abstract).
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -28,27 +31,21 @@ pub fn reduce_method<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>
     call(&refs.method_type, PyTuple::new(py, [func, owner])?)
 }
 
+/// A classmethod or staticmethod (or their abstract subclasses, classified by exact type):
+/// `type(obj)(func)`, the type by reference.
 pub fn reduce_descriptor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let refs = typerefs(py);
-    let ctor = if crate::ffi::type_addr(obj) == refs.classmethod {
-        refs.classmethod_type.bind(py)
-    } else {
-        refs.staticmethod_type.bind(py)
-    };
+    let ctor = obj.get_type().into_any();
     let func = obj.getattr("__func__")?;
     // Since 3.10 these wrap like functools.wraps: __doc__, __wrapped__ ... live in __dict__.
     let state = match obj.getattr_opt("__dict__")? {
         Some(d) if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) => d,
         _ => py.None().into_bound(py),
     };
-    Ok(PyTuple::new(
-        py,
-        [ctor.clone(), PyTuple::new(py, [func])?.into_any(), state],
-    )?
-    .into_any())
+    Ok(PyTuple::new(py, [ctor, PyTuple::new(py, [func])?.into_any(), state])?.into_any())
 }
 
+/// A property or abstractproperty: `type(obj)(fget, fset, fdel, doc)`.
 pub fn reduce_property<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let args = PyTuple::new(
@@ -60,5 +57,5 @@ pub fn reduce_property<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
             obj.getattr("__doc__")?,
         ],
     )?;
-    call(&typerefs(py).property_type, args)
+    Ok(PyTuple::new(py, [obj.get_type().into_any(), args.into_any()])?.into_any())
 }

@@ -6,11 +6,14 @@ mod cell;
 mod class;
 mod classid;
 mod code;
+mod dictview;
+mod file;
 mod function;
 pub mod generator;
 mod globals;
 mod instance;
 mod itertools;
+mod memoryview;
 mod method;
 mod module;
 mod stdlib;
@@ -19,6 +22,8 @@ pub use byref::{list_registry, register_by_value, unregister_by_value};
 pub use classid::content_id;
 
 use std::sync::Mutex;
+
+use rustc_hash::FxHashMap;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -53,6 +58,9 @@ pub enum Kind {
     CoroutineWrapper,
     Itertools,
     Exception,
+    DictView,
+    MemoryView,
+    File,
 }
 
 /// The hot path: plain instances fall through two pointer compares and two flag reads.
@@ -68,57 +76,65 @@ pub fn classify(obj: &Bound<'_, PyAny>, refs: &TypeRefs) -> Option<Kind> {
     }
 }
 
+/// Everything but functions and classes: one hash probe on the exact type (plain instances
+/// land here too, and leave with that one probe and two flag reads), then the kinds that
+/// include subclasses.
 #[cold]
 #[inline(never)]
 fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<Kind> {
-    let kind = if ty == refs.code {
-        Kind::Code
-    } else if ty == refs.cell {
-        Kind::Cell
-    } else if ty == refs.method {
-        Kind::Method
-    } else if ty == refs.classmethod {
-        Kind::ClassMethod
-    } else if ty == refs.staticmethod {
-        Kind::StaticMethod
-    } else if ty == refs.property {
-        Kind::Property
-    } else if ty == refs.lru_cache {
-        Kind::LruCache
-    } else if ty == refs.mappingproxy {
-        Kind::MappingProxy
-    } else if ty == refs.weak_key_dict || ty == refs.weak_value_dict || ty == refs.weak_set {
-        Kind::WeakMapping
-    } else if ty == refs.typevar || ty == refs.paramspec {
-        Kind::TypeVar
-    } else if ty == refs.newtype {
-        Kind::NewType
-    } else if ty == refs.dataclass_field_base {
-        Kind::DataclassField
-    } else if ty == refs.getset_descriptor {
-        Kind::GetSetDescriptor
-    } else if ty == refs.dataclass_field {
-        Kind::Field
-    } else if ty == refs.generator {
-        Kind::Generator
-    } else if ty == refs.coroutine {
-        Kind::Coroutine
-    } else if ty == refs.async_generator {
-        Kind::AsyncGenerator
-    } else if ty == refs.coroutine_wrapper {
-        Kind::CoroutineWrapper
-    } else if refs.itertools.contains(&ty) {
-        Kind::Itertools
-    } else if refs.singletons.contains_key(&ty) {
-        Kind::Singleton
+    if let Some(&kind) = refs.exact_kinds.get(&ty) {
+        Some(kind)
     } else if ffi::is_module(obj) {
-        Kind::Module
+        Some(Kind::Module)
     } else if ffi::is_exception(obj) {
-        Kind::Exception
+        Some(Kind::Exception)
     } else {
-        return None;
-    };
-    Some(kind)
+        None
+    }
+}
+
+/// The table behind `classify_rare`: each kind's exact types. A type listed twice keeps its
+/// first kind. A new kind recognised by exact type goes here.
+pub fn exact_kinds(refs: &TypeRefs) -> FxHashMap<usize, Kind> {
+    let mut table: Vec<(usize, Kind)> = vec![
+        (refs.code, Kind::Code),
+        (refs.cell, Kind::Cell),
+        (refs.method, Kind::Method),
+        (refs.classmethod, Kind::ClassMethod),
+        (refs.abstract_classmethod, Kind::ClassMethod),
+        (refs.staticmethod, Kind::StaticMethod),
+        (refs.abstract_staticmethod, Kind::StaticMethod),
+        (refs.property, Kind::Property),
+        (refs.abstract_property, Kind::Property),
+        (refs.lru_cache, Kind::LruCache),
+        (refs.mappingproxy, Kind::MappingProxy),
+        (refs.weak_key_dict, Kind::WeakMapping),
+        (refs.weak_value_dict, Kind::WeakMapping),
+        (refs.weak_set, Kind::WeakMapping),
+        (refs.typevar, Kind::TypeVar),
+        (refs.paramspec, Kind::TypeVar),
+        (refs.newtype, Kind::NewType),
+        (refs.dataclass_field_base, Kind::DataclassField),
+        (refs.getset_descriptor, Kind::GetSetDescriptor),
+        (refs.dataclass_field, Kind::Field),
+        (refs.generator, Kind::Generator),
+        (refs.coroutine, Kind::Coroutine),
+        (refs.async_generator, Kind::AsyncGenerator),
+        (refs.coroutine_wrapper, Kind::CoroutineWrapper),
+        (refs.memoryview, Kind::MemoryView),
+    ];
+    table.extend(refs.itertools.iter().map(|&t| (t, Kind::Itertools)));
+    table.extend(refs.dict_views.iter().map(|&t| (t, Kind::DictView)));
+    table.extend(refs.files.iter().map(|&t| (t, Kind::File)));
+    table.extend(refs.singletons.keys().map(|&t| (t, Kind::Singleton)));
+    let mut kinds = FxHashMap::default();
+    for (ty, kind) in table {
+        // 0: a type this interpreter does not have.
+        if ty != 0 {
+            kinds.entry(ty).or_insert(kind);
+        }
+    }
+    kinds
 }
 
 /// One module's globals in a dump: the original dict (held so that its address, the key,
@@ -302,6 +318,9 @@ fn reduce_kind<'py>(
         Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
         Kind::Itertools => itertools::reduce(obj),
         Kind::Exception => stdlib::reduce_exception(obj),
+        Kind::DictView => dictview::reduce(obj),
+        Kind::MemoryView => memoryview::reduce(obj),
+        Kind::File => file::reduce(obj),
     }
 }
 
