@@ -96,20 +96,6 @@ def _expected_failures():
     add(_both("test_locally_defined_class_with_type_hints"), py314, sys.version_info >= (3, 14))
     add(_both("test_wraps_preserves_function_annotations"), py314, sys.version_info >= (3, 14))
 
-    # Owner "kinds" (issue 13 item 2), being fixed in parallel: kinds satchel cannot pickle yet.
-    kinds = "kinds: cannot pickle {} yet"
-    add(_both("test_abstracts"), kinds.format("abc.abstractclassmethod and friends"))
-    for view in ("keys", "values", "items"):
-        add(_both(f"test_dict_{view}"), kinds.format(f"dict.{view}() views"))
-        add(_both(f"test_odict_{view}"), kinds.format(f"OrderedDict.{view}() views"))
-    add(_both("test_memoryview"), kinds.format("memoryview"))
-    add(_both("test_large_memoryview"), kinds.format("memoryview"))
-    add(_both("test_sliced_and_non_contiguous_memoryview"), kinds.format("memoryview"))
-    add(_both("test_pickling_file_handles"), kinds.format("sys.stdout/sys.stderr"))
-    add(f"{F}CloudPickleFileTests::test_pickling_special_file_handles", kinds.format("std streams"))
-    for name in ("closed_file", "empty_file", "plus_mode", "r_mode", "seek"):
-        add(f"{F}CloudPickleFileTests::test_{name}", kinds.format("open files"))
-
     # Owner "classes" (issue 13 items 3, 4 and the class-related tests), in parallel.
     add(
         _both("test_interactive_dynamic_type_and_stored_remote_instances"),
