@@ -4,16 +4,15 @@ A portable stream carries a function as the source text of its own ``def`` or ``
 the receiver recompiles with ``portable_code`` (bootstrap/portable.py). ``function_source``
 finds that text through linecache and ``ast``, and never guesses: the text is recompiled here,
 by the receiver's own routine, and must give the function's own code back (bytecode, constants,
-names, flags, line numbers); if no candidate does, it raises ``SourceNotFound``.
+names, behaviour flags, line numbers); if no candidate does, it raises ``SourceNotFound``.
 
 Only the first line of the text is dedented: the other lines keep their indentation (a def's
 body only has to be indented more than the def), because removing indentation from every line
 would change the value of string literals that span lines, and keeping it keeps their columns.
 """
 
-import __future__
-
 import ast
+import inspect
 import io
 import linecache
 import re
@@ -259,16 +258,39 @@ _STRING_PREFIX = re.compile(r"[A-Za-z]*")
 _PRIVATE = re.compile(r"(?<!\w)__\w*(?<!__)(?!\w)")
 
 
-# Flags that do not change what the code does, or only how code compiled inside it compiles:
-# __future__ flags (the receiver compiles without them) and CO_NESTED (nested_scopes' flag).
-_IGNORED_FLAGS = 0
-for _feature in __future__.all_feature_names:
-    _IGNORED_FLAGS |= getattr(__future__, _feature).compiler_flag
-del _feature
+# The flags compared: those that change what calling the code does (how its frame is set up,
+# what kind of object a call returns, whether co_consts[0] is its docstring). Every other flag
+# is left out, because it is the wrapper's or the compiler's context, not the function's:
+# - CO_NESTED (0x10): the old nested_scopes __future__ flag; CPython still sets it on code
+#   compiled inside a function (the wrapper) and reads it only to pick deferred reference
+#   counting (Objects/funcobject.c, _PyFunction_FromConstructor);
+# - CO_METHOD (0x8000000, 3.14+): "a function defined in class scope" (Include/cpython/code.h),
+#   set on everything compiled in the body of the wrapper's ``class _``, and missing on a method
+#   that has no free variables (compiled at module level); funcobject.c reads it for the same
+#   deferred reference counting and nothing else does;
+# - CO_FUTURE_* (__future__ flags): the receiver compiles without them (dont_inherit); where
+#   they change the code (annotations), co_code differs anyway;
+# - CO_NO_MONITORING_EVENTS (3.13+): set only on code objects the interpreter makes for itself.
+# The bytecode, names, constants and line table are compared in full below: with them equal,
+# these flags cannot change what the function does.
+_BEHAVIOUR_FLAGS = 0
+for _flag in (
+    "CO_OPTIMIZED",
+    "CO_NEWLOCALS",
+    "CO_VARARGS",
+    "CO_VARKEYWORDS",
+    "CO_GENERATOR",
+    "CO_COROUTINE",
+    "CO_ITERABLE_COROUTINE",
+    "CO_ASYNC_GENERATOR",
+    "CO_HAS_DOCSTRING",  # 3.14+
+):
+    _BEHAVIOUR_FLAGS |= getattr(inspect, _flag, 0)
+del _flag
 
 
 def _same(a, b):
-    """Same bytecode, constants, names, flags and line numbers (columns may differ)."""
+    """Same bytecode, constants, names, behaviour flags and line numbers (columns may differ)."""
     return (
         a.co_code == b.co_code
         and a.co_name == b.co_name
@@ -279,7 +301,7 @@ def _same(a, b):
         and a.co_argcount == b.co_argcount
         and a.co_posonlyargcount == b.co_posonlyargcount
         and a.co_kwonlyargcount == b.co_kwonlyargcount
-        and a.co_flags & ~_IGNORED_FLAGS == b.co_flags & ~_IGNORED_FLAGS
+        and a.co_flags & _BEHAVIOUR_FLAGS == b.co_flags & _BEHAVIOUR_FLAGS
         and a.co_firstlineno == b.co_firstlineno
         and list(a.co_lines()) == list(b.co_lines())
         and a.co_exceptiontable == b.co_exceptiontable
