@@ -101,6 +101,11 @@ pub enum Error {
         module: String,
         name: String,
     },
+    /// Portable mode cannot rebuild this object from what it was made of.
+    NotPortable {
+        what: String,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -194,6 +199,11 @@ impl std::fmt::Display for Error {
                     "cannot resume the suspended generator in this stream: {reason}"
                 )
             }
+            Error::NotPortable { what, reason } => write!(
+                f,
+                "cannot pickle {what} in portable mode: {reason}; use mode='nonportable' to \
+                 ship it for this interpreter version"
+            ),
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \

@@ -21,7 +21,7 @@ import types
 import typing
 import weakref
 
-__all__ = ["SourceNotFound", "function_source"]
+__all__ = ["SourceNotFound", "annotations_of", "function_source"]
 
 
 class SourceNotFound(LookupError):
@@ -51,6 +51,38 @@ def function_source(func):
     if isinstance(result, SourceNotFound):
         raise SourceNotFound(*result.args)
     return result
+
+
+def annotations_of(obj):
+    """The annotations of a class or function as a plain dict, on Python 3.14+ (PEP 649/749).
+
+    There they live in an ``__annotate__`` function the compiler generated: it has no ``def``
+    to ship as source, and it closes over the class dict. Portable mode ships its result
+    instead, evaluated here on the sender (``annotationlib.Format.VALUE``, what
+    ``obj.__annotations__`` gives), which is what a receiver of any version gets back as
+    ``__annotations__``. An annotation that does not evaluate (a forward reference to a name
+    defined later, or never) travels as its source text (``Format.STRING``), as it would under
+    ``from __future__ import annotations``; the others keep their values.
+    """
+    import annotationlib
+
+    try:
+        return dict(annotationlib.get_annotations(obj, format=annotationlib.Format.VALUE))
+    except Exception:  # noqa: BLE001 (NameError, AttributeError...: whatever evaluating raised)
+        pass
+    values = annotationlib.get_annotations(obj, format=annotationlib.Format.FORWARDREF)
+    texts = annotationlib.get_annotations(obj, format=annotationlib.Format.STRING)
+    return {
+        name: texts[name] if _holds_forward_ref(value, annotationlib.ForwardRef) else value
+        for name, value in values.items()
+    }
+
+
+def _holds_forward_ref(value, forward_ref, depth=0):
+    if isinstance(value, forward_ref):
+        return True
+    args = value if isinstance(value, list | tuple) else typing.get_args(value)
+    return depth < 8 and any(_holds_forward_ref(arg, forward_ref, depth + 1) for arg in args)
 
 
 # Results (or the SourceNotFound) per code object, keyed by identity: code objects compare and

@@ -13,6 +13,7 @@ mod instance;
 mod itertools;
 mod method;
 mod module;
+mod portable_class;
 mod stdlib;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
