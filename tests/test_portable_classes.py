@@ -270,6 +270,7 @@ class Node:
     value: int
     child: Node = None  # the class itself: defined by the time the stream is made
     later: Later = None  # never defined: travels as the text "Later"
+    items: list[Missing] = None  # so is this one, inside a generic alias
 
 
 def walk(node: Node, depth: Unknown = 0) -> int:
@@ -286,11 +287,20 @@ def test_forward_references_travel_as_text(name):
     data = run_script_file(FORWARD_SCRIPT, name="forward_refs.py")
     expr = """(
         [f.name for f in __import__("dataclasses").fields(obj[0])],
-        obj[0].__annotations__["later"], obj[2].__annotations__["depth"],
+        obj[0].__annotations__["later"], obj[0].__annotations__["items"],
+        obj[2].__annotations__["depth"],
         obj[0].__annotations__["child"] is obj[0], obj[2](obj[1]),
         obj[2].__annotations__["node"] is obj[0],
     )"""
-    expected = (["value", "child", "later"], "Later", "Unknown", True, 2, True)
+    expected = (
+        ["value", "child", "later", "items"],
+        "Later",
+        "list[Missing]",
+        "Unknown",
+        True,
+        2,
+        True,
+    )
     assert eval_in(name, data, expr) == expected
 
 

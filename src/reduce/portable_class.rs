@@ -102,21 +102,27 @@ fn lazy_annotations<'py>(cls: &Bound<'py, PyType>, attrs: &mut Attrs<'py>) -> Py
     if attrs.len() == had || get(attrs, "__annotations__").is_some() {
         return Ok(());
     }
-    let annotations = annotations_of(cls.as_any())?;
+    let annotations = evaluated_annotations(cls.as_any())?;
     if annotations.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
         put(attrs, "__annotations__", annotations);
     }
     Ok(())
 }
 
-/// `obj.__annotations__` as a plain dict that any receiver can hold: on 3.14+, evaluated by
-/// `satchel._source.annotations_of` (forward references become strings); before, the
-/// attribute itself.
+/// `obj.__annotations__`, for a function: on 3.14+, where they are computed from
+/// `__annotate__` and a forward reference raises NameError, the sender's evaluation with
+/// forward references as text (`satchel._source.annotations_of`) when that fails.
 pub fn annotations_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    if !typerefs(py).lazy_annotations {
-        return obj.getattr(pyo3::intern!(py, "__annotations__"));
+    match obj.getattr(pyo3::intern!(py, "__annotations__")) {
+        Err(_) if typerefs(py).lazy_annotations => evaluated_annotations(obj),
+        other => other,
     }
+}
+
+/// `satchel._source.annotations_of(obj)` (3.14+): the annotations as a plain dict.
+fn evaluated_annotations<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
     static ANNOTATIONS_OF: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     ANNOTATIONS_OF
         .get_or_try_init(py, || -> PyResult<_> {
