@@ -69,11 +69,17 @@ fn name_of<'a>(attr: &'a (Bound<'_, PyString>, Bound<'_, PyAny>)) -> &'a str {
 
 fn put<'py>(attrs: &mut Attrs<'py>, name: &str, value: Bound<'py, PyAny>) {
     let py = value.py();
-    // `attrs` is sorted by name (class.rs); keep it so.
-    match attrs.binary_search_by(|(k, _)| k.to_str().unwrap_or("").cmp(name)) {
-        Ok(i) => attrs[i].1 = value,
-        Err(i) => attrs.insert(i, (PyString::new(py, name), value)),
+    if let Some(slot) = attrs.iter_mut().find(|a| name_of(a) == name) {
+        slot.1 = value;
+        return;
     }
+    // Where class.rs's order puts it: by name, `__module__` (if it comes first) before all.
+    let key = |k: &str| (k != "__module__", k.to_owned());
+    let at = attrs
+        .iter()
+        .position(|a| key(name_of(a)) > key(name))
+        .unwrap_or(attrs.len());
+    attrs.insert(at, (PyString::new(py, name), value));
 }
 
 fn get<'a, 'py>(attrs: &'a Attrs<'py>, name: &str) -> Option<&'a Bound<'py, PyAny>> {
