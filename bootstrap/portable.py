@@ -3,9 +3,10 @@
 # (PEP 701) that older receivers cannot parse.
 #
 # Appended to boot.py (src/bootstrap.rs) in the ``_satchel_boot_<major>`` namespace, so every
-# public name here is **wire format** too: ``portable_code`` and ``portable_function``, nothing
-# else; private names carry a ``_portable`` prefix so they cannot collide with boot.py's. It uses
-# ``_set_extra`` from boot.py. Keep it runnable on Python 3.9 (no ``match``, no ``X | Y``
+# public name here is **wire format** too (``portable_code``, ``portable_function``,
+# ``dataclass_setstate``, ``make_field``, ``make_class``); private names carry a ``_portable``
+# prefix so they cannot collide with boot.py's. It uses boot.py's ``_set_extra``, class tracker
+# and ``class_setstate``. Keep it runnable on Python 3.9 (no ``match``, no ``X | Y``
 # annotations, no 3.10+ APIs): the receiver of a portable stream may be any of them. Comments,
 # not a docstring, head this file: a docstring in the middle of the concatenation would survive
 # the standalone minifier.
@@ -142,7 +143,13 @@ def _portable_find(code, name):
 # were compiled from text the sender no longer has, so the stream leaves them out and the
 # receiver generates them again, from the Field objects, with its own dataclasses module.
 def dataclass_setstate(cls, state):
-    """``class_setstate``, then @dataclass again with the original parameters."""
+    """``class_setstate``, then @dataclass again with the original parameters.
+
+    Format 1.4: ``state`` is ``(attrs, options)``: ``attrs`` holds the class's own
+    ``__annotations__`` and a ``dataclasses.Field`` (``make_field``) under each of its own
+    fields' names, as its class body had them, and ``options`` the @dataclass arguments that
+    are not defaults. Before, ``state`` was ``(attrs,)`` with the producer's own
+    ``__dataclass_fields__`` and ``__dataclass_params__`` in ``attrs``."""
     import dataclasses
 
     with _TRACKER_LOCK:  # noqa: F821 (boot.py)
@@ -150,31 +157,42 @@ def dataclass_setstate(cls, state):
     class_setstate(cls, state)  # noqa: F821 (boot.py)
     if not fresh:
         return cls
-    params = cls.__dict__["__dataclass_params__"]
-    fields = cls.__dict__["__dataclass_fields__"]
-    # A Field as class attribute is how @dataclass reads a field's spec (default,
-    # default_factory, init, repr, compare, metadata, kw_only); it puts defaults back itself.
-    # Only this class's own fields (a base's are the base's), and never a ClassVar, whose
-    # class attribute holds its current value.
-    own = cls.__dict__.get("__annotations__")
-    if own is None:  # 3.14 (PEP 649) keeps them out of __dict__; the getter has the own ones
-        own = getattr(cls, "__annotations__", {})
-    for name, field in fields.items():
-        if name in own and field._field_type is not dataclasses._FIELD_CLASSVAR:
-            setattr(cls, name, field)
-    delattr(cls, "__dataclass_fields__")
-    delattr(cls, "__dataclass_params__")
-    options = {}
-    for option in ("init", "repr", "eq", "order", "unsafe_hash", "frozen", "match_args", "kw_only"):
-        if hasattr(params, option):
-            options[option] = getattr(params, option)
+    if len(state) > 1:
+        options = dict(state[1])
+    else:
+        params = cls.__dict__["__dataclass_params__"]
+        fields = cls.__dict__["__dataclass_fields__"]
+        # A Field as class attribute is how @dataclass reads a field's spec (default,
+        # default_factory, init, repr, compare, metadata, kw_only); it puts defaults back
+        # itself. Only this class's own fields (a base's are the base's), and never a
+        # ClassVar, whose class attribute holds its current value.
+        own = cls.__dict__.get("__annotations__")
+        if own is None:  # 3.14 (PEP 649) keeps them out of __dict__; the getter has them
+            own = getattr(cls, "__annotations__", {})
+        for name, field in fields.items():
+            if name in own and field._field_type is not dataclasses._FIELD_CLASSVAR:
+                setattr(cls, name, field)
+        delattr(cls, "__dataclass_fields__")
+        delattr(cls, "__dataclass_params__")
+        options = {}
+        for name in (
+            "init",
+            "repr",
+            "eq",
+            "order",
+            "unsafe_hash",
+            "frozen",
+            "match_args",
+            "kw_only",
+        ):
+            if hasattr(params, name):
+                options[name] = getattr(params, name)
     try:
-        result = dataclasses.dataclass(cls, **options)
+        return dataclasses.dataclass(cls, **options)
     except TypeError:  # an older dataclasses without some of the newer options
-        for option in ("match_args", "kw_only"):
-            options.pop(option, None)
-        result = dataclasses.dataclass(cls, **options)
-    return result
+        for name in ("match_args", "kw_only"):
+            options.pop(name, None)
+        return dataclasses.dataclass(cls, **options)
 
 
 def make_field(options):
@@ -192,3 +210,13 @@ def make_field(options):
     if kind:
         field._field_type = getattr(dataclasses, kind)
     return field
+
+
+def make_class(factory, args, kwargs, class_id):
+    """A class made by a stdlib factory (``collections.namedtuple`` in portable mode), or the
+    class tracked under ``class_id``: as ``make_skeleton_class``, ``class_setstate`` then adds
+    what the class body added."""
+    known = _known(class_id)  # noqa: F821 (boot.py)
+    if known is None:
+        known = _track(class_id, factory(*args, **kwargs))  # noqa: F821 (boot.py)
+    return known

@@ -17,6 +17,7 @@ line per dump, so a producer that crashes names the dump it died in.
 """
 
 import argparse
+import collections
 import dataclasses
 import enum
 import functools
@@ -25,6 +26,7 @@ import os
 import platform
 import sys
 import traceback
+import typing
 
 #: A module global the lambda reads: it travels by value with the lambda.
 OFFSET = 100
@@ -227,6 +229,21 @@ def make_numpy_closure():
     return weighted
 
 
+def make_namedtuples():
+    Pair = collections.namedtuple("Pair", "left right", defaults=["r"])
+
+    class Card(typing.NamedTuple):
+        """A playing card."""
+
+        rank: int
+        suit: str = "spades"
+
+        def label(self):
+            return f"{self.rank} of {self.suit}"
+
+    return Pair, Pair(1), Card, Card(7)
+
+
 @dataclasses.dataclass
 class Item:
     name: str
@@ -265,6 +282,13 @@ OBJECTS = [
         "[obj[1].name, obj[1].value, obj[1].shout(), [m.name for m in obj[0]],"
         " obj[0](2) is obj[1], obj[0]['BLUE'].value, int(obj[2]), bool(obj[2] & 2),"
         " obj[0].__qualname__]",
+    ),
+    Item(
+        "namedtuple",
+        make_namedtuples,
+        "[list(obj[1]), list(obj[0]._fields), obj[0](2, 'x')._replace(left=3)._asdict(),"
+        " obj[3].label(), obj[2](1).suit, obj[2].__doc__, list(obj[2].__annotations__),"
+        " type(obj[3]) is obj[2], list(obj[3]), obj[0].__qualname__]",
     ),
     Item("partial", make_partial, "[obj(5), list(obj.args), obj.keywords, obj.func.__name__]"),
     Item("generator_not_started", make_generator_not_started, "list(obj)"),
@@ -323,6 +347,9 @@ def main(argv=None):
             "implementation": sys.implementation.name,
             "python": platform.python_version(),
             "numpy": numpy.__version__ if numpy else None,
+            # A frame layout ("cpython-3.11"), or why there is none: suspended generators
+            # dump in nonportable mode only with one (rules.expect_dump).
+            "live_generators": str(getattr(_satchel, "LIVE_GENERATORS", None)),
         },
         "objects": [],
         "streams": [],

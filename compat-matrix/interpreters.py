@@ -211,6 +211,7 @@ def expected_interpreters():
         ("CPython 3.9-3.13 (pyenv)", str(PYENV), "present only on some images"),
         ("CPython 3.13 (Debian sid)", str(BIN / "python3.13"), "make interpreters"),
         ("CPython 3.14 (Debian sid)", str(BIN / "python3.14"), "make interpreters"),
+        ("CPython 3.15 (Debian sid)", str(BIN / "python3.15"), "make interpreters"),
         ("PyPy 3.9 (Debian bookworm)", "/usr/bin/pypy3", "apt-get install pypy3 pypy3-dev"),
         ("PyPy 3.11 (Debian sid)", str(BIN / "pypy3.11"), "make interpreters"),
     ]

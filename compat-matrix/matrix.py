@@ -74,6 +74,8 @@ OBJECT_NOTES = {
     "staticmethod, `super()`",
     "dataclass": "`@dataclass(order=True)` with a `default_factory` field, and an instance",
     "enum": "`Enum` with a method, a member, an `IntFlag` combination",
+    "namedtuple": "`collections.namedtuple` with a default and a `typing.NamedTuple` with a "
+    "method and a docstring, and an instance of each",
     "partial": "`functools.partial` of a local function, positional and keyword",
     "generator_not_started": "generator before its first `next()`",
     "generator_suspended": "generator suspended in a `for` loop after two `next()`",
@@ -267,19 +269,26 @@ class Outcome:
         return not self.is_bug and self.key not in ("na", self.expected) and self.known is None
 
 
+def producer_dict(producer, manifest):
+    """interp_dict, plus what the producer's satchel reported (battery.py's manifest)."""
+    made = manifest["producer"]
+    return dict(interp_dict(producer.interp), live_generators=made.get("live_generators"))
+
+
 def dump_outcomes(producer, manifest):
     out = []
-    pinfo = interp_dict(producer.interp)
+    pinfo = producer_dict(producer, manifest)
+    fmt = manifest["producer"]["format_version"]
     for stream in manifest["streams"]:
         if stream.get("dump_error"):
             key, detail = rules.classify("dump", stream["dump_error"]), stream["dump_error"]
         else:
             key, detail = rules.OK, None
-        expected = rules.expect_dump(stream["object"], stream["variant"])
+        expected = rules.expect_dump(stream["object"], stream["variant"], pinfo)
         known = None
         if key != expected:
             issue = rules.known_issue(
-                "dump", stream["object"], stream["variant"], pinfo, None, None, detail
+                "dump", stream["object"], stream["variant"], pinfo, None, None, detail, fmt
             )
             if issue:
                 known, key = issue["id"], "known:" + issue["id"]
@@ -300,7 +309,8 @@ def dump_outcomes(producer, manifest):
 
 def load_outcomes(producer, column, manifest, results, na):
     out = []
-    pinfo, cinfo = interp_dict(producer.interp), interp_dict(column.interp)
+    pinfo, cinfo = producer_dict(producer, manifest), interp_dict(column.interp)
+    fmt = manifest["producer"]["format_version"]
     for stream in manifest["streams"]:
         sid = stream_id(stream)
         if not stream.get("file"):
@@ -326,7 +336,14 @@ def load_outcomes(producer, column, manifest, results, na):
         known = None
         if key != expected and not key.startswith((BUG, "split:")):
             issue = rules.known_issue(
-                "load", stream["object"], stream["variant"], pinfo, cinfo, column.satchel, detail
+                "load",
+                stream["object"],
+                stream["variant"],
+                pinfo,
+                cinfo,
+                column.satchel,
+                detail,
+                fmt,
             )
             if issue:
                 known, key = issue["id"], "known:" + issue["id"]
@@ -681,9 +698,11 @@ def render(results, interps, wheels, missing, variants=None, source=None, elapse
         "In short: a nonportable stream loads on the interpreter build that wrote it (same X.Y and "
         "bytecode, e.g. CPython 3.11.7 and Debian's 3.11.2) and every other interpreter refuses "
         "it with `IncompatibleInterpreter` before building anything; portable streams load on "
-        "CPython 3.9-3.14 and PyPy, except for the known bugs below. Lean streams need satchel on "
-        "the receiver; standalone ones load with the stdlib alone, except compressed ones (they "
-        "need satchel or 3.14's `compression.zstd`) and suspended generators (they need satchel)."
+        "CPython 3.9-3.15 and PyPy. Lean streams need satchel on the receiver; standalone ones "
+        "load with the stdlib alone, except compressed ones (they need satchel or 3.14+'s "
+        "`compression.zstd`) and suspended generators (they need satchel). A suspended generator "
+        "dumps in nonportable mode only where satchel has a frame layout for the producer "
+        "(`satchel._satchel.LIVE_GENERATORS`), and never in portable mode."
     )
     w("")
     w("## Interpreters")

@@ -2,8 +2,9 @@
 
 `classify` turns an exception (class and message) into a short reason; `expect` says which
 outcome satchel's design promises for a stream on a consumer (docs/FORMAT.md, README "Limits");
-`KNOWN_ISSUES` lists the bugs found so far, each with the cells it explains. matrix.py marks
-every outcome that none of these predicts, and tests/test_compat_slice.py and
+`KNOWN_ISSUES` lists the bugs found so far, each with the cells it explains (a bug fixed in a
+stream format stays listed for the older streams that still carry it, `fixed_in`). matrix.py
+marks every outcome that none of these predicts, and tests/test_compat_slice.py and
 tests/test_fixtures.py fail on one. Stdlib only, Python 3.9+ (the tests import it too).
 """
 
@@ -31,6 +32,10 @@ REASONS = {
         "PicklingError",
         "started generator in portable mode",
     ),
+    "dump-no-frame-layout": (
+        "PicklingError",
+        "started generator: no frame layout for this interpreter",
+    ),
 }
 
 # (key, exception class suffix, message regex, phase or None).
@@ -41,6 +46,7 @@ _PATTERNS = [
     ("needs-zstd", ".UnpicklingError", r"zstd", "load"),
     ("needs-satchel-generator", ".UnpicklingError", r"generator|frame", "load"),
     ("dump-started-generator", "PicklingError", r"generator .* portable mode", "dump"),
+    ("dump-no-frame-layout", "PicklingError", r"live generator pickling is not supported", "dump"),
 ]
 
 
@@ -85,37 +91,18 @@ def _portable(variant):
     return variant.startswith("portable")
 
 
+def _before(version):
+    """An issue that streams of format ``version`` and later no longer have."""
+    wanted = tuple(int(x) for x in version.split(".")[:2])
+    return lambda stream_format: tuple(int(x) for x in stream_format.split(".")[:2]) < wanted
+
+
+# Bugs of the current format: none. The three below were fixed in format 1.4 (portable
+# classes travel as what the stdlib built them from: src/reduce/portable_class.rs); the format
+# 1.2 and 1.3 fixture streams that carry them still fail where they always did (the producer's
+# objects are in the stream), which tests/test_fixtures.py holds them to. The 3.14 dump
+# failures (nested functions and dataclasses in portable mode) left no streams behind.
 KNOWN_ISSUES = [
-    {
-        "id": "py314-portable-nested",
-        "phase": "dump",
-        "error": (
-            "PicklingError",
-            r"in portable mode: its source is not available .*does not compile to its code",
-        ),
-        "applies": lambda obj, variant, producer, consumer, satchel: (
-            _portable(variant) and _version(producer) >= (3, 14)
-        ),
-        "label": "3.14: source check fails (nested function or method)",
-        "text": "CPython 3.14 cannot dump nested functions (closures, lambdas inside functions) or "
-        "functions defined in a class body in portable mode: the recompiled source is refused by "
-        "the source check (3.14 marks such code CO_NESTED / CO_METHOD), a `PicklingError` "
-        "saying the source is not available",
-        "where": "dumps on 3.14, portable: `lambda`, `closure_shared_cells`, "
-        "`recursive_functions`, `class_property_super`, `enum`, `numpy_closure`",
-    },
-    {
-        "id": "py314-dataclass-annotate",
-        "phase": "dump",
-        "error": ("PicklingError", r"__annotate__"),
-        "applies": lambda obj, variant, producer, consumer, satchel: (
-            _portable(variant) and _version(producer) >= (3, 14)
-        ),
-        "label": "3.14: dataclass `__annotate__` has no source",
-        "text": "CPython 3.14 cannot dump a dataclass in portable mode: its generated "
-        "`__annotate__` function has no `def` to ship (`PicklingError`)",
-        "where": "dumps on 3.14, portable: `dataclass`",
-    },
     {
         "id": "dataclass-params-slots",
         "phase": "load",
@@ -126,11 +113,12 @@ KNOWN_ISSUES = [
             and _version(producer) >= (3, 12)
             and _version(consumer) < (3, 12)
         ),
+        "fixed_in": _before("1.4"),
         "label": "dataclass from 3.12+: `_DataclassParams` slots",
-        "text": "A portable dataclass from CPython 3.12+ does not load on 3.9-3.11 or PyPy "
-        "(`AttributeError: '_DataclassParams' object has no attribute 'match_args'`): the "
-        "class's `__dataclass_params__` travels as the producer's `_DataclassParams`, whose "
-        "slots differ between versions",
+        "text": "A portable dataclass from CPython 3.12+ in a format 1.2/1.3 stream does not load "
+        "on 3.9-3.11 or PyPy (`AttributeError: '_DataclassParams' object has no attribute "
+        "'match_args'`): the class's `__dataclass_params__` travelled as the producer's "
+        "`_DataclassParams`, whose slots differ between versions (fixed in format 1.4)",
         "where": "portable `dataclass`, producers 3.12/3.13 → consumers 3.9, 3.10, 3.11, PyPy",
     },
     {
@@ -143,11 +131,12 @@ KNOWN_ISSUES = [
             and _version(producer) >= (3, 13)
             and _version(consumer) < (3, 13)
         ),
+        "fixed_in": _before("1.4"),
         "label": "dataclass from 3.13+: `dataclasses._replace`",
-        "text": "A portable dataclass from CPython 3.13+ does not load on 3.12 "
-        "(`AttributeError: Can't get attribute '_replace' on <module 'dataclasses'>`): the "
-        "generated `__replace__` (new in 3.13) travels by reference to `dataclasses._replace`, "
-        "which 3.12 does not have (older consumers stop earlier, at `_DataclassParams`)",
+        "text": "A portable dataclass from CPython 3.13+ in a format 1.2/1.3 stream does not load "
+        "on 3.12 (`AttributeError: Can't get attribute '_replace' on <module 'dataclasses'>`): "
+        "the generated `__replace__` travelled by reference to `dataclasses._replace` (fixed in "
+        "format 1.4)",
         "where": "portable `dataclass`, producers 3.13 → consumer 3.12",
     },
     {
@@ -160,29 +149,38 @@ KNOWN_ISSUES = [
             and _version(producer) >= (3, 11)
             and _version(consumer) < (3, 11)
         ),
+        "fixed_in": _before("1.4"),
         "label": "IntFlag from 3.11+: `_iter_member_by_def_`",
-        "text": "A portable `enum.IntFlag` class from CPython 3.11+ does not load on 3.9, 3.10 "
-        "or PyPy 3.9 (`AttributeError: _iter_member_by_def_`): the class state carries "
-        "`_iter_member_` as `getattr(cls, '_iter_member_by_def_')`, a 3.11 `enum` method "
-        "older `enum` modules lack (`Enum` and `Flag` classes load)",
+        "text": "A portable `enum.IntFlag` class from CPython 3.11+ in a format 1.2/1.3 stream "
+        "does not load on 3.9, 3.10 or PyPy 3.9 (`AttributeError: _iter_member_by_def_`): the "
+        "class state carried the producer's `_iter_member_` (fixed in format 1.4)",
         "where": "portable `enum` (its IntFlag), producers 3.11+ → consumers 3.9, 3.10, PyPy 3.9",
     },
 ]
 KNOWN_ISSUES_BY_ID = {issue["id"]: issue for issue in KNOWN_ISSUES}
 
 
-def known_issue(phase, obj, variant, producer, consumer, satchel, error):
+def applies(issue, obj, variant, producer, consumer, satchel, stream_format):
+    """Whether ``issue`` is expected for this outcome of a stream written in format
+    ``stream_format`` ("1.3.0")."""
+    fixed = issue.get("fixed_in")
+    if fixed is not None and not fixed(stream_format):
+        return False
+    return issue["applies"](obj, variant, producer, consumer, satchel)
+
+
+def known_issue(phase, obj, variant, producer, consumer, satchel, error, stream_format):
     """The known issue that explains an error ({"class", "message"}) met at ``phase``, or None.
     ``producer`` and ``consumer`` are dicts with "version" ([3, 11]); consumer is None for a
-    dump."""
+    dump. ``stream_format``: the format version the stream was written in."""
     if not isinstance(error, dict) or "class" not in error:
         return None
     for issue in KNOWN_ISSUES:
         cls, pattern = issue["error"]
         if issue["phase"] != phase or short_class(error["class"]) != cls:
             continue
-        if re.search(pattern, error["message"]) and issue["applies"](
-            obj, variant, producer, consumer, satchel
+        if re.search(pattern, error["message"]) and applies(
+            issue, obj, variant, producer, consumer, satchel, stream_format
         ):
             return issue
     return None
@@ -193,10 +191,15 @@ def known_issue(phase, obj, variant, producer, consumer, satchel, error):
 # ---------------------------------------------------------------------------------------------
 
 
-def expect_dump(obj, variant):
-    """What satchel promises for a dump: OK, or the reason key of the refusal."""
-    if obj == "generator_suspended" and variant.startswith("portable"):
-        return "dump-started-generator"
+def expect_dump(obj, variant, producer):
+    """What satchel promises for a dump: OK, or the reason key of the refusal. ``producer``
+    has "live_generators": what its satchel reports (``satchel._satchel.LIVE_GENERATORS``: a
+    frame layout "cpython-3.X", or why there is none)."""
+    if obj == "generator_suspended":
+        if variant.startswith("portable"):
+            return "dump-started-generator"
+        if not str(producer.get("live_generators")).startswith("cpython-"):
+            return "dump-no-frame-layout"
     return OK
 
 

@@ -2,8 +2,8 @@
 
     .venv/bin/python compat-matrix/wheels.py [--only TAG,...]
 
-One release wheel per ABI tag (cp311, cp312, cp313, cp314; and PyPy's pp39/pp311, which are
-tried and reported), built by the main venv's maturin from the working tree, each with its own
+One release wheel per ABI tag (cp311, cp312, cp313, cp314, cp315; and PyPy's pp39/pp311,
+which are tried and reported), built by the main venv's maturin from the working tree, each with its own
 cargo target dir (.interpreters/target-<X.Y>, shared with tools/test_other_pythons.sh; the main
 build in target/ is never touched). The wheel is unpacked into .interpreters/matrix/site-<tag>/
 (nothing is installed anywhere: the matrix puts that directory first on sys.path of a ``-I -S``

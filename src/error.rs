@@ -116,6 +116,11 @@ pub enum Error {
     },
     /// A released memoryview has no contents left to pickle (stdlib PicklingError, as above).
     ReleasedMemoryview,
+    /// Portable mode cannot rebuild this object from what it was made of.
+    NotPortable {
+        what: String,
+        reason: String,
+    },
 }
 
 /// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
@@ -236,6 +241,11 @@ impl std::fmt::Display for Error {
                     "cannot resume the suspended generator in this stream: {reason}"
                 )
             }
+            Error::NotPortable { what, reason } => write!(
+                f,
+                "cannot pickle {what} in portable mode: {reason}; use mode='nonportable' to \
+                 ship it for this interpreter version"
+            ),
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \

@@ -141,16 +141,23 @@ impl TypeRefs {
         let ta = |m: &Bound<'_, PyModule>, n: &str| -> PyResult<usize> { Ok(addr(&attr(m, n)?)) };
 
         let mut singletons = FxHashMap::default();
+        let mut shared = Vec::new();
         for name in ["MISSING", "KW_ONLY", "_HAS_DEFAULT_FACTORY"] {
             if let Ok(value) = dataclasses.getattr(name) {
-                singletons.insert(
-                    addr(&value.get_type().into_any()),
-                    (
-                        dataclasses.clone().into_any().unbind(),
-                        PyString::new(py, name).unbind(),
-                    ),
+                let ty = addr(&value.get_type().into_any());
+                let entry = (
+                    dataclasses.clone().into_any().unbind(),
+                    PyString::new(py, name).unbind(),
                 );
+                if singletons.insert(ty, entry).is_some() {
+                    shared.push(ty);
+                }
             }
+        }
+        // 3.15 makes them instances of one builtin `sentinel` type (PEP 661), which pickles
+        // each by its name already: a type shared by several cannot name one of them.
+        for ty in shared {
+            singletons.remove(&ty);
         }
 
         // cloudpickle's `_BUILTIN_TYPE_NAMES`: types in `types` that `builtins` does not name.

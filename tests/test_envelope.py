@@ -193,6 +193,30 @@ def test_standalone_header_size(mode, protocol):
     assert info["header_size"] <= 4096
 
 
+def test_minifier_may_rename_parameters():
+    """The standalone minifier (python/satchel/_standalone.py) gives parameters short names:
+    that is only sound while no call in the bootstrap passes a parameter of one of the
+    bootstrap's own functions by keyword."""
+    import ast
+
+    loader = (
+        pathlib.Path(__file__).resolve().parent.parent / "bootstrap" / "loader.py"
+    ).read_text()
+    for source in (satchel._satchel.BOOTSTRAP_SOURCE, loader):
+        tree = ast.parse(source)
+        defs = ast.FunctionDef | ast.AsyncFunctionDef
+        own = {n.name for n in ast.walk(tree) if isinstance(n, defs)}
+        by_keyword = [
+            ast.unparse(call)
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in own
+            and any(k.arg is not None for k in call.keywords)
+        ]
+        assert not by_keyword
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. The header check runs before the body
 # ---------------------------------------------------------------------------------------------

@@ -111,12 +111,13 @@ def test_fixture_loads_or_fails_as_promised(producer, stream, obj, path, loader)
         "bytecode": [producer["fingerprint"]],
     }
     expected = rules.expect_load(stream["object"], stream, prod, HERE, True)
+    fmt = stream["format_version"]
     issue = next(
         (
             i
             for i in rules.KNOWN_ISSUES
             if i["phase"] == "load"
-            and i["applies"](stream["object"], stream["variant"], prod, HERE, True)
+            and rules.applies(i, stream["object"], stream["variant"], prod, HERE, True, fmt)
         ),
         None,
     )
@@ -136,7 +137,7 @@ def test_fixture_loads_or_fails_as_promised(producer, stream, obj, path, loader)
             "message": str(exc),
         }
         if issue is not None and rules.known_issue(
-            "load", stream["object"], stream["variant"], prod, HERE, True, error
+            "load", stream["object"], stream["variant"], prod, HERE, True, error, fmt
         ):
             pytest.xfail("known bug {}: {}".format(issue["id"], issue["text"]))
         raise

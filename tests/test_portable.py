@@ -1,7 +1,7 @@
 """Portable mode end to end: functions travel as source and are recompiled by the receiver,
 classes and dataclasses are rebuilt there, and a standalone portable stream loads with
-nothing but the stdlib in every interpreter a receiver may run (CPython 3.9 to 3.13,
-Debian's 3.11, PyPy if present), each with ``-I -S``.
+nothing but the stdlib in every interpreter a receiver may run (CPython 3.9 to 3.15,
+Debian's 3.11, PyPy 3.9 and 3.11 if present), each with ``-I -S``.
 
 Objects are defined inside the test functions (or in a script run as ``__main__``), so satchel
 pickles them by value; their source is this file (or the script), found through linecache.
@@ -27,6 +27,7 @@ import satchel
 from conftest import child_eval_bytes
 
 PYENV = "/root/.pyenv/versions/{}/bin/python3"
+SID = pathlib.Path(__file__).resolve().parent.parent / ".interpreters" / "bin"
 INTERPRETERS = {
     "cpython-3.9": PYENV.format("3.9.18"),
     "cpython-3.10": PYENV.format("3.10.13"),
@@ -34,11 +35,11 @@ INTERPRETERS = {
     "cpython-3.12": PYENV.format("3.12.1"),
     "cpython-3.13": PYENV.format("3.13.0"),
     "debian-3.11": "/usr/bin/python3.11",
-    # `make interpreters` provisions these two (compat-matrix/provision.sh).
-    "cpython-3.14": str(
-        pathlib.Path(__file__).resolve().parent.parent / ".interpreters" / "bin" / "python3.14"
-    ),
+    # `make interpreters` provisions these (compat-matrix/provision.sh).
+    "cpython-3.14": str(SID / "python3.14"),
+    "cpython-3.15": str(SID / "python3.15"),
     "pypy3": shutil.which("pypy3") or "pypy3",
+    "pypy3.11": str(SID / "pypy3.11"),
 }
 # The feature tests load in the venv (satchel installed) and in the oldest and the newest
 # stdlib-only CPython (other bytecode: only recompiled source can work there).

@@ -4,16 +4,15 @@ A portable stream carries a function as the source text of its own ``def`` or ``
 the receiver recompiles with ``portable_code`` (bootstrap/portable.py). ``function_source``
 finds that text through linecache and ``ast``, and never guesses: the text is recompiled here,
 by the receiver's own routine, and must give the function's own code back (bytecode, constants,
-names, flags, line numbers); if no candidate does, it raises ``SourceNotFound``.
+names, behaviour flags, line numbers); if no candidate does, it raises ``SourceNotFound``.
 
 Only the first line of the text is dedented: the other lines keep their indentation (a def's
 body only has to be indented more than the def), because removing indentation from every line
 would change the value of string literals that span lines, and keeping it keeps their columns.
 """
 
-import __future__
-
 import ast
+import inspect
 import io
 import linecache
 import re
@@ -22,7 +21,7 @@ import types
 import typing
 import weakref
 
-__all__ = ["SourceNotFound", "function_source"]
+__all__ = ["SourceNotFound", "annotations_of", "function_source"]
 
 
 class SourceNotFound(LookupError):
@@ -52,6 +51,38 @@ def function_source(func):
     if isinstance(result, SourceNotFound):
         raise SourceNotFound(*result.args)
     return result
+
+
+def annotations_of(obj):
+    """The annotations of a class or function as a plain dict, on Python 3.14+ (PEP 649/749).
+
+    There they live in an ``__annotate__`` function the compiler generated: it has no ``def``
+    to ship as source, and it closes over the class dict. Portable mode ships its result
+    instead, evaluated here on the sender (``annotationlib.Format.VALUE``, what
+    ``obj.__annotations__`` gives), which is what a receiver of any version gets back as
+    ``__annotations__``. An annotation that does not evaluate (a forward reference to a name
+    defined later, or never) travels as its source text (``Format.STRING``), as it would under
+    ``from __future__ import annotations``; the others keep their values.
+    """
+    import annotationlib
+
+    try:
+        return dict(annotationlib.get_annotations(obj, format=annotationlib.Format.VALUE))
+    except Exception:  # noqa: BLE001 (NameError, AttributeError...: whatever evaluating raised)
+        pass
+    values = annotationlib.get_annotations(obj, format=annotationlib.Format.FORWARDREF)
+    texts = annotationlib.get_annotations(obj, format=annotationlib.Format.STRING)
+    return {
+        name: texts[name] if _holds_forward_ref(value, annotationlib.ForwardRef) else value
+        for name, value in values.items()
+    }
+
+
+def _holds_forward_ref(value, forward_ref, depth=0):
+    if isinstance(value, forward_ref):
+        return True
+    args = value if isinstance(value, list | tuple) else typing.get_args(value)
+    return depth < 8 and any(_holds_forward_ref(arg, forward_ref, depth + 1) for arg in args)
 
 
 # Results (or the SourceNotFound) per code object, keyed by identity: code objects compare and
@@ -259,16 +290,39 @@ _STRING_PREFIX = re.compile(r"[A-Za-z]*")
 _PRIVATE = re.compile(r"(?<!\w)__\w*(?<!__)(?!\w)")
 
 
-# Flags that do not change what the code does, or only how code compiled inside it compiles:
-# __future__ flags (the receiver compiles without them) and CO_NESTED (nested_scopes' flag).
-_IGNORED_FLAGS = 0
-for _feature in __future__.all_feature_names:
-    _IGNORED_FLAGS |= getattr(__future__, _feature).compiler_flag
-del _feature
+# The flags compared: those that change what calling the code does (how its frame is set up,
+# what kind of object a call returns, whether co_consts[0] is its docstring). Every other flag
+# is left out, because it is the wrapper's or the compiler's context, not the function's:
+# - CO_NESTED (0x10): the old nested_scopes __future__ flag; CPython still sets it on code
+#   compiled inside a function (the wrapper) and reads it only to pick deferred reference
+#   counting (Objects/funcobject.c, _PyFunction_FromConstructor);
+# - CO_METHOD (0x8000000, 3.14+): "a function defined in class scope" (Include/cpython/code.h),
+#   set on everything compiled in the body of the wrapper's ``class _``, and missing on a method
+#   that has no free variables (compiled at module level); funcobject.c reads it for the same
+#   deferred reference counting and nothing else does;
+# - CO_FUTURE_* (__future__ flags): the receiver compiles without them (dont_inherit); where
+#   they change the code (annotations), co_code differs anyway;
+# - CO_NO_MONITORING_EVENTS (3.13+): set only on code objects the interpreter makes for itself.
+# The bytecode, names, constants and line table are compared in full below: with them equal,
+# these flags cannot change what the function does.
+_BEHAVIOUR_FLAGS = 0
+for _flag in (
+    "CO_OPTIMIZED",
+    "CO_NEWLOCALS",
+    "CO_VARARGS",
+    "CO_VARKEYWORDS",
+    "CO_GENERATOR",
+    "CO_COROUTINE",
+    "CO_ITERABLE_COROUTINE",
+    "CO_ASYNC_GENERATOR",
+    "CO_HAS_DOCSTRING",  # 3.14+
+):
+    _BEHAVIOUR_FLAGS |= getattr(inspect, _flag, 0)
+del _flag
 
 
 def _same(a, b):
-    """Same bytecode, constants, names, flags and line numbers (columns may differ)."""
+    """Same bytecode, constants, names, behaviour flags and line numbers (columns may differ)."""
     return (
         a.co_code == b.co_code
         and a.co_name == b.co_name
@@ -279,7 +333,7 @@ def _same(a, b):
         and a.co_argcount == b.co_argcount
         and a.co_posonlyargcount == b.co_posonlyargcount
         and a.co_kwonlyargcount == b.co_kwonlyargcount
-        and a.co_flags & ~_IGNORED_FLAGS == b.co_flags & ~_IGNORED_FLAGS
+        and a.co_flags & _BEHAVIOUR_FLAGS == b.co_flags & _BEHAVIOUR_FLAGS
         and a.co_firstlineno == b.co_firstlineno
         and list(a.co_lines()) == list(b.co_lines())
         and a.co_exceptiontable == b.co_exceptiontable

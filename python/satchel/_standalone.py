@@ -8,7 +8,6 @@ import itertools
 import zlib
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _DYNAMIC = {"locals", "vars", "exec", "eval", "globals"}
 
 
@@ -37,13 +36,16 @@ def minify(source):
 
 
 def _own_scope(func):
-    """The nodes of ``func``'s own scope (not of functions, lambdas, classes or comprehensions
-    inside it), and every name used inside those nested scopes."""
+    """The nodes of ``func``'s own scope, and every name used inside the functions and classes
+    nested in it. Lambdas and comprehensions count as its own: they bind only their
+    parameters and targets, and every other name in them is the function's (or a global), so
+    one consistent renaming of a name across all of them keeps the meaning, shadowing
+    included. A nested def or class is left alone (a class body's names are attributes)."""
     own, nested_names = [], set()
     stack = list(func.body)
     while stack:
         node = stack.pop()
-        if isinstance(node, _SCOPES + _COMPREHENSIONS):
+        if isinstance(node, _SCOPES) and not isinstance(node, ast.Lambda):
             for inner in ast.walk(node):
                 if isinstance(inner, ast.Name):
                     nested_names.add(inner.id)
@@ -60,10 +62,16 @@ def _own_scope(func):
 
 
 def _rename_locals(tree):
-    """Give the variables a function assigns (never its parameters, globals, nonlocals, or a
-    name a nested scope also uses) short names no other code of the module uses. One name maps
-    to the same short name in every function: zlib feeds on repetition, and per-function fresh
-    names made the payload larger."""
+    """Give the variables a function binds, its parameters included (never its globals,
+    nonlocals, or a name a nested scope also uses), short names no other code of the module
+    uses. One name maps to the same short name in every function: zlib feeds on repetition,
+    and per-function fresh names made the payload larger.
+
+    Parameters are renamed too: the minified bootstrap only runs in a receiver without satchel,
+    where nothing but the unpickler (positional arguments) and the bootstrap itself call it, and
+    no call in the bootstrap passes one of its own functions' parameters by keyword
+    (tests/test_envelope.py checks it). Where satchel is installed, its module runs the full
+    source, and upgrading a standalone-installed module runs the full source in it too."""
     taken = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     taken |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
     fresh = (f"_{i}" for i in itertools.count())
@@ -75,21 +83,29 @@ def _rename_locals(tree):
         names = [n for n in own if isinstance(n, ast.Name)]
         if any(n.id in _DYNAMIC for n in names):
             continue
-        params = {a.arg for a in ast.walk(func.args) if isinstance(a, ast.arg)}
+        args = func.args
+        params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        params += [a for a in (args.vararg, args.kwarg) if a is not None]
         declared = {
             name for n in own if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names
         }
         assigned = {n.id for n in names if isinstance(n.ctx, (ast.Store, ast.Del))}
         assigned |= {n.name for n in own if isinstance(n, ast.ExceptHandler) and n.name}
-        candidates = sorted(assigned - params - declared - nested_names - {"__class__"})
+        assigned |= {a.arg for a in params}
+        assigned |= {n.arg for n in own if isinstance(n, ast.arg)}  # a lambda's
+        candidates = sorted(assigned - declared - nested_names - {"__class__"})
         mapping = {}
         for name in candidates:
             if name not in mapping_all:
                 mapping_all[name] = next(f for f in fresh if f not in taken)
             mapping[name] = mapping_all[name]
+        for arg in params:
+            arg.arg = mapping.get(arg.arg, arg.arg)
         for node in own:
             if isinstance(node, ast.Name) and node.id in mapping:
                 node.id = mapping[node.id]
+            elif isinstance(node, ast.arg) and node.arg in mapping:
+                node.arg = mapping[node.arg]
             elif isinstance(node, ast.ExceptHandler) and node.name in mapping:
                 node.name = mapping[node.name]
 

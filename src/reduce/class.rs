@@ -9,7 +9,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
-use super::{byref, call, call_then_set, classid, not_implemented};
+use super::{byref, call, call_then_set, classid, not_implemented, portable_class};
 use crate::bootstrap::boot;
 use crate::ffi::{self, addr};
 use crate::typeref::typerefs;
@@ -48,6 +48,15 @@ pub fn reduce<'py>(
     let boot = boot(py);
     let metaclass = cls.get_type();
     let mut attrs = class_dict(ty)?;
+    // Portable mode: what the stdlib generated travels as what it was made of (portable_class.rs).
+    let mut dataclass_options = None;
+    if state.portable() {
+        match portable_class::prepare(ty, &mut attrs, &class_id)? {
+            portable_class::Prepared::Done(reduced) => return Ok(reduced),
+            portable_class::Prepared::Dataclass(options) => dataclass_options = Some(options),
+            portable_class::Prepared::Plain => {}
+        }
+    }
     if metaclass.is_subclass(refs.enum_meta.bind(py))? {
         // __members__ includes aliases (a second name for a value), which iteration skips.
         let members = PyDict::new(py);
@@ -114,25 +123,14 @@ pub fn reduce<'py>(
             class_id.into_any(),
         ],
     )?;
-    let mut setter = &boot.class_setstate;
-    if state.portable() && dataclass_methods_dropped(ty, &mut attrs)? {
-        if slot_names_of(ty)? {
-            let what = format!("dataclass '{}'", cls.getattr("__qualname__")?);
-            let reason = "@dataclass(slots=True) makes a new class whose slots cannot be rebuilt from source";
-            return Err(crate::error::Error::NoSource {
-                what,
-                reason: reason.into(),
-            }
-            .into_pyerr(py));
-        }
-        setter = &boot.dataclass_setstate;
-    }
-    call_then_set(
-        &boot.make_skeleton_class,
-        args,
-        state_tuple(py, attrs)?,
-        setter,
-    )
+    let (attrs, setter) = match dataclass_options {
+        Some(options) => (
+            portable_class::state(py, &attrs, Some(options))?,
+            &boot.dataclass_setstate,
+        ),
+        None => (state_tuple(py, attrs)?, &boot.class_setstate),
+    };
+    call_then_set(&boot.make_skeleton_class, args, attrs, setter)
 }
 
 fn state_tuple<'py>(
@@ -144,62 +142,6 @@ fn state_tuple<'py>(
         dict.set_item(k, v)?;
     }
     Ok(PyTuple::new(py, [dict])?.into_any())
-}
-
-/// Methods @dataclass generates: compiled from text that is gone by the time satchel looks, so
-/// in portable mode they are left out and generated again on load (`dataclass_setstate`).
-const DATACLASS_METHODS: [&str; 12] = [
-    "__init__",
-    "__repr__",
-    "__eq__",
-    "__hash__",
-    "__lt__",
-    "__le__",
-    "__gt__",
-    "__ge__",
-    "__setattr__",
-    "__delattr__",
-    "__getstate__",
-    "__setstate__",
-];
-
-/// Whether the class defines `__slots__` itself.
-fn slot_names_of(cls: &Bound<'_, PyType>) -> PyResult<bool> {
-    Ok(cls.getattr("__dict__")?.get_item("__slots__").is_ok())
-}
-
-/// For a dataclass, drop the generated methods (functions named as above whose code came from
-/// a string) from `attrs`; true when `cls` is a dataclass.
-fn dataclass_methods_dropped(
-    cls: &Bound<'_, PyType>,
-    attrs: &mut Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)>,
-) -> PyResult<bool> {
-    let own = cls.getattr("__dict__")?;
-    if own.get_item("__dataclass_fields__").is_err()
-        || own.get_item("__dataclass_params__").is_err()
-    {
-        return Ok(false);
-    }
-    // A generated method's code came from a string; __repr__ is wrapped by recursive_repr
-    // (functools.wraps), so look through __wrapped__.
-    let generated = |name: &str, value: &Bound<'_, PyAny>| -> bool {
-        if !DATACLASS_METHODS.contains(&name) {
-            return false;
-        }
-        let mut inner = value.clone();
-        for _ in 0..4 {
-            match inner.getattr("__wrapped__") {
-                Ok(w) => inner = w,
-                Err(_) => break,
-            }
-        }
-        inner
-            .getattr("__code__")
-            .and_then(|c| c.getattr("co_filename"))
-            .is_ok_and(|f| f.to_string() == "<string>")
-    };
-    attrs.retain(|(k, v)| !generated(k.to_str().unwrap_or(""), v));
-    Ok(true)
 }
 
 /// The class's own attributes, sorted by name, minus what the skeleton recreates: inherited

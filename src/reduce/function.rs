@@ -256,9 +256,9 @@ fn extra<'py>(
         put("__doc__", doc)?;
     }
     // 3.14 (PEP 649) fills annotations lazily from __annotate__, leaving the slot NULL until
-    // first access: there, always ask.
+    // first access: there, always ask (forward references travel as text: annotations_of).
     if f.has_annotations || typerefs(py).lazy_annotations {
-        let annotations = obj.getattr("__annotations__")?;
+        let annotations = super::portable_class::annotations_of(obj)?;
         if annotations.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
             put("__annotations__", annotations)?;
         }

@@ -16,6 +16,7 @@ mod itertools;
 mod memoryview;
 mod method;
 mod module;
+mod portable_class;
 mod stdlib;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
