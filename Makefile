@@ -4,7 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
-SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
+# make cannot name a file with a space: the lean header's shim module (python/satchel or dump
+# with standalone=True/, docs/FORMAT.md) is left out, and it never changes.
+SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) ! -path '* *' 2>/dev/null) Cargo.toml pyproject.toml
 
 .PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 

@@ -101,6 +101,10 @@ pub enum Error {
         module: String,
         name: String,
     },
+    /// `inspect` of bytes that are not a pickle at all.
+    NotAPickle {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -194,6 +198,7 @@ impl std::fmt::Display for Error {
                     "cannot resume the suspended generator in this stream: {reason}"
                 )
             }
+            Error::NotAPickle { reason } => write!(f, "not a pickle stream: {reason}"),
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
@@ -263,7 +268,8 @@ impl Error {
             Error::CorruptHeader { .. }
             | Error::CorruptBody { .. }
             | Error::GeneratorLoad { .. }
-            | Error::NotAllowed { .. } => match unpickling_error_type(py) {
+            | Error::NotAllowed { .. }
+            | Error::NotAPickle { .. } => match unpickling_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty, message),
                 Err(e) => e,
             },

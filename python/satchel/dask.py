@@ -96,10 +96,9 @@ def _has_header(data) -> bool:
     if data[2:3] != b"c":
         return False
     try:
-        satchel.inspect(data)
+        return satchel.inspect(data)["satchel_header"]
     except pickle.UnpicklingError:
         return False
-    return True
 
 
 class _Guarded:

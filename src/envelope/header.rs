@@ -3,9 +3,14 @@
 //!
 //! ```text
 //! [PROTO p]            protocol >= 2
-//! [standalone]         GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
-//! GLOBAL _satchel_boot_1.check  MARK version flags fingerprint producer TUPLE  REDUCE POP
+//! lean:                GLOBAL '<LEAN_MODULE>'.c  MARK version flags fingerprint producer TUPLE
+//!                      REDUCE POP
+//! standalone:          GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
+//!                      GLOBAL _satchel_boot_1.check  MARK ... (as above)
 //! ```
+//! A lean header names its check through [`LEAN_MODULE`], whose name is the message a receiver
+//! without satchel reads: `No module named 'satchel or dump with standalone=True'`. Streams
+//! before format 1.4 named `_satchel_boot_1.check` there; both are read.
 //! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`,
 //! or, when it has out-of-band buffers (format 1.3), `GLOBAL _satchel_boot_1.load_zstd_buffers
 //! MARK frame (MARK flags itemsize chunk... TUPLE)... TUPLE REDUCE STOP`;
@@ -16,8 +21,29 @@ use crate::envelope::fingerprint::Fingerprint;
 pub const FLAG_NONPORTABLE: u8 = 1;
 pub const FLAG_COMPRESSED: u8 = 2;
 pub const FLAG_STANDALONE: u8 = 4;
+/// The body holds a started generator, coroutine or async generator (format 1.4): its frame
+/// resumes only on the interpreter build that wrote it, so `mode='portable'` is no remedy.
+pub const FLAG_GENERATORS: u8 = 8;
+/// The header was written before the body (`dump`, `Pickler.dump` without compression), so
+/// it cannot say whether FLAG_GENERATORS applies (format 1.4).
+pub const FLAG_STREAMED: u8 = 16;
 
 const BOOT_MODULE: &str = "_satchel_boot_1";
+macro_rules! lean_module {
+    () => {
+        "satchel or dump with standalone=True"
+    };
+}
+/// The module a lean header (format 1.4+) imports its check from: an alias of the bootstrap's
+/// `check` as `c`, installed by satchel (`src/bootstrap.rs`, and `python/<this name>/` on
+/// disk). Where satchel is missing, `pickle.loads` raises `ModuleNotFoundError: No module
+/// named '<this name>'`, so the name is the message: it names satchel and the sender's fix. It
+/// holds no dot (an import would stop there) and no character a file name cannot hold.
+pub const LEAN_MODULE: &str = lean_module!();
+/// How a lean header's first global starts (GLOBAL opcode, module line).
+const LEAN_OPENING: &[u8] = concat!("c", lean_module!(), "\n").as_bytes();
+/// The attribute of LEAN_MODULE the lean header calls (one byte: the header's budget).
+pub const LEAN_CHECK: &str = "c";
 
 // Pickle opcodes used here (Lib/pickle.py names).
 const PROTO: u8 = 0x80;
@@ -175,7 +201,11 @@ pub fn build(
         w.out.push(REDUCE);
         w.out.push(POP);
     }
-    w.global(BOOT_MODULE, "check");
+    if standalone.is_some() {
+        w.global(BOOT_MODULE, "check");
+    } else {
+        w.global(LEAN_MODULE, LEAN_CHECK);
+    }
     w.out.push(MARK);
     w.str(version);
     w.int(flags);
@@ -450,20 +480,30 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     // that names something in _satchel_boot_1, a long protocol-0 module name) is not one. Bytes
     // that stop inside one of satchel's own opening globals are a truncated satchel header.
     let rest = &data[r.pos..];
-    let opening: [&[u8]; 2] = [b"c_satchel_boot_", b"cbuiltins\nexec\n"];
+    let opening: [&[u8]; 3] = [b"c_satchel_boot_", b"cbuiltins\nexec\n", LEAN_OPENING];
     let cut_short = opening
         .iter()
         .any(|o| rest.len() < o.len() && o.starts_with(rest));
     let (module, name) = match r.global() {
         Ok(g) => g,
-        Err(e) if cut_short || rest.starts_with(opening[0]) => return Err(e),
+        Err(e) if cut_short || rest.starts_with(opening[0]) || rest.starts_with(opening[2]) => {
+            return Err(e)
+        }
         Err(_) => return Err(ParseError::NotSatchel),
     };
+    let lean = (module.as_str(), name.as_str()) == (LEAN_MODULE, LEAN_CHECK);
     let ours = (module.as_str(), name.as_str()) == ("builtins", "exec")
-        || (module.starts_with("_satchel_boot_") && name == "check");
+        || (module.starts_with("_satchel_boot_") && name == "check")
+        || lean;
     if !ours {
         return Err(ParseError::NotSatchel);
     }
+    // The lean module stands for the bootstrap of format major 1.
+    let (module, name) = if lean {
+        (BOOT_MODULE.to_owned(), "check".to_owned())
+    } else {
+        (module, name)
+    };
     let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
         // The standalone block; anything else that starts with builtins.exec is not ours.
         match standalone_block(&mut r) {
