@@ -129,14 +129,20 @@ def test_load_keeps_pickle_keywords():
 
 
 def test_load_of_an_empty_or_cut_file():
+    """Without key= or allow=, load unpickles from the file as pickle.load does, with its
+    errors; with them, the stream is read first and satchel says what is wrong with it."""
     with pytest.raises(EOFError):
         satchel.load(io.BytesIO(b""))
+    with pytest.raises(EOFError):
+        satchel.load(io.BytesIO(b""), allow="data")
     k = 1
     data = satchel.dumps(lambda x: x + k)
-    with pytest.raises(satchel.UnpicklingError, match="truncated"):
+    with pytest.raises(pickle.UnpicklingError):
         satchel.load(io.BytesIO(data[:-5]))
+    with pytest.raises(satchel.UnpicklingError, match="truncated"):
+        satchel.load(io.BytesIO(data[:-5]), allow=[])
     with pytest.raises(satchel.UnpicklingError, match="not a pickle stream: unknown opcode"):
-        satchel.load(io.BytesIO(b"\xff\xff"))
+        satchel.load(io.BytesIO(b"\xff\xff"), allow=[])
 
 
 def test_future_major_from_a_file_is_incompatible_format():

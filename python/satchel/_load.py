@@ -9,6 +9,7 @@ anything in the stream runs, and ``allow=`` limits the globals it may name.
 import _compat_pickle
 import _pickle
 import io
+import pickle
 
 from satchel import _satchel
 
@@ -19,30 +20,108 @@ _TRAILER = len(_MAGIC) + 32
 
 def read_stream(file, signed=False):
     """The bytes of the next stream in ``file``: one pickle, and the signature after it if
-    there is one (``signed``: the caller expects one). Reads no further than that: a whole
-    frame or argument at a time, a line for the text opcodes of protocols 0-1."""
+    there is one (``signed``: the caller expects one). The file is left just after them.
+
+    A seekable file is read in growing chunks and put back at the stream's end; any other (a
+    pipe, a socket) is read no further than the stream: a whole frame or argument at a time, a
+    line for the text opcodes of protocols 0-1."""
+    if _seekable(file):
+        return _read_seekable(file)
     data = bytearray()
     at = 0
     while True:
         kind, at, need = _satchel._pickle_extent(data, at)
         if kind == 0:
             break
-        more = file.readline() if kind == 2 else file.read(need - len(data))
+        if kind == 2:
+            more = file.readline()
+            data += more
+        else:
+            more = _read_into(file, data, need - len(data))
         if not more:
-            if not data:
-                raise EOFError("Ran out of input")
-            raise _satchel.UnpicklingError(
-                f"the stream ends after {len(data)} bytes, before its STOP opcode: truncated"
-            )
-        data += more
+            _ran_out(data)
     data += _trailer(file, signed)
     return data
 
 
+def _read_seekable(file):
+    start = file.tell()
+    data = bytearray()
+    at = 0
+    chunk = 1 << 16
+    while True:
+        kind, at, need = _satchel._pickle_extent(data, at)
+        if kind == 0:
+            break
+        if not _read_into(file, data, max(chunk, need - len(data))):
+            _ran_out(data)
+        chunk = min(chunk * 2, 1 << 26)
+    end = at
+    if len(data) < end + _TRAILER:
+        data += file.read(end + _TRAILER - len(data))
+    if data[end : end + len(_MAGIC)] == _MAGIC and len(data) >= end + _TRAILER:
+        end += _TRAILER
+    del data[end:]
+    file.seek(start + end)
+    return data
+
+
+def _read_into(file, data, n):
+    """Append up to ``n`` bytes of ``file`` to ``data``; how many came. A large read goes
+    straight into ``data`` (one copy, as pickle.load makes) when the file can readinto."""
+    readinto = getattr(file, "readinto", None)
+    if n < 1 << 20 or readinto is None:
+        more = file.read(n)
+        data += more
+        return len(more)
+    old = len(data)
+    data += bytes(n)  # zeroed lazily by the allocator: untouched pages cost nothing
+    got = 0
+    with memoryview(data) as whole:
+        while got < n:
+            with whole[old + got :] as rest:
+                step = readinto(rest)
+            if not step:
+                break
+            got += step
+    del data[old + got :]
+    return got
+
+
+def _ran_out(data):
+    if not data:
+        raise EOFError("Ran out of input")
+    raise _satchel.UnpicklingError(
+        f"the stream ends after {len(data)} bytes, before its STOP opcode: truncated"
+    )
+
+
+def _seekable(file):
+    seekable = getattr(file, "seekable", None)
+    return seekable is not None and seekable()
+
+
+def _ahead(file, n):
+    """The next ``n`` bytes of ``file`` without consuming them, or None if it can neither
+    peek nor seek."""
+    peek = getattr(file, "peek", None)
+    if peek is not None:
+        try:
+            return peek(n)[:n]
+        except (OSError, ValueError):
+            pass
+    if _seekable(file):
+        start = file.tell()
+        ahead = file.read(n)
+        file.seek(start)
+        return ahead
+    return None
+
+
 def _trailer(file, signed):
-    """The signature trailer right after a stream, if there is one, without reading past the
-    stream when there is not (seek back, or peek; a file that can do neither is read only
-    when a signature is expected)."""
+    """The signature trailer right after a stream read from a file that cannot seek, if
+    there is one, without reading past the stream when there is not (peek; a file that
+    cannot peek is read for one only when a signature is expected)."""
     peek = getattr(file, "peek", None)
     if peek is not None:
         try:
@@ -51,14 +130,6 @@ def _trailer(file, signed):
             ahead = None
         if ahead is not None:
             return file.read(_TRAILER) if ahead[: len(_MAGIC)] == _MAGIC else b""
-    seekable = getattr(file, "seekable", None)
-    if seekable is not None and seekable():
-        start = file.tell()
-        ahead = file.read(_TRAILER)
-        if ahead[: len(_MAGIC)] == _MAGIC:
-            return ahead
-        file.seek(start)
-        return b""
     return file.read(_TRAILER) if signed else b""
 
 
@@ -67,11 +138,34 @@ def load(file, *, key=None, allow=None, **kwargs):
 
     ``file`` needs ``read`` and ``readline``, as for ``pickle.load``; it is left just after the
     stream (and its signature), so a file holding several streams loads them one by one.
+    Without ``key=`` and ``allow=``, the stream is unpickled straight from the file, as
+    ``pickle.load`` does (its header's opcodes run the same checks).
     """
+    if key is None and allow is None and not _foreign_major(file):
+        obj = pickle.load(file, **kwargs)
+        ahead = _ahead(file, _TRAILER)
+        if ahead is not None and ahead[: len(_MAGIC)] == _MAGIC and len(ahead) == _TRAILER:
+            file.read(_TRAILER)  # a signature nobody asked to verify
+        return obj
     data = read_stream(file, signed=key is not None)
     # Read-only, so that loads reads it in place and parses its header (a writable buffer
     # would go to pickle.loads as it is).
-    return _satchel.loads(memoryview(data).toreadonly(), key=key, allow=allow, **kwargs)
+    return _satchel.loads(_readonly(data), key=key, allow=allow, **kwargs)
+
+
+def _foreign_major(file):
+    """Whether the next stream names another format major's bootstrap (``_satchel_boot_2``):
+    loads parses its header to say IncompatibleFormat, where pickle.load would fail to import
+    the module."""
+    ahead = _ahead(file, 32)
+    if not ahead:
+        return False
+    opening = ahead[2:] if ahead[:1] == b"\x80" else ahead
+    return opening.startswith(b"c_satchel_boot_") and not opening.startswith(b"c_satchel_boot_1\n")
+
+
+def _readonly(data):
+    return data if isinstance(data, memoryview) else memoryview(data).toreadonly()
 
 
 class Unpickler(_pickle.Unpickler):
@@ -118,7 +212,7 @@ class Unpickler(_pickle.Unpickler):
     def load(self):
         data = read_stream(self._satchel_file, signed=self._satchel_key is not None)
         return _satchel._loads_with(
-            memoryview(data).toreadonly(),
+            _readonly(data),
             self._unpickle_body,
             key=self._satchel_key,
             **self._satchel_kwargs,
