@@ -176,9 +176,10 @@ mod tests {
     #[test]
     fn a_cut_pickle_says_what_it_needs() {
         let p = b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00aq\x01e.";
-        // Cut inside BINUNICODE's argument (starts at 8): it needs the whole argument.
-        assert_eq!(walk(&p[..12], 0), Step::More { at: 8, need: 14 });
-        assert_eq!(walk(&p[..14], 8), Step::More { at: 16, need: 17 });
+        // BINUNICODE at 8: first its 4-byte length, then the whole argument (ends at 14).
+        assert_eq!(walk(&p[..12], 0), Step::More { at: 8, need: 13 });
+        assert_eq!(walk(&p[..13], 8), Step::More { at: 8, need: 14 });
+        assert_eq!(walk(&p[..14], 8), Step::More { at: 14, need: 15 });
         assert_eq!(walk(&p[..0], 0), Step::More { at: 0, need: 1 });
     }
 

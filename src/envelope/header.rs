@@ -44,6 +44,8 @@ pub const LEAN_MODULE: &str = lean_module!();
 const LEAN_OPENING: &[u8] = concat!("c", lean_module!(), "\n").as_bytes();
 /// The attribute of LEAN_MODULE the lean header calls (one byte: the header's budget).
 pub const LEAN_CHECK: &str = "c";
+/// A lean header's whole first global, as bytes (parsed without allocating).
+const LEAN_GLOBAL: &[u8] = concat!("c", lean_module!(), "\nc\n").as_bytes();
 
 // Pickle opcodes used here (Lib/pickle.py names).
 const PROTO: u8 = 0x80;
@@ -484,50 +486,48 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     let cut_short = opening
         .iter()
         .any(|o| rest.len() < o.len() && o.starts_with(rest));
-    let (module, name) = match r.global() {
-        Ok(g) => g,
-        Err(e) if cut_short || rest.starts_with(opening[0]) || rest.starts_with(opening[2]) => {
-            return Err(e)
-        }
-        Err(_) => return Err(ParseError::NotSatchel),
-    };
-    let lean = (module.as_str(), name.as_str()) == (LEAN_MODULE, LEAN_CHECK);
-    let ours = (module.as_str(), name.as_str()) == ("builtins", "exec")
-        || (module.starts_with("_satchel_boot_") && name == "check")
-        || lean;
-    if !ours {
-        return Err(ParseError::NotSatchel);
-    }
-    // The lean module stands for the bootstrap of format major 1.
-    let (module, name) = if lean {
-        (BOOT_MODULE.to_owned(), "check".to_owned())
+    if rest.starts_with(LEAN_GLOBAL) {
+        // The common case, a lean header (format 1.4+): its module stands for the bootstrap of
+        // format major 1.
+        r.pos += LEAN_GLOBAL.len();
     } else {
-        (module, name)
-    };
-    let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
-        // The standalone block; anything else that starts with builtins.exec is not ours.
-        match standalone_block(&mut r) {
-            Ok((n, global)) => {
-                standalone_payload = n;
-                global
-            }
-            // Cut short, it is a damaged header; shaped otherwise, it is not satchel's.
-            Err(ParseError::Corrupt(reason)) if reason.starts_with("truncated") => {
-                return Err(ParseError::Corrupt(reason))
+        let (module, name) = match r.global() {
+            Ok(g) => g,
+            Err(e) if cut_short || rest.starts_with(opening[0]) || rest.starts_with(opening[2]) => {
+                return Err(e)
             }
             Err(_) => return Err(ParseError::NotSatchel),
+        };
+        let ours = (module.as_str(), name.as_str()) == ("builtins", "exec")
+            || (module.starts_with("_satchel_boot_") && name == "check");
+        if !ours {
+            return Err(ParseError::NotSatchel);
         }
-    } else {
-        (module, name)
-    };
-    let Some(major) = module.strip_prefix("_satchel_boot_") else {
-        return Err(ParseError::NotSatchel);
-    };
-    if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
-        return r.err("bad bootstrap module name");
-    }
-    if name != "check" {
-        return r.err("expected the header check");
+        let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
+            // The standalone block; anything else that starts with builtins.exec is not ours.
+            match standalone_block(&mut r) {
+                Ok((n, global)) => {
+                    standalone_payload = n;
+                    global
+                }
+                // Cut short, it is a damaged header; shaped otherwise, it is not satchel's.
+                Err(ParseError::Corrupt(reason)) if reason.starts_with("truncated") => {
+                    return Err(ParseError::Corrupt(reason))
+                }
+                Err(_) => return Err(ParseError::NotSatchel),
+            }
+        } else {
+            (module, name)
+        };
+        let Some(major) = module.strip_prefix("_satchel_boot_") else {
+            return Err(ParseError::NotSatchel);
+        };
+        if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
+            return r.err("bad bootstrap module name");
+        }
+        if name != "check" {
+            return r.err("expected the header check");
+        }
     }
     r.expect(MARK, "MARK")?;
     let version = r.str()?;
@@ -603,4 +603,56 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         buffers,
         fingerprint_is_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp() -> Fingerprint {
+        Fingerprint {
+            text: String::new(),
+            digest: [7; 16],
+            label: "CPython 3.11/3495".into(),
+        }
+    }
+
+    #[test]
+    fn lean_header_round_trips_within_budget() {
+        for protocol in 2..=5 {
+            let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+            assert!(h.len() <= 96, "{} bytes", h.len());
+            // The bytes parse() matches without allocating are what build() writes.
+            assert!(h[2..].starts_with(LEAN_GLOBAL));
+            let mut stream = h.clone();
+            stream.extend_from_slice(b"\x80\x05N.");
+            let parsed = parse(&stream).ok().expect("a lean header parses");
+            assert_eq!(parsed.header_len, h.len());
+            assert_eq!(parsed.version, "1.4.0");
+            assert_eq!(parsed.fingerprint, vec![7; 16]);
+            assert_eq!(parsed.producer, "CPython 3.11/3495");
+        }
+    }
+
+    #[test]
+    fn headers_before_format_1_4_still_parse() {
+        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &fp(), None);
+        let old_global = b"c_satchel_boot_1\ncheck\n";
+        let mut old = h[..2].to_vec();
+        old.extend_from_slice(old_global);
+        old.extend_from_slice(&h[2 + LEAN_GLOBAL.len()..]);
+        old.extend_from_slice(b"\x80\x05N.");
+        let parsed = parse(&old).ok().expect("an old lean header parses");
+        assert_eq!(parsed.version, "1.3.0");
+    }
+
+    #[test]
+    fn a_lean_header_cut_inside_its_module_name_is_truncated() {
+        let h = build(5, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+        assert!(matches!(parse(&h[..20]), Err(ParseError::Corrupt(_))));
+        // Another attribute of that module is not satchel's header.
+        let mut other = h[..2 + LEAN_OPENING.len()].to_vec();
+        other.extend_from_slice(b"x\n.");
+        assert!(matches!(parse(&other), Err(ParseError::NotSatchel)));
+    }
 }
