@@ -1,25 +1,34 @@
 # Every target installs what it needs: a fresh machine needs only `make demo` or `make test`.
+# The demo needs only the build tool and cloudpickle (requirements-demo.txt); the tests, the
+# benchmarks and the linters install the rest (requirements-dev.txt) when they run.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+DEMO_STAMP := $(VENV)/.demo-deps-stamp
 STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
-SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
+# make cannot name a file with a space: the lean header's shim module (python/satchel or dump
+# with standalone=True/, docs/FORMAT.md) is left out, and it never changes.
+SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) ! -path '* *' 2>/dev/null) Cargo.toml pyproject.toml
 
 .PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
-$(STAMP): requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+$(DEMO_STAMP): requirements-demo.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-demo.txt
+	touch $@
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 venv: $(STAMP)
 
 # Release build (fat LTO) installed into the venv.
-$(BUILD_STAMP): $(STAMP) $(SOURCES)
+$(BUILD_STAMP): $(DEMO_STAMP) $(SOURCES)
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -q
 	touch $@
 
@@ -28,13 +37,13 @@ build: $(BUILD_STAMP)
 demo: build
 	$(PY) examples/demo.py
 
-test: build
+test: build $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-test-debug: build
+test-debug: build $(STAMP)
 	PYTHONMALLOC=debug $(PY) -m pytest -q -p no:cacheprovider tests
 
-bench: build
+bench: build $(STAMP)
 	$(PY) -m pip install -q matplotlib
 	$(PY) tests/benchmarks/bench.py --out docs
 	$(PY) tests/benchmarks/bench_executors.py --out docs
@@ -62,7 +71,7 @@ matrix: $(STAMP)
 # unsigned-loads target skips inputs whose marshalled code was damaged (a known crash class:
 # CPython has no bytecode verifier; signed loads refuse them), `fuzz/run.py loads N` does not.
 FUZZ_SECONDS ?= 120
-fuzz: build
+fuzz: build $(STAMP)
 	$(PY) fuzz/run.py signed $(FUZZ_SECONDS)
 	SATCHEL_FUZZ_INTACT_CODE=1 $(PY) fuzz/run.py loads $(FUZZ_SECONDS)
 	$(PY) fuzz/run.py buffers $(FUZZ_SECONDS)

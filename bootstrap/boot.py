@@ -60,6 +60,8 @@ class IncompatibleInterpreter(UnpicklingError):
 FLAG_NONPORTABLE = 1
 FLAG_COMPRESSED = 2
 FLAG_STANDALONE = 4
+# 8: the body holds a started generator's frame; 16: the header was written before the body
+# (format 1.4). Only a nonportable stream's IncompatibleInterpreter reads them (bytecode.py).
 
 _IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
 
@@ -105,11 +107,6 @@ _FINGERPRINT_HEX = FINGERPRINT.hex()
 LABEL = _label()
 
 
-def _describe(label):
-    name, _, bytecode = label.partition("/")
-    return "%s (bytecode %s)" % (name, bytecode) if bytecode else name
-
-
 def _version_tuple(version):
     try:
         return tuple(int(part) for part in version.split(".")[:2])
@@ -124,13 +121,11 @@ def check(version, flags, fingerprint, producer):
         if need[0] != have[0] or need[1] > have[1]:
             raise IncompatibleFormat(
                 "stream needs satchel format %s; this receiver has %s: upgrade satchel"
-                % (version, FORMAT_VERSION)
+                " (pip install -U satchel)" % (version, FORMAT_VERSION)
             )
     if flags & FLAG_NONPORTABLE and fingerprint != FINGERPRINT and fingerprint != _FINGERPRINT_HEX:
-        raise IncompatibleInterpreter(
-            "stream made by %s; this is %s: re-dump with mode='portable'"
-            % (_describe(producer), _describe(LABEL))
-        )
+        # Its message is in bytecode.py, which every module that reads nonportable streams has.
+        raise IncompatibleInterpreter(_mismatch(flags, producer))  # noqa: F821 (bytecode.py)
 
 
 def load_zstd(frame):
@@ -149,7 +144,8 @@ def _zstd_decompress(frame):
         from compression import zstd  # Python 3.14+
     except ImportError:
         raise UnpicklingError(
-            "zstd body: needs satchel or Python 3.14+ (compression.zstd)"
+            "zstd body: needs satchel (pip install satchel) or Python 3.14+ (compression.zstd);"
+            " or dump it with compress=False"
         ) from None
     return zstd.decompress(frame)
 

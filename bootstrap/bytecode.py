@@ -173,3 +173,25 @@ def finished_generator(kind, name, qualname):
 def await_of(coro):
     """``coro.__await__()``: the iterator a generator-based awaitable holds."""
     return coro.__await__()
+
+
+# The IncompatibleInterpreter message of boot.py's check (only nonportable streams raise it).
+# Its advice depends on what the stream holds (header flags 8 and 16, format 1.4).
+
+
+def _describe(label):
+    name, _, bytecode = label.partition("/")
+    return "%s (bytecode %s)" % (name, bytecode) if bytecode else name
+
+
+def _mismatch(flags, producer):
+    made = _describe(producer)
+    text = "stream made by %s; this is %s: " % (made, _describe(LABEL))  # noqa: F821 (boot.py)
+    if flags & 8:
+        return text + (
+            "it holds a started generator, whose frame resumes only on %s: load it there" % made
+        )
+    text += "re-dump with mode='portable'"
+    if flags & 16:
+        text += " (a started generator cannot be: load it on %s)" % made
+    return text

@@ -394,9 +394,8 @@ def main(argv=None):
                 f.write(data)
             stream["file"] = filename
             stream["size"] = len(data)
-            try:
-                info = satchel.inspect(data)
-            except satchel.UnpicklingError:
+            info = satchel.inspect(data)
+            if not info["satchel_header"]:
                 info = None  # no header: the stdlib's own pickle
             stream["header"] = info is not None
             if info is not None:

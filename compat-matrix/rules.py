@@ -42,7 +42,13 @@ REASONS = {
 _PATTERNS = [
     ("incompatible-interpreter", ".IncompatibleInterpreter", r"", None),
     ("incompatible-format", ".IncompatibleFormat", r"", None),
-    ("needs-satchel-lean", "ModuleNotFoundError", r"_satchel_boot_\d+", "load"),
+    # Format 1.4 lean headers import their check from a module whose name is the message.
+    (
+        "needs-satchel-lean",
+        "ModuleNotFoundError",
+        r"_satchel_boot_\d+|satchel or dump with standalone=True",
+        "load",
+    ),
     ("needs-zstd", ".UnpicklingError", r"zstd", "load"),
     ("needs-satchel-generator", ".UnpicklingError", r"generator|frame", "load"),
     ("dump-started-generator", "PicklingError", r"generator .* portable mode", "dump"),

@@ -2,6 +2,11 @@
 //! `_pickle.Unpickler` subclass (python/satchel/_allow.py) whose `find_class` asks an
 //! `AllowList` first; satchel's own constructors (the bootstrap module) are always allowed.
 //!
+//! Entries: `"module.name"` allows that one global; `"module.*"` allows every global of the
+//! module and of its submodules (`"numpy.*"` covers `numpy._core.numeric._frombuffer`);
+//! `"data"` is the preset below. A callable is called as `allow(module, name)` for every other
+//! global and allows it by returning true.
+//!
 //! An allow list limits which importable globals a stream can reach. It is not a sandbox:
 //! satchel's constructors rebuild functions shipped by value, so for input from others, sign
 //! streams (`key=`) and load with the key.
@@ -65,6 +70,7 @@ impl AllowList {
         let entries: Vec<String> = if let Ok(s) = spec.cast::<PyString>() {
             vec![s.to_string()]
         } else if spec.is_callable() {
+            check_signature(spec)?;
             list.predicate = Some(spec.clone().unbind());
             Vec::new()
         } else {
@@ -91,7 +97,7 @@ impl AllowList {
     /// Raises `satchel.UnpicklingError` unless `module.name` is allowed.
     fn __call__(&self, py: Python<'_>, module: &str, name: &str) -> PyResult<()> {
         if module == crate::bootstrap::MODULE_NAME
-            || self.modules.contains(module)
+            || self.in_allowed_module(module)
             || self.exact.contains(&format!("{module}.{name}"))
         {
             return Ok(());
@@ -112,10 +118,56 @@ impl AllowList {
     }
 }
 
+impl AllowList {
+    /// Whether `module` is an allowed module (`"module.*"`) or a submodule of one.
+    fn in_allowed_module(&self, module: &str) -> bool {
+        if self.modules.is_empty() {
+            return false;
+        }
+        let mut prefix = module;
+        loop {
+            if self.modules.contains(prefix) {
+                return true;
+            }
+            match prefix.rfind('.') {
+                Some(i) => prefix = &prefix[..i],
+                None => return false,
+            }
+        }
+    }
+}
+
+/// A callable must take `(module, name)`: one that cannot be called so (a one-argument
+/// function) is refused here, naming the signature, rather than failing on the first global.
+fn check_signature(spec: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = spec.py();
+    // Callables without an introspectable signature (some builtins) are taken on trust.
+    let Ok(signature) = py.import("inspect")?.getattr("signature")?.call1((spec,)) else {
+        return Ok(());
+    };
+    if signature.call_method1("bind", ("module", "name")).is_ok() {
+        return Ok(());
+    }
+    let shown = spec
+        .getattr("__qualname__")
+        .and_then(|q| q.extract::<String>())
+        .unwrap_or_else(|_| "the callable".into());
+    Err(Error::BadOption {
+        reason: format!(
+            "allow= callable {shown}{signature} cannot be called as allow(module, name): it \
+             must take two arguments, the module and the global's name (for \
+             numpy._core.numeric._frombuffer: 'numpy._core.numeric', '_frombuffer'), and \
+             return true to allow that global"
+        ),
+    }
+    .into_pyerr(py))
+}
+
 fn bad_spec(py: Python<'_>) -> PyErr {
     Error::BadOption {
         reason: "allow= takes 'data', an iterable of 'module.name' / 'module.*' / 'data' \
-                 entries, or a callable (module, name) -> bool"
+                 entries ('module.*' covers submodules too), or a callable \
+                 allow(module, name) -> bool"
             .into(),
     }
     .into_pyerr(py)

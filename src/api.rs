@@ -11,7 +11,7 @@ use crate::diagnose;
 use crate::envelope::buffers::{self, BufferSink, Held};
 use crate::envelope::{compress, fingerprint, header, signature};
 use crate::error::Error;
-use crate::reduce::{self, DumpState};
+use crate::reduce::{self, DumpState, Marks};
 use crate::typeref::typerefs;
 
 /// `satchel.Pickler`, registered by the Python package at import (it is a Python subclass of
@@ -289,8 +289,14 @@ impl Options {
         })
     }
 
-    fn flags(&self, compressed: bool) -> u8 {
-        let mut flags = 0;
+    /// The header's flags for these options; `known` is what the dump noted about the body,
+    /// or None for a header written before the body (FLAG_STREAMED).
+    fn flags(&self, compressed: bool, known: Option<Marks>) -> u8 {
+        let mut flags = match known {
+            Some(m) if m.generators => header::FLAG_GENERATORS,
+            Some(_) => 0,
+            None => header::FLAG_STREAMED,
+        };
         if !self.portable {
             flags |= header::FLAG_NONPORTABLE;
         }
@@ -385,9 +391,10 @@ fn finish<'py>(
     py: Python<'py>,
     opts: &Options,
     body: &Bound<'py, PyBytes>,
-    needs_header: bool,
+    marks: Marks,
     held: &[Held],
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let needs_header = marks.bootstrap;
     // Out-of-band buffers are only kept by a dump that compresses: they go in its wrapper.
     let compressed = !held.is_empty() || opts.compresses(body.as_bytes().len(), needs_header);
     if !needs_header && !compressed {
@@ -401,12 +408,12 @@ fn finish<'py>(
     };
     if compressed {
         let pieces = compressed_pieces(py, opts, body, held)?;
-        let head = header(py, opts.protocol, opts.flags(true) & mask)?;
+        let head = header(py, opts.protocol, opts.flags(true, Some(marks)) & mask)?;
         let mut parts: Vec<&[u8]> = vec![head.as_bytes()];
         parts.extend(pieces.iter().map(Vec::as_slice));
         return concat(py, &parts);
     }
-    let head = header(py, opts.protocol, opts.flags(false) & mask)?;
+    let head = header(py, opts.protocol, opts.flags(false, Some(marks)) & mask)?;
     concat(py, &[head.as_bytes(), body.as_bytes()])
 }
 
@@ -430,9 +437,11 @@ fn write_compressed<'py>(
     opts: &Options,
     body: &Bound<'py, PyBytes>,
     held: &[Held],
+    marks: Option<Marks>,
 ) -> PyResult<()> {
     let pieces = compressed_pieces(py, opts, body, held)?;
-    file.call_method1("write", (header(py, opts.protocol, opts.flags(true))?,))?;
+    let flags = opts.flags(true, marks);
+    file.call_method1("write", (header(py, opts.protocol, flags)?,))?;
     for piece in pieces {
         if piece.len() < 4096 {
             file.call_method1("write", (PyBytes::new(py, &piece),))?;
@@ -487,12 +496,11 @@ thread_local! {
     static CACHED: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The body (what the C pickler writes) of `obj`, with a reused pickler, and whether it named
-/// a bootstrap constructor.
+/// The body (what the C pickler writes) of `obj`, with a reused pickler, and what the dump noted.
 fn body_cached<'py>(
     obj: &Bound<'py, PyAny>,
     opts: &Options,
-) -> PyResult<(Bound<'py, PyBytes>, bool)> {
+) -> PyResult<(Bound<'py, PyBytes>, Marks)> {
     let py = obj.py();
     let refs = typerefs(py);
     let key = (opts.protocol, opts.portable);
@@ -522,7 +530,7 @@ fn body_cached<'py>(
     let writer = cached.writer.bind(py);
     let result = refs.c_dump.bind(py).call1((cached.pickler.bind(py), obj));
     let value = writer.get().getvalue(py);
-    let used = cached.reducer.get().state.take_bootstrap_used();
+    let marks = cached.reducer.get().state.take_marks();
     // Keep the pickler only after a clean, small dump. Clearing the memo now releases what
     // this dump referenced; a small output means a small memo table, which clear_memo walks
     // whole and CPython never shrinks (one big dump would slow every later one).
@@ -534,22 +542,21 @@ fn body_cached<'py>(
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
     }
     result?;
-    Ok((value?, used))
+    Ok((value?, marks))
 }
 
-/// The body of `obj` pickled with a fresh pickler into a Writer, and whether it named a
-/// bootstrap constructor.
+/// The body of `obj` pickled with a fresh pickler into a Writer, and what the dump noted.
 fn body_fresh<'py>(
     obj: &Bound<'py, PyAny>,
     opts: &Options,
     buffer_callback: Option<&Bound<'py, PyAny>>,
-) -> PyResult<(Bound<'py, PyBytes>, bool)> {
+) -> PyResult<(Bound<'py, PyBytes>, Marks)> {
     let py = obj.py();
     let writer = Bound::new(py, Writer::new())?;
     let pickler = new_pickler(writer.as_any(), opts, buffer_callback)?;
     typerefs(py).c_dump.bind(py).call1((&pickler, obj))?;
-    let used = reducer_of(&pickler)?.get().state.take_bootstrap_used();
-    Ok((writer.get().getvalue(py)?, used))
+    let marks = reducer_of(&pickler)?.get().state.take_marks();
+    Ok((writer.get().getvalue(py)?, marks))
 }
 
 #[pyfunction]
@@ -575,9 +582,9 @@ pub fn dumps<'py>(
     } else {
         body_cached(obj, &opts)
     };
-    let (body, used) = body.map_err(|err| diagnose::explain(obj, err))?;
+    let (body, marks) = body.map_err(|err| diagnose::explain(obj, err))?;
     let held = sink.map(|s| s.get().take()).unwrap_or_default();
-    let stream = finish(py, &opts, &body, used, &held)?;
+    let stream = finish(py, &opts, &body, marks, &held)?;
     match key {
         None => Ok(stream),
         Some(key) => Ok(signed(py, &key, stream.as_bytes())),
@@ -686,13 +693,16 @@ pub fn dump(
     if opts.compress == Some(true) {
         // The body must be whole to be compressed; streaming dumps never compress on their own.
         let sink = buffer_sink(py, &opts)?;
-        let (body, _) = body_fresh(obj, &opts, sink.as_ref().map(|s| s.as_any()))
+        let (body, marks) = body_fresh(obj, &opts, sink.as_ref().map(|s| s.as_any()))
             .map_err(|err| diagnose::explain(obj, err))?;
         let held = sink.map(|s| s.get().take()).unwrap_or_default();
-        write_compressed(py, file, &opts, &body, &held)?;
+        write_compressed(py, file, &opts, &body, &held, Some(marks))?;
         return Ok(());
     }
-    file.call_method1("write", (header(py, opts.protocol, opts.flags(false))?,))?;
+    file.call_method1(
+        "write",
+        (header(py, opts.protocol, opts.flags(false, None))?,),
+    )?;
     let pickler = new_pickler(file, &opts, buffer_callback)?;
     typerefs(py)
         .c_dump
@@ -748,7 +758,7 @@ impl StreamOptions {
         if self.body_only {
             return Ok(None);
         }
-        header(py, self.opts.protocol, self.opts.flags(false)).map(Some)
+        header(py, self.opts.protocol, self.opts.flags(false, None)).map(Some)
     }
 
     /// The sink a compressing pickler gives the C pickler as its buffer_callback, or None.
@@ -760,16 +770,30 @@ impl StreamOptions {
     }
 
     /// Write the whole compressed stream for a buffered body (and the buffers its sink kept).
-    #[pyo3(signature = (file, body, sink=None))]
+    /// `generators`: whether the body holds a started generator (`_take_generators`), or
+    /// None when not known.
+    #[pyo3(signature = (file, body, sink=None, generators=None))]
     fn write_compressed<'py>(
         &self,
         file: &Bound<'py, PyAny>,
         body: &Bound<'py, PyBytes>,
         sink: Option<&Bound<'py, BufferSink>>,
+        generators: Option<bool>,
     ) -> PyResult<()> {
         let held = sink.map(|s| s.get().take()).unwrap_or_default();
-        write_compressed(body.py(), file, &self.opts, body, &held)
+        let marks = generators.map(|generators| Marks {
+            bootstrap: true,
+            generators,
+        });
+        write_compressed(body.py(), file, &self.opts, body, &held, marks)
     }
+}
+
+/// Whether the pickler's dump so far wrote a started generator's frame (and clears its marks):
+/// `satchel.Pickler` passes it to `write_compressed` before `clear_memo` forgets it.
+#[pyfunction]
+pub fn _take_generators(pickler: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(reducer_of(pickler)?.get().state.take_marks().generators)
 }
 
 /// Mark a pickler's reducer as portable (functions travel as source).
@@ -792,11 +816,35 @@ pub fn loads<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
-    let refs = typerefs(py);
     let allowed = match allow.filter(|a| !a.is_none()) {
         Some(spec) => Some(Bound::new(py, crate::allow::AllowList::new(spec)?)?.into_any()),
         None => None,
     };
+    loads_with(data, key, allowed, None, kwargs)
+}
+
+/// `satchel.Unpickler.load` (python/satchel/_load.py): `loads`, except that the body is
+/// unpickled by `unpickle(body, kwargs)`, the caller's own unpickler.
+#[pyfunction]
+#[pyo3(signature = (data, unpickle, /, *, key=None, **kwargs))]
+pub fn _loads_with<'py>(
+    data: &Bound<'py, PyAny>,
+    unpickle: &Bound<'py, PyAny>,
+    key: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    loads_with(data, key, None, Some(unpickle), kwargs)
+}
+
+fn loads_with<'py>(
+    data: &Bound<'py, PyAny>,
+    key: Option<&Bound<'py, PyAny>>,
+    allowed: Option<Bound<'py, PyAny>>,
+    unpickle: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = data.py();
+    let refs = typerefs(py);
     let key = key.filter(|k| !k.is_none());
     let owned;
     let view;
@@ -810,7 +858,7 @@ pub fn loads<'py>(
                 view = v;
                 (crate::ffi::buffer_bytes(&view), data)
             }
-            _ if key.is_none() && allowed.is_none() => {
+            _ if key.is_none() && allowed.is_none() && unpickle.is_none() => {
                 return refs.pickle_loads.bind(py).call((data,), kwargs)
             }
             _ => {
@@ -857,9 +905,13 @@ pub fn loads<'py>(
                 Some(k)
             }
         };
-        match &allowed {
-            Some(allowed) => allowed_load(py, body, allowed, kwargs.as_ref()),
-            None => refs.pickle_loads.bind(py).call((body,), kwargs.as_ref()),
+        match (unpickle, &allowed) {
+            (Some(unpickle), _) => {
+                let kwargs = kwargs.unwrap_or_else(|| PyDict::new(py));
+                unpickle.call1((body, kwargs))
+            }
+            (None, Some(allowed)) => allowed_load(py, body, allowed, kwargs.as_ref()),
+            (None, None) => refs.pickle_loads.bind(py).call((body,), kwargs.as_ref()),
         }
     };
     let plain = |body: Bound<'py, PyAny>| load(body, None);
@@ -887,7 +939,8 @@ pub fn loads<'py>(
         return Err(PyErr::from_type(
             ty,
             format!(
-                "stream needs satchel format {}; this receiver has {have}: upgrade satchel",
+                "stream needs satchel format {}; this receiver has {have}: upgrade satchel \
+                 (pip install -U satchel)",
                 h.version
             ),
         ));
@@ -993,18 +1046,14 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     };
     let h = match header::parse(bytes) {
         Ok(h) => h,
-        Err(header::ParseError::NotSatchel) => {
-            return Err(Error::CorruptHeader {
-                reason: "not a satchel stream (no satchel header)".into(),
-            }
-            .into_pyerr(py))
-        }
+        Err(header::ParseError::NotSatchel) => return inspect_plain(py, bytes),
         Err(header::ParseError::Corrupt(reason)) => {
             return Err(Error::CorruptHeader { reason }.into_pyerr(py))
         }
     };
     let fp = fingerprint::fingerprint(py)?;
     let d = PyDict::new(py);
+    d.set_item("satchel_header", true)?;
     d.set_item("format_version", &h.version)?;
     d.set_item("protocol", h.protocol)?;
     d.set_item(
@@ -1046,7 +1095,21 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     // not known (None).
     let lean_nonportable =
         h.flags & header::FLAG_STANDALONE == 0 && h.flags & header::FLAG_NONPORTABLE != 0;
-    if h.compressed.is_some() {
+    // From format 1.4 a header written after its body says whether it holds a started
+    // generator (FLAG_GENERATORS); older streams and streamed headers do not know.
+    let minor = h
+        .version
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok());
+    if minor.is_some_and(|m| m >= 4) && h.flags & header::FLAG_STREAMED == 0 {
+        let live = h.flags & header::FLAG_GENERATORS != 0;
+        d.set_item("suspended_generators", live)?;
+        d.set_item(
+            "needs_satchel",
+            live || lean_nonportable || !h.buffers.is_empty(),
+        )?;
+    } else if h.compressed.is_some() {
         d.set_item("suspended_generators", py.None())?;
         d.set_item(
             "needs_satchel",
@@ -1064,6 +1127,55 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         d.set_item("needs_satchel", live || lean_nonportable)?;
     }
     d.set_item("signed", signature::split(bytes).is_some())?;
+    Ok(d)
+}
+
+/// `inspect` of bytes without a satchel header: a plain pickle (what `dumps` writes for plain
+/// data), or not a pickle at all.
+fn inspect_plain<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyDict>> {
+    let signed = signature::split(bytes).is_some();
+    let stream = signature::split(bytes).map_or(bytes, |(s, _)| s);
+    let protocol = match stream {
+        [0x80, p, ..] if *p <= 5 => Some(*p),
+        _ => None,
+    };
+    if stream.last() != Some(&b'.') || (protocol.is_none() && stream.first() == Some(&0x80)) {
+        return Err(Error::NotAPickle {
+            reason: if stream.is_empty() {
+                "it is empty".into()
+            } else {
+                "it does not end with the STOP opcode".into()
+            },
+        }
+        .into_pyerr(py));
+    }
+    // The keys of a satchel stream's report, with what a plain pickle has: no header, so
+    // `data[info["header_size"]:]` is still its body.
+    let d = PyDict::new(py);
+    d.set_item("satchel_header", false)?;
+    d.set_item(
+        "about",
+        "a plain pickle with no satchel header: it loads with pickle.loads wherever the \
+         globals it names import",
+    )?;
+    d.set_item("format_version", py.None())?;
+    d.set_item("protocol", protocol)?;
+    d.set_item("mode", py.None())?;
+    d.set_item("producer", py.None())?;
+    d.set_item("fingerprint", py.None())?;
+    d.set_item("matches_this_interpreter", py.None())?;
+    d.set_item("standalone", false)?;
+    d.set_item("standalone_payload_size", 0)?;
+    d.set_item("compression", py.None())?;
+    d.set_item("header_size", 0)?;
+    d.set_item("body_size", stream.len())?;
+    // Only a stream naming satchel's constructors needs satchel (satchel writes none without
+    // a header, but another pickler may).
+    let names = |what: &[u8]| stream.windows(what.len()).any(|w| w == what);
+    let live = names(b"generator_setstate");
+    d.set_item("suspended_generators", live)?;
+    d.set_item("needs_satchel", live || names(b"_satchel_boot_"))?;
+    d.set_item("signed", signed)?;
     Ok(d)
 }
 

@@ -60,6 +60,8 @@ pub struct Boot {
     pub make_lru_cache: Py<PyAny>,
     pub make_weak_mapping: Py<PyAny>,
     pub tracked_id: Py<PyAny>,
+    /// The module lean headers import their check from (`header::LEAN_MODULE`).
+    pub lean: Py<PyModule>,
 }
 
 static BOOT: PyOnceLock<Boot> = PyOnceLock::new();
@@ -107,7 +109,7 @@ fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         .getattr("cache")?
         .cast_into::<PyDict>()?
         .set_item(FILENAME, entry)?;
-    set_spec(py, &module)?;
+    set_spec(py, &module, MODULE_NAME)?;
     module.setattr("_satchel_installed", true)?;
     modules.set_item(MODULE_NAME, &module)?;
     Ok(module)
@@ -117,18 +119,45 @@ fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 /// lookup of the module (CPython's import_ensure_initialized), and a module whose `__spec__` is
 /// None takes a slower path there. It halves the unpickler's lookup of each constructor
 /// (1.0 -> 0.55 us on CPython 3.11), which every stream pays for its header and body.
-fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>) -> PyResult<()> {
+fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>, name: &str) -> PyResult<()> {
     let spec = py
         .import("importlib.machinery")?
         .getattr("ModuleSpec")?
-        .call1((MODULE_NAME, py.None()))?;
+        .call1((name, py.None()))?;
     spec.setattr("_initializing", false)?;
     module.setattr("__spec__", spec)
+}
+
+/// The module a lean header names (`header::LEAN_MODULE`): the bootstrap's `check` as `c`, in
+/// `sys.modules` so that `pickle.loads` finds it without a file system lookup. Its name is what
+/// a receiver without satchel reads in its `ModuleNotFoundError`.
+fn install_lean<'py>(
+    py: Python<'py>,
+    boot: &Bound<'py, PyModule>,
+) -> PyResult<Bound<'py, PyModule>> {
+    let name = crate::envelope::header::LEAN_MODULE;
+    let module = PyModule::new(py, name)?;
+    module.setattr(
+        "__doc__",
+        "satchel's lean stream header calls `c` (the bootstrap's check) here; a receiver \
+         without satchel fails to import this module, and its name tells why.",
+    )?;
+    module.setattr(crate::envelope::header::LEAN_CHECK, boot.getattr("check")?)?;
+    set_spec(py, &module, name)?;
+    typerefs(py).sys_modules.bind(py).set_item(name, &module)?;
+    Ok(module)
+}
+
+/// `satchel._satchel.lean_module()`: the module lean headers name (for its on-disk shim).
+#[pyfunction]
+pub fn lean_module(py: Python<'_>) -> Py<PyModule> {
+    boot(py).lean.clone_ref(py)
 }
 
 impl Boot {
     fn load(py: Python<'_>) -> PyResult<Self> {
         let module = install(py)?;
+        let lean = install_lean(py, &module)?;
         let get = |name: &str| -> PyResult<Py<PyAny>> { Ok(module.getattr(name)?.unbind()) };
         Ok(Boot {
             function: get("function")?,
@@ -157,6 +186,7 @@ impl Boot {
             make_lru_cache: get("make_lru_cache")?,
             make_weak_mapping: get("make_weak_mapping")?,
             tracked_id: get("_tracked_id")?,
+            lean: lean.unbind(),
             globals: module.dict().into_any().unbind(),
             module: module.unbind(),
         })

@@ -121,6 +121,10 @@ pub enum Error {
         what: String,
         reason: String,
     },
+    /// `inspect` of bytes that are not a pickle at all.
+    NotAPickle {
+        reason: String,
+    },
 }
 
 /// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
@@ -246,6 +250,7 @@ impl std::fmt::Display for Error {
                 "cannot pickle {what} in portable mode: {reason}; use mode='nonportable' to \
                  ship it for this interpreter version"
             ),
+            Error::NotAPickle { reason } => write!(f, "not a pickle stream: {reason}"),
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
@@ -366,7 +371,8 @@ impl Error {
             Error::CorruptHeader { .. }
             | Error::CorruptBody { .. }
             | Error::GeneratorLoad { .. }
-            | Error::NotAllowed { .. } => match unpickling_error_type(py) {
+            | Error::NotAllowed { .. }
+            | Error::NotAPickle { .. } => match unpickling_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty, message),
                 Err(e) => e,
             },

@@ -18,6 +18,9 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     typeref::init(py)?;
     bootstrap::init(py)?;
+    // The one place the version lives is Cargo.toml: maturin gives it to the wheel's metadata
+    // (pyproject.toml's dynamic version) and the compiler to satchel.__version__.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BOOTSTRAP_SOURCE", api::bootstrap_source(py))?;
     m.add("BOOTSTRAP_MODULE_NAME", bootstrap::MODULE_NAME)?;
     m.add("PicklingError", error::pickling_error_type(py)?.bind(py))?;
@@ -52,8 +55,11 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reduce::Reduced>()?;
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(api::loads, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_loads_with, m)?)?;
     m.add_function(wrap_pyfunction!(api::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(api::_set_portable, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_take_generators, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::extent::_pickle_extent, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::compress::zstd_decompress, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::buffers::zstd_load_buffers, m)?)?;
     m.add(
@@ -77,5 +83,7 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::unregister_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(api::list_registry_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(api::bootstrap_module, m)?)?;
+    m.add_function(wrap_pyfunction!(bootstrap::lean_module, m)?)?;
+    m.add("LEAN_MODULE_NAME", envelope::header::LEAN_MODULE)?;
     Ok(())
 }

@@ -6,6 +6,8 @@ fixture checks at teardown that no worker process is left."""
 import operator
 import os
 import pickle
+import sys
+import threading
 
 import psutil
 import pytest
@@ -209,6 +211,44 @@ def test_incompatible_interpreter_error_on_client(cluster):
         client.run(exec, _RESTORE_INTERPRETER, {}, workers=[bad])
     again = client.submit(lambda x: x * k, 6, workers=[bad], allow_other_workers=False)
     assert again.result(timeout=TIMEOUT) == 18
+
+
+def test_task_needing_a_module_the_worker_lacks(cluster, tmp_path, monkeypatch):
+    """The most common load failure: the task reads a module only the client has. The
+    future raises the loading error (naming the task and the worker), not distributed's."""
+    client, _ = cluster
+    (tmp_path / "only_on_the_client.py").write_text("FACTOR = 4\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_on_the_client
+
+    try:
+        future = client.submit(lambda x: x * only_on_the_client.FACTOR, 2, pure=False)
+        with pytest.raises(ModuleNotFoundError, match="only_on_the_client") as info:
+            future.result(timeout=TIMEOUT)
+        message = str(info.value)
+        assert f"task {future.key!r} could not be loaded on worker tcp://" in message
+        assert client.submit(operator.add, 1, 2).result(timeout=TIMEOUT) == 3
+    finally:
+        sys.modules.pop("only_on_the_client", None)
+
+
+def test_result_a_worker_cannot_pickle_raises_satchels_error(cluster):
+    """A result the worker cannot pickle: ``.result()`` raises satchel.PicklingError with the
+    path to the culprit and the worker, not distributed's ``TypeError: Could not serialize``."""
+    client, _ = cluster
+    before = client.run(os.getpid)
+
+    def make():
+        lock = threading.Lock()
+        return lambda: lock
+
+    future = client.submit(make, pure=False)
+    with pytest.raises(satchel.PicklingError) as info:
+        future.result(timeout=TIMEOUT)
+    message = str(info.value)
+    assert "closure cell 'lock'" in message and "_thread.lock" in message
+    assert "on worker tcp://" in message
+    assert client.run(os.getpid) == before  # every worker survived
 
 
 def test_worker_joining_later(cluster):

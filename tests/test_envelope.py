@@ -347,7 +347,8 @@ def test_future_major_raises_incompatible_format():
     say what is wrong instead of letting the body's import fail (plain ``pickle.loads``
     cannot: the GLOBAL fails before ``check`` runs)."""
     data = forge(closure_stream(), short_str(satchel.FORMAT_VERSION), short_str("2.0.0"))
-    data = forge(data, b"_satchel_boot_1\ncheck\n", b"_satchel_boot_2\ncheck\n")
+    lean = satchel._satchel.LEAN_MODULE_NAME.encode()
+    data = forge(data, b"c" + lean + b"\nc\n", b"c_satchel_boot_2\ncheck\n")
     assert satchel.inspect(data)["format_version"] == "2.0.0"
     with pytest.raises(satchel.IncompatibleFormat, match="2.0.0"):
         satchel.loads(data)
@@ -565,10 +566,9 @@ for pos, xor in spec["cases"]:
     bad[pos] ^= xor
     bad = bytes(bad)
     try:
-        satchel.inspect(bad)
-        kind = "recognized"
+        kind = "recognized" if satchel.inspect(bad)["satchel_header"] else "not satchel"
     except satchel.UnpicklingError as exc:
-        kind = "not satchel" if "not a satchel stream" in str(exc) else "corrupt"
+        kind = "not satchel" if "not a pickle stream" in str(exc) else "corrupt"
     entry = {"pos": pos, "xor": xor, "kind": kind, "satchel": outcome(satchel.loads, bad)}
     if kind == "not satchel":
         entry["pickle"] = outcome(pickle.loads, bad)
@@ -745,6 +745,7 @@ def test_compressed_standalone_without_satchel_names_the_decoder():
 # ---------------------------------------------------------------------------------------------
 
 INSPECT_KEYS = {
+    "satchel_header",
     "format_version",
     "protocol",
     "mode",
@@ -768,14 +769,12 @@ def _common(info, data):
     assert info["fingerprint"] == satchel.FINGERPRINT.hex()
     assert info["matches_this_interpreter"] is True
     assert info["signed"] is False
-    # inspect never decompresses: for a compressed body these are not known (None).
-    assert info["suspended_generators"] is (None if info["compression"] else False)
+    # A header written after its body says whether it holds a started generator (format
+    # 1.4), so inspect knows even for a compressed body it does not decompress.
+    assert info["suspended_generators"] is False
     # Lean nonportable streams name satchel's bytecode constructors; the others do not.
     lean_nonportable = info["mode"] == "nonportable" and not info["standalone"]
-    if info["compression"] and not lean_nonportable:
-        assert info["needs_satchel"] is None
-    else:
-        assert info["needs_satchel"] is lean_nonportable
+    assert info["needs_satchel"] is lean_nonportable
     assert info["header_size"] + info["body_size"] == len(data)
 
 
@@ -831,12 +830,38 @@ def test_inspect_forged_interpreter():
 
 
 @pytest.mark.parametrize(
-    "data",
-    [pickle.dumps([1, 2], protocol=5), pickle.dumps({"a": 1}, protocol=2), b"", b"not a pickle"],
-    ids=["plain-p5", "plain-p2", "empty", "text"],
+    "data, protocol",
+    [
+        (satchel.dumps({"a": 1}), 5),
+        (pickle.dumps([1, 2], protocol=5), 5),
+        (pickle.dumps({"a": 1}, protocol=2), 2),
+        (pickle.dumps({"a": 1}, protocol=0), None),
+        (satchel.dumps({"a": 1}, key=b"k"), 5),
+    ],
+    ids=["satchel-plain-data", "plain-p5", "plain-p2", "plain-p0", "signed-plain"],
 )
-def test_inspect_rejects_non_satchel(data):
-    with pytest.raises(satchel.UnpicklingError):
+def test_inspect_plain_pickle(data, protocol):
+    """satchel's own output for plain data has no header: inspect says so (it is not
+    "corrupt"), and what little it can tell without running anything."""
+    info = satchel.inspect(data)
+    assert info["satchel_header"] is False
+    assert "plain pickle with no satchel header" in info["about"]
+    # The same keys as a satchel stream's report: no header, the whole stream is its body.
+    assert INSPECT_KEYS <= set(info)
+    assert info["header_size"] == 0 and info["body_size"] == len(data) - 44 * info["signed"]
+    assert info["format_version"] is None and info["mode"] is None
+    assert info["protocol"] == protocol
+    assert info["needs_satchel"] is False
+    assert info["signed"] is (b"SATCHEL-SIG1" in data)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [(b"", "it is empty"), (b"not a pickle", "it does not end with the STOP opcode")],
+    ids=["empty", "text"],
+)
+def test_inspect_rejects_what_is_not_a_pickle(data, reason):
+    with pytest.raises(satchel.UnpicklingError, match=f"not a pickle stream: {reason}"):
         satchel.inspect(data)
 
 
@@ -870,15 +895,37 @@ def test_cli_inspect(tmp_path, mode):
     assert fields["format_version"] == satchel.FORMAT_VERSION
 
 
-@pytest.mark.parametrize("content", [pickle.dumps([1, 2], protocol=5), b"hello\n"])
-def test_cli_inspect_non_satchel_file(tmp_path, content):
+def test_cli_inspect_plain_pickle(tmp_path):
     path = tmp_path / "plain.pkl"
-    path.write_bytes(content)
+    path.write_bytes(pickle.dumps([1, 2], protocol=5))
+    proc = _cli(path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    fields = dict(line.split(None, 1) for line in proc.stdout.decode().splitlines())
+    assert fields["satchel_header"] == "False" and fields["protocol"] == "5"
+
+
+def test_cli_inspect_not_a_pickle(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_bytes(b"hello\n")
     proc = _cli(path)
     assert proc.returncode == 1
     assert proc.stdout == b""
     assert str(path) in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("target", ["missing.bin", "a-directory"])
+def test_cli_inspect_unreadable_file(tmp_path, target):
+    """A file that cannot be read: one line naming it and why, a non-zero exit, no
+    traceback."""
+    (tmp_path / "a-directory").mkdir()
+    proc = _cli(tmp_path / target)
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"cannot read {tmp_path / target}" in err
+    assert ("No such file" if target == "missing.bin" else "Is a directory") in err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ Loading a pickle runs code: only load streams from sources you trust.
 import pickle
 import sys
 import warnings
-from pickle import load
 
 from satchel import _satchel
+from satchel._load import Unpickler, load
 from satchel._pickler import CloudPickler, Pickler
 from satchel._satchel import (
     FINGERPRINT,
@@ -29,7 +29,8 @@ from satchel._satchel import (
     unregister_pickle_by_value,
 )
 
-__version__ = "0.1.0"
+#: The package version (Cargo.toml holds it; the wheel's metadata says the same).
+__version__ = _satchel.__version__
 
 #: satchel writes protocol 5 unless told otherwise, as cloudpickle does.
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -44,6 +45,7 @@ __all__ = [
     "Pickler",
     "PicklingError",
     "SignatureError",
+    "Unpickler",
     "UnpicklingError",
     "dump",
     "dump_session",

@@ -12,7 +12,17 @@ def main(argv=None):
     show = commands.add_parser("inspect", help="print a satchel stream's header")
     show.add_argument("file", help="a file written by satchel.dump (or '-' for stdin)")
     args = parser.parse_args(argv)
-    data = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()
+    try:
+        if args.file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as f:
+                data = f.read()
+    except OSError as exc:
+        # One line, as argparse reports its own errors: no traceback for a missing file.
+        reason = exc.strerror or str(exc)
+        print(f"python -m satchel inspect: cannot read {args.file}: {reason}", file=sys.stderr)
+        return 2
     try:
         info = inspect(data)
     except Exception as exc:  # noqa: BLE001 - shown to the user as the answer

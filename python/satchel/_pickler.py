@@ -67,8 +67,9 @@ class Pickler(_pickle.Pickler):
                     raise
                 finally:
                     body = self._satchel_buffer.getvalue()
+                    generators = _satchel._take_generators(self)
                     self.clear_memo()
-                options.write_compressed(self._satchel_file, body, self._satchel_sink)
+                options.write_compressed(self._satchel_file, body, self._satchel_sink, generators)
                 return None
             header = options.header()
             if header is not None:

@@ -15,6 +15,11 @@ a worker whose stream fails to load. So a task spec that needs satchel (its stre
 travels wrapped: the receiver loads the inner stream itself and, on failure (a worker on another
 interpreter raises ``IncompatibleInterpreter``), runs instead a task that raises that error,
 naming the task and the worker. The client's future raises it; the worker stays up.
+
+A result a worker cannot pickle (a closure over a lock) would reach the client as distributed's
+``TypeError: Could not serialize object``, satchel's message buried in a traceback's text. On
+workers, such a result is sent instead as a stream that raises ``satchel.PicklingError`` (its
+message, naming the worker) where it is loaded: ``future.result()`` raises it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ PLUGIN_NAME = "satchel"
 _STOCK_DUMPS = _dpickle.dumps
 _LOCK = threading.Lock()
 _PATCHED: list = []  # modules whose ``dumps`` this process replaced
+# This worker's address, set by SatchelWorkerPlugin: results it cannot pickle raise on load.
+_WORKER_ADDRESS = None
 
 
 class _DaskPickler(satchel.Pickler):
@@ -72,6 +79,8 @@ def dumps(x, *, buffer_callback=None, protocol=_dpickle.HIGHEST_PROTOCOL):
         result = _dumps_with_dask_serializers(x, kwargs)
         if result is None:
             logger.exception("Failed to serialize %s.", x)
+            if _WORKER_ADDRESS is not None and not isinstance(x, GraphNode):
+                return _deferred_error(sys.exc_info()[1])
             raise  # satchel's error: it names the object and the path to it
     if isinstance(x, GraphNode) and _has_header(result):
         result, buffers = _guard_task(x.key, result, buffers, kwargs)
@@ -96,10 +105,9 @@ def _has_header(data) -> bool:
     if data[2:3] != b"c":
         return False
     try:
-        satchel.inspect(data)
+        return satchel.inspect(data)["satchel_header"]
     except pickle.UnpicklingError:
         return False
-    return True
 
 
 class _Guarded:
@@ -128,6 +136,27 @@ def _load_task(key, stream, buffers):
     except Exception as error:
         logger.error("satchel: cannot load task %r on this worker", key, exc_info=True)
         return Task(key, _raise_load_error, key, error)
+
+
+class _DumpError:
+    """What a worker sends for an object it cannot pickle: loading it raises the error."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message):
+        self.message = message
+
+    def __reduce__(self):
+        return _raise_dump_error, (self.message,)
+
+
+def _deferred_error(error):
+    message = f"{error} (on worker {_WORKER_ADDRESS}, which could not pickle it)"
+    return pickle.dumps(_DumpError(message), protocol=_dpickle.HIGHEST_PROTOCOL)
+
+
+def _raise_dump_error(message):
+    raise satchel.PicklingError(message)
 
 
 def _raise_load_error(key, error):
@@ -182,9 +211,13 @@ class SatchelWorkerPlugin(WorkerPlugin):
     idempotent = True
 
     def setup(self, worker):
+        global _WORKER_ADDRESS
+        _WORKER_ADDRESS = worker.address
         _patch()
 
     def teardown(self, worker):
+        global _WORKER_ADDRESS
+        _WORKER_ADDRESS = None
         _unpatch()
 
 

@@ -3,9 +3,14 @@
 //!
 //! ```text
 //! [PROTO p]            protocol >= 2
-//! [standalone]         GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
-//! GLOBAL _satchel_boot_1.check  MARK version flags fingerprint producer TUPLE  REDUCE POP
+//! lean:                GLOBAL '<LEAN_MODULE>'.c  MARK version flags fingerprint producer TUPLE
+//!                      REDUCE POP
+//! standalone:          GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
+//!                      GLOBAL _satchel_boot_1.check  MARK ... (as above)
 //! ```
+//! A lean header names its check through [`LEAN_MODULE`], whose name is the message a receiver
+//! without satchel reads: `No module named 'satchel or dump with standalone=True'`. Streams
+//! before format 1.4 named `_satchel_boot_1.check` there; both are read.
 //! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`,
 //! or, when it has out-of-band buffers (format 1.3), `GLOBAL _satchel_boot_1.load_zstd_buffers
 //! MARK frame (MARK flags itemsize chunk... TUPLE)... TUPLE REDUCE STOP`;
@@ -16,8 +21,31 @@ use crate::envelope::fingerprint::Fingerprint;
 pub const FLAG_NONPORTABLE: u8 = 1;
 pub const FLAG_COMPRESSED: u8 = 2;
 pub const FLAG_STANDALONE: u8 = 4;
+/// The body holds a started generator, coroutine or async generator (format 1.4): its frame
+/// resumes only on the interpreter build that wrote it, so `mode='portable'` is no remedy.
+pub const FLAG_GENERATORS: u8 = 8;
+/// The header was written before the body (`dump`, `Pickler.dump` without compression), so
+/// it cannot say whether FLAG_GENERATORS applies (format 1.4).
+pub const FLAG_STREAMED: u8 = 16;
 
 const BOOT_MODULE: &str = "_satchel_boot_1";
+macro_rules! lean_module {
+    () => {
+        "satchel or dump with standalone=True"
+    };
+}
+/// The module a lean header (format 1.4+) imports its check from: an alias of the bootstrap's
+/// `check` as `c`, installed by satchel (`src/bootstrap.rs`, and `python/<this name>/` on
+/// disk). Where satchel is missing, `pickle.loads` raises `ModuleNotFoundError: No module
+/// named '<this name>'`, so the name is the message: it names satchel and the sender's fix. It
+/// holds no dot (an import would stop there) and no character a file name cannot hold.
+pub const LEAN_MODULE: &str = lean_module!();
+/// How a lean header's first global starts (GLOBAL opcode, module line).
+const LEAN_OPENING: &[u8] = concat!("c", lean_module!(), "\n").as_bytes();
+/// The attribute of LEAN_MODULE the lean header calls (one byte: the header's budget).
+pub const LEAN_CHECK: &str = "c";
+/// A lean header's whole first global, as bytes (parsed without allocating).
+const LEAN_GLOBAL: &[u8] = concat!("c", lean_module!(), "\nc\n").as_bytes();
 
 // Pickle opcodes used here (Lib/pickle.py names).
 const PROTO: u8 = 0x80;
@@ -175,7 +203,11 @@ pub fn build(
         w.out.push(REDUCE);
         w.out.push(POP);
     }
-    w.global(BOOT_MODULE, "check");
+    if standalone.is_some() {
+        w.global(BOOT_MODULE, "check");
+    } else {
+        w.global(LEAN_MODULE, LEAN_CHECK);
+    }
     w.out.push(MARK);
     w.str(version);
     w.int(flags);
@@ -450,44 +482,52 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     // that names something in _satchel_boot_1, a long protocol-0 module name) is not one. Bytes
     // that stop inside one of satchel's own opening globals are a truncated satchel header.
     let rest = &data[r.pos..];
-    let opening: [&[u8]; 2] = [b"c_satchel_boot_", b"cbuiltins\nexec\n"];
+    let opening: [&[u8]; 3] = [b"c_satchel_boot_", b"cbuiltins\nexec\n", LEAN_OPENING];
     let cut_short = opening
         .iter()
         .any(|o| rest.len() < o.len() && o.starts_with(rest));
-    let (module, name) = match r.global() {
-        Ok(g) => g,
-        Err(e) if cut_short || rest.starts_with(opening[0]) => return Err(e),
-        Err(_) => return Err(ParseError::NotSatchel),
-    };
-    let ours = (module.as_str(), name.as_str()) == ("builtins", "exec")
-        || (module.starts_with("_satchel_boot_") && name == "check");
-    if !ours {
-        return Err(ParseError::NotSatchel);
-    }
-    let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
-        // The standalone block; anything else that starts with builtins.exec is not ours.
-        match standalone_block(&mut r) {
-            Ok((n, global)) => {
-                standalone_payload = n;
-                global
-            }
-            // Cut short, it is a damaged header; shaped otherwise, it is not satchel's.
-            Err(ParseError::Corrupt(reason)) if reason.starts_with("truncated") => {
-                return Err(ParseError::Corrupt(reason))
+    if rest.starts_with(LEAN_GLOBAL) {
+        // The common case, a lean header (format 1.4+): its module stands for the bootstrap of
+        // format major 1.
+        r.pos += LEAN_GLOBAL.len();
+    } else {
+        let (module, name) = match r.global() {
+            Ok(g) => g,
+            Err(e) if cut_short || rest.starts_with(opening[0]) || rest.starts_with(opening[2]) => {
+                return Err(e)
             }
             Err(_) => return Err(ParseError::NotSatchel),
+        };
+        let ours = (module.as_str(), name.as_str()) == ("builtins", "exec")
+            || (module.starts_with("_satchel_boot_") && name == "check");
+        if !ours {
+            return Err(ParseError::NotSatchel);
         }
-    } else {
-        (module, name)
-    };
-    let Some(major) = module.strip_prefix("_satchel_boot_") else {
-        return Err(ParseError::NotSatchel);
-    };
-    if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
-        return r.err("bad bootstrap module name");
-    }
-    if name != "check" {
-        return r.err("expected the header check");
+        let (module, name) = if (module.as_str(), name.as_str()) == ("builtins", "exec") {
+            // The standalone block; anything else that starts with builtins.exec is not ours.
+            match standalone_block(&mut r) {
+                Ok((n, global)) => {
+                    standalone_payload = n;
+                    global
+                }
+                // Cut short, it is a damaged header; shaped otherwise, it is not satchel's.
+                Err(ParseError::Corrupt(reason)) if reason.starts_with("truncated") => {
+                    return Err(ParseError::Corrupt(reason))
+                }
+                Err(_) => return Err(ParseError::NotSatchel),
+            }
+        } else {
+            (module, name)
+        };
+        let Some(major) = module.strip_prefix("_satchel_boot_") else {
+            return Err(ParseError::NotSatchel);
+        };
+        if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
+            return r.err("bad bootstrap module name");
+        }
+        if name != "check" {
+            return r.err("expected the header check");
+        }
     }
     r.expect(MARK, "MARK")?;
     let version = r.str()?;
@@ -563,4 +603,56 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         buffers,
         fingerprint_is_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp() -> Fingerprint {
+        Fingerprint {
+            text: String::new(),
+            digest: [7; 16],
+            label: "CPython 3.11/3495".into(),
+        }
+    }
+
+    #[test]
+    fn lean_header_round_trips_within_budget() {
+        for protocol in 2..=5 {
+            let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+            assert!(h.len() <= 96, "{} bytes", h.len());
+            // The bytes parse() matches without allocating are what build() writes.
+            assert!(h[2..].starts_with(LEAN_GLOBAL));
+            let mut stream = h.clone();
+            stream.extend_from_slice(b"\x80\x05N.");
+            let parsed = parse(&stream).ok().expect("a lean header parses");
+            assert_eq!(parsed.header_len, h.len());
+            assert_eq!(parsed.version, "1.4.0");
+            assert_eq!(parsed.fingerprint, vec![7; 16]);
+            assert_eq!(parsed.producer, "CPython 3.11/3495");
+        }
+    }
+
+    #[test]
+    fn headers_before_format_1_4_still_parse() {
+        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &fp(), None);
+        let old_global = b"c_satchel_boot_1\ncheck\n";
+        let mut old = h[..2].to_vec();
+        old.extend_from_slice(old_global);
+        old.extend_from_slice(&h[2 + LEAN_GLOBAL.len()..]);
+        old.extend_from_slice(b"\x80\x05N.");
+        let parsed = parse(&old).ok().expect("an old lean header parses");
+        assert_eq!(parsed.version, "1.3.0");
+    }
+
+    #[test]
+    fn a_lean_header_cut_inside_its_module_name_is_truncated() {
+        let h = build(5, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+        assert!(matches!(parse(&h[..20]), Err(ParseError::Corrupt(_))));
+        // Another attribute of that module is not satchel's header.
+        let mut other = h[..2 + LEAN_OPENING.len()].to_vec();
+        other.extend_from_slice(b"x\n.");
+        assert!(matches!(parse(&other), Err(ParseError::NotSatchel)));
+    }
 }

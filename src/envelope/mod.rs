@@ -4,6 +4,7 @@
 
 pub mod buffers;
 pub mod compress;
+pub mod extent;
 pub mod fingerprint;
 pub mod header;
 pub mod signature;

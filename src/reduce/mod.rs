@@ -156,6 +156,17 @@ pub struct DumpState {
     portable: std::sync::atomic::AtomicBool,
     /// This dump named a bootstrap constructor, so its stream needs the header.
     bootstrap_used: std::sync::atomic::AtomicBool,
+    /// This dump wrote a started generator's frame (`header::FLAG_GENERATORS`).
+    generators: std::sync::atomic::AtomicBool,
+}
+
+/// What a dump noted about its body, for the header written with it.
+#[derive(Clone, Copy, Default)]
+pub struct Marks {
+    /// It named a bootstrap constructor: the stream needs the header.
+    pub bootstrap: bool,
+    /// It holds a started generator's frame, which resumes only on this interpreter build.
+    pub generators: bool,
 }
 
 impl DumpState {
@@ -165,6 +176,7 @@ impl DumpState {
             plain_instances: std::sync::atomic::AtomicBool::new(false),
             portable: std::sync::atomic::AtomicBool::new(false),
             bootstrap_used: std::sync::atomic::AtomicBool::new(false),
+            generators: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -188,16 +200,21 @@ impl DumpState {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether the dump so far named a bootstrap constructor (and clears the mark).
-    pub fn take_bootstrap_used(&self) -> bool {
-        self.bootstrap_used
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    /// What the dump so far noted (and clears the marks).
+    pub fn take_marks(&self) -> Marks {
+        Marks {
+            bootstrap: self
+                .bootstrap_used
+                .swap(false, std::sync::atomic::Ordering::Relaxed),
+            generators: self
+                .generators
+                .swap(false, std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Forget the previous dump's globals (a reused pickler starts a new dump).
     pub fn reset(&self) {
-        self.bootstrap_used
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.take_marks();
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
     }
@@ -289,6 +306,17 @@ fn names_bootstrap(reduced: &Bound<'_, PyAny>) -> bool {
         })
 }
 
+/// Whether a generator's reduction writes its frame (a started generator: its state setter is
+/// the bootstrap's `generator_setstate`), rather than its function and arguments.
+fn holds_frame(reduced: &Bound<'_, PyAny>) -> bool {
+    let setstate = &crate::bootstrap::boot(reduced.py()).generator_setstate;
+    reduced
+        .cast::<PyTuple>()
+        .ok()
+        .and_then(|t| t.get_item(5).ok())
+        .is_some_and(|s| s.is(setstate.bind(reduced.py())))
+}
+
 fn reduce_kind<'py>(
     state: &DumpState,
     obj: &Bound<'py, PyAny>,
@@ -314,7 +342,13 @@ fn reduce_kind<'py>(
         Kind::Field if state.portable() => stdlib::reduce_dataclass_field_portable(obj),
         Kind::Field => Ok(not_implemented(obj.py())),
         Kind::Generator | Kind::Coroutine | Kind::AsyncGenerator => {
-            generator::reduce(state, obj, kind)
+            let reduced = generator::reduce(state, obj, kind)?;
+            if holds_frame(&reduced) {
+                state
+                    .generators
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(reduced)
         }
         Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
         Kind::Itertools => itertools::reduce(obj),
