@@ -51,12 +51,12 @@ pub fn reduce<'py>(
     if metaclass.is_subclass(refs.enum_meta.bind(py))? {
         // __members__ includes aliases (a second name for a value), which iteration skips.
         let members = PyDict::new(py);
-        for item in cls
+        let members_now = cls
             .getattr("__members__")?
-            .call_method0("items")?
-            .try_iter()?
-        {
-            let (name, member): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+            .call_method0("copy")?
+            .cast_into::<PyDict>()?;
+        for item in members_now.items().iter() {
+            let (name, member): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
             members.set_item(name, member.getattr("_value_")?)?;
         }
         for name in ENUM_DERIVED {
@@ -233,8 +233,11 @@ fn class_dict<'py>(
     }
     let is_abc = cls.get_type().is_subclass(refs.abc_meta.bind(py))?;
     let mut items: Vec<(String, Bound<'py, PyAny>)> = Vec::new();
-    for item in own.call_method0("items")?.try_iter()? {
-        let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+    // A copy (one C call, so another thread cannot change it half way), then its items: user
+    // code runs while the state is built and may change the class meanwhile.
+    let own_copy = own.call_method0("copy")?.cast_into::<PyDict>()?;
+    for item in own_copy.items().iter() {
+        let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
         let Ok(key) = key.cast_into::<PyString>() else {
             continue;
         };
