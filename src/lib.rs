@@ -8,6 +8,7 @@ mod diagnose;
 mod envelope;
 mod error;
 mod ffi;
+mod marshal;
 mod reduce;
 mod typeref;
 

@@ -63,6 +63,8 @@ pub fn marshalled_with<'py>(
         }
         .with_cause(py, e)
     })?;
+    // Marshal's bytes depend on reference counts and interning (src/marshal.rs).
+    let data = crate::marshal::canonical_bytes(data);
     let paths: Vec<Bound<'py, PyTuple>> = paths
         .iter()
         .map(|p| PyTuple::new(py, p))
