@@ -58,7 +58,6 @@ pub struct Boot {
     pub builtin_type: Py<PyAny>,
     pub make_lru_cache: Py<PyAny>,
     pub make_weak_mapping: Py<PyAny>,
-    pub tracked_id: Py<PyAny>,
 }
 
 static BOOT: PyOnceLock<Boot> = PyOnceLock::new();
@@ -154,7 +153,6 @@ impl Boot {
             builtin_type: get("builtin_type")?,
             make_lru_cache: get("make_lru_cache")?,
             make_weak_mapping: get("make_weak_mapping")?,
-            tracked_id: get("_tracked_id")?,
             globals: module.dict().into_any().unbind(),
             module: module.unbind(),
         })

@@ -1,15 +1,15 @@
 //! Classes defined at run time: a skeleton through the metaclass, then the class dict as state
 //! (cloudpickle's `_dynamic_class_reduce`, with a content-derived class id in place of uuid4).
 //!
-//! Class ids: the first dump of a class computes sha256 over what defines it (module,
-//! qualname, bases, attribute names and the code and simple values behind them) and the
-//! bootstrap tracker remembers it, so the same definition gives the same bytes in every
-//! process, and a receiver maps repeated loads to one class object.
+//! Class ids (`tracker.rs`, `classid.rs`): the first dump of a class gives it sha256 of an
+//! unambiguous description of what defines it, so the same definition gives the same bytes in
+//! every process and a receiver maps repeated loads to one class object; a class changed in
+//! place later travels as the next generation of that id, so the change reaches receivers.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
-use super::{byref, call, call_then_set, classid, not_implemented};
+use super::{byref, call, call_then_set, not_implemented};
 use crate::bootstrap::boot;
 use crate::ffi::{self, addr};
 use crate::typeref::typerefs;
@@ -44,7 +44,7 @@ pub fn reduce<'py>(
         return Ok(not_implemented(py));
     }
     let ty = cls.cast::<PyType>()?;
-    let class_id = class_id(ty)?;
+    let class_id = super::tracker::class_id(ty)?;
     let boot = boot(py);
     let metaclass = cls.get_type();
     let mut attrs = class_dict(ty)?;
@@ -307,31 +307,4 @@ fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         return super::stdlib::sorted_set(&value);
     }
     Ok(super::stdlib::sorted_sets(&value)?.unwrap_or(value))
-}
-
-/// The tracked id of `cls`, or its content-derived id on first dump (a random one when the
-/// class has no process-independent description; see `classid.rs`).
-fn class_id<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
-    let py = cls.py();
-    // Already tracked (dumped or loaded before): its id, without describing it again (the
-    // description is most of the cost of dumping a class).
-    let known = boot(py)
-        .module
-        .bind(py)
-        .getattr("_BY_OBJECT")?
-        .call_method1("get", (cls,));
-    if let Ok(id) = known {
-        if !id.is_none() {
-            return Ok(id);
-        }
-    }
-    let content = match classid::content_id(cls)? {
-        Some(id) => id,
-        None => py
-            .import("uuid")?
-            .call_method0("uuid4")?
-            .getattr("hex")?
-            .extract()?,
-    };
-    boot(py).tracked_id.bind(py).call1((cls, content))
 }

@@ -14,6 +14,7 @@ mod itertools;
 mod method;
 mod module;
 mod stdlib;
+mod tracker;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
 pub use classid::content_id;
