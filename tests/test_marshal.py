@@ -133,3 +133,62 @@ def test_canonical_on_this_interpreter():
     plain, read = _compiled(), _compiled()
     _ = read.__code__.co_code
     assert satchel.dumps(read) == satchel.dumps(plain)
+
+
+# cloudpickle's chained-determinism cases (tests/cloudpickle_test.py in its 3.1.0 sdist): each
+# class is defined in one process, loaded in a second, pickled there, and the bytes compared.
+_CLASS_SHAPES = {
+    "docstring-only": '''
+class A:
+    """Simple class definition"""
+''',
+    "doc-after-attribute": """
+class A:
+    name = "A"
+    __doc__ = "Updated class definition"
+""",
+    "docstring-on-init": '''
+class A:
+    def __init__(self):
+        """Class definition with explicit __init__"""
+''',
+    "interned-names": '''
+class A:
+    """Class with potential string interning issues."""
+    arg_1 = "class_value"
+    def join(self):
+        pass
+    def test_method(self, arg_1, join):
+        pass
+''',
+    "attribute-named-like-a-method": """
+class A:
+    arg_1 = "join"
+    def join(self, arg_1):
+        pass
+A.join.arg_1 = "join"
+""",
+    "tuple-memoization": """
+class A:
+    def func1(self):
+        pass
+    def func2(self):
+        pass
+""",
+}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("shape", sorted(_CLASS_SHAPES))
+def test_cloudpickle_chained_class_shapes(shape, protocol):
+    source = _CLASS_SHAPES[shape] + (
+        f"\nimport sys, satchel\nsys.stdout.buffer.write(satchel.dumps(A, protocol={protocol}))\n"
+    )
+    stream = run_script(source)
+    again = run_script(
+        f"""
+        import pickle, sys, satchel
+        sys.stdout.buffer.write(satchel.dumps(pickle.loads({stream!r}), protocol={protocol}))
+        """
+    )
+    assert again == stream
