@@ -288,3 +288,42 @@ if __name__ == "__main__":
 def test_remote_calls_of_a_dynamic_class_have_no_side_effect(tmp_path):
     got = _run_file(tmp_path, _NO_SIDE_EFFECT)
     assert got == ["1", "1", "2", "0", "True", "False", "True", "False"]
+
+
+_UNDESCRIBABLE = r"""
+import pickle, sys, satchel
+from satchel import _satchel
+
+class Opaque:
+    big = list(range(600))  # longer than the description goes: a random id instead
+    def get(self):
+        return "v1"
+
+assert _satchel._content_id(Opaque) is None
+stream0 = satchel.dumps(Opaque)
+same = satchel.dumps(Opaque)
+Opaque.get = lambda self: "v2"
+stream1 = satchel.dumps(Opaque)
+sys.stdout.buffer.write(pickle.dumps((stream0, same, stream1)))
+"""
+
+
+@pytest.mark.skipif(PYPY, reason="PyPy has no type version tags to see the change by")
+def test_a_class_without_description_changes_generation_by_its_version_tag():
+    stream0, same, stream1 = pickle.loads(run_script(_UNDESCRIBABLE))
+    assert same == stream0 and stream1 != stream0
+    got = child_eval_bytes(
+        pickle.dumps((stream0, stream1)),
+        "(lambda L: (lambda a: (a().get(), L(obj[1]) is a, a().get()))(L(obj[0])))"
+        "(__import__('pickle').loads)",
+    )
+    assert got == ("v1", True, "v2")
+    # Loaded elsewhere and dumped again there, unchanged: it keeps its id (no new generation
+    # that would overwrite the sender's class when it comes back).
+    again = run_script(
+        f"""
+        import pickle, sys, satchel
+        sys.stdout.buffer.write(satchel.dumps(pickle.loads({stream1!r})))
+        """
+    )
+    assert again == stream1

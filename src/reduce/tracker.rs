@@ -105,14 +105,20 @@ pub fn class_id<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyString>>
     let py = cls.py();
     let key = addr(cls.as_any());
     let tag = ffi::type_version_tag(cls.as_any());
-    if tag != 0 {
-        let recent = RECENT.lock().expect("class id cache");
-        if let Some((seen, id)) = recent.get(&key) {
-            if *seen == tag {
-                return Ok(PyString::new(py, id));
-            }
+    // The tag recorded with the id at the last dump, if any.
+    let seen = RECENT
+        .lock()
+        .expect("class id cache")
+        .get(&key)
+        .map(|(seen, id)| (*seen, id.clone()));
+    if let Some((seen, id)) = &seen {
+        if tag != 0 && *seen == tag {
+            return Ok(PyString::new(py, id));
         }
     }
+    // A tag that moved since the last dump means the class dict was written (tags are only
+    // reset by writes, and never reused).
+    let written = seen.is_some_and(|(seen, _)| seen != tag);
     // Described before the tracker lock is taken: describing runs user code
     // (`__reduce_ex__`), which must not run under a lock that loading threads wait for.
     let content = classid::content_id(cls)?;
@@ -134,11 +140,17 @@ pub fn class_id<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyString>>
         let known = known.cast_into::<PyString>()?;
         let known_text = known.to_str()?.to_owned();
         let (lineage, generation, was) = parts(&known_text);
-        if content.as_deref() == Some(was) {
+        let changed = match &content {
+            Some(content) => content != was,
+            // No description to compare: only a tag seen to move says it changed. (A class
+            // loaded here and never dumped before is taken as it came: a receiver that
+            // guessed otherwise would send back a generation that overwrites the sender's.)
+            None => written,
+        };
+        if !changed {
             known
         } else {
-            // Changed in place since its id was given (or, with no description to compare,
-            // its version tag moved): the next generation.
+            // Changed in place since its id was given: the next generation.
             let content = content.map_or_else(|| random_id(py), Ok)?;
             let id = PyString::new(py, &format!("{lineage}@{}@{content}", generation + 1));
             let _lock = Locked::new(py)?;
