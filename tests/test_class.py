@@ -1128,3 +1128,13 @@ def test_pydantic_model_with_validators_loads_in_a_fresh_process(mode, tmp_path)
         """
     )
     assert refused.split() == [b"ValidationError", b"True"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="__firstlineno__ is new in 3.13")
+def test_firstlineno_survives_the_round_trip():
+    # Setting __module__ drops __firstlineno__ (3.13+), so the state sets __module__ first.
+    class Located:
+        def method(self):
+            return 1
+
+    assert child_eval(Located, "obj.__dict__.get('__firstlineno__')") == Located.__firstlineno__

@@ -287,7 +287,11 @@ fn class_dict<'py>(
     // A heap type keeps its qualname outside __dict__; without it a nested or local class
     // would come back named by __name__ alone.
     items.push(("__qualname__".to_owned(), cls.getattr("__qualname__")?));
-    items.sort_by(|a, b| a.0.cmp(&b.0));
+    // Sorted by name, but `__module__` first: on 3.13+ setting it removes `__firstlineno__`
+    // (the class's location is no longer known: type_set_module in Objects/typeobject.c), so a
+    // receiver that set them in name order would lose `__firstlineno__`, and the class would
+    // no longer describe (hence pickle) the same as where it came from.
+    items.sort_by(|a, b| (a.0 != "__module__", &a.0).cmp(&(b.0 != "__module__", &b.0)));
     // Fresh (non-interned) key strings: which keys share memo entries must not depend on
     // whether the defining process interned them (cloudpickle's `_extract_class_dict` note).
     Ok(items
