@@ -8,7 +8,6 @@ mod diagnose;
 mod envelope;
 mod error;
 mod ffi;
-mod marshal;
 mod reduce;
 mod typeref;
 

@@ -1,10 +1,11 @@
-"""Canonical marshal bytes (src/marshal.rs): a code object pickles to the same bytes whatever
-its reference counts and interning, so a function or class loaded in another process and
-pickled again there gives the bytes it came with (cloudpickle's chained-determinism tests)."""
+"""Code objects pickle to the same bytes whatever their history (src/reduce/code.rs marshals a
+fresh load of marshal's first bytes): reference counts and interning differ between a freshly
+compiled code object and one loaded from a stream, so a function or class loaded in another
+process and pickled again there must still give the bytes it came with (cloudpickle's
+chained-determinism tests)."""
 
 import importlib
 import pickle
-import sys
 import types
 
 import pytest
@@ -12,7 +13,6 @@ import pytest
 import satchel
 from conftest import run_script
 
-CPYTHON = sys.implementation.name == "cpython"
 # The modules whose code makes the corpus: large, and varied (async, match, generators, classes).
 CORPUS = ["asyncio", "email.message", "json", "argparse", "dataclasses", "typing", "fractions"]
 
@@ -120,19 +120,6 @@ def test_chained_pickling_in_another_process_gives_the_same_bytes(protocol):
         """
     )
     assert third == stream
-
-
-@pytest.mark.skipif(
-    not CPYTHON, reason="marshal canonicalisation is CPython-only (PyPy's marshal differs)"
-)
-def test_canonical_on_this_interpreter():
-    # src/marshal.rs enables itself on the CPython versions whose code layout it knows; a new
-    # version must be checked (this file's tests) and added there.
-    if not (3, 11) <= sys.version_info[:2] <= (3, 15):
-        pytest.skip(f"marshal canonicalisation not enabled for {sys.version_info[:2]} yet")
-    plain, read = _compiled(), _compiled()
-    _ = read.__code__.co_code
-    assert satchel.dumps(read) == satchel.dumps(plain)
 
 
 # cloudpickle's chained-determinism cases (tests/cloudpickle_test.py in its 3.1.0 sdist): each

@@ -52,7 +52,8 @@ pub fn marshalled_with<'py>(
     }
     let mut paths = Vec::new();
     let canonical = canonical_code(code, &mut Vec::new(), &mut paths)?;
-    let data = pyo3::marshal::dumps(&canonical, marshal_version(canonical.py())).map_err(|e| {
+    let version = marshal_version(py);
+    let unmarshallable = |e: PyErr| {
         let what = code
             .getattr("co_qualname")
             .map(|q| format!("'{q}'"))
@@ -62,9 +63,17 @@ pub fn marshalled_with<'py>(
             reason: e.to_string(),
         }
         .with_cause(py, e)
-    })?;
-    // Marshal's bytes depend on reference counts and interning (src/marshal.rs).
-    let data = crate::marshal::canonical_bytes(data);
+    };
+    let first = pyo3::marshal::dumps(&canonical, version).map_err(unmarshallable)?;
+    // marshal flags an object for back-references when its reference count is above one
+    // (w_ref in CPython's Python/marshal.c), so the bytes depend on who else holds each
+    // constant: the compiler shares equal constant tuples across a whole module, a code object
+    // loaded from a stream shares only what the stream shared. A fresh load of the first
+    // bytes holds exactly the sharing inside this code, and its marshal bytes are the same in
+    // every process, whatever the code's history (cloudpickle's
+    // test_dynamic_func_deterministic_roundtrip). Once per code object: the result is cached.
+    let fresh = pyo3::marshal::loads(py, first.as_bytes()).map_err(unmarshallable)?;
+    let data = pyo3::marshal::dumps(&fresh, version).map_err(unmarshallable)?;
     let paths: Vec<Bound<'py, PyTuple>> = paths
         .iter()
         .map(|p| PyTuple::new(py, p))
