@@ -315,8 +315,12 @@ def module_setstate(module, state):
 
 
 # ---------------------------------------------------------------------------------------------
-# Dynamic-class tracker: one class object per content-derived id in each process, so repeated
-# loads (and a dump then load in one process) give the same class.
+# Dynamic-class tracker: one class object per lineage in each process, so repeated loads (and a
+# dump then load in one process) give the same class. An id is ``LINEAGE`` (the content id of
+# the class when first dumped, docs/FORMAT.md) or ``LINEAGE@GENERATION@CONTENT`` once the class
+# was changed in place where it was dumped: a newer generation of a class this process holds
+# updates it (its state is applied again), an older or equal one changes nothing. satchel's
+# Rust side gives classes their ids when it dumps them.
 # ---------------------------------------------------------------------------------------------
 
 _TRACKER_LOCK = _keep("_TRACKER_LOCK", threading.RLock)
@@ -325,41 +329,31 @@ _BY_OBJECT = _keep("_BY_OBJECT", weakref.WeakKeyDictionary)
 _FRESH = _keep("_FRESH", weakref.WeakSet)
 
 
+def _generation(class_id):
+    return int((class_id.split("@") + ["0"])[1])
+
+
 def _known(class_id):
     with _TRACKER_LOCK:
-        return _BY_ID.get(class_id)
+        known = _BY_ID.get(class_id.split("@")[0])
+        if known is not None and _generation(class_id) > _generation(_BY_OBJECT[known]):
+            _BY_OBJECT[known] = class_id
+            _FRESH.add(known)
+        return known
 
 
 def _track(class_id, obj):
     if not _trackable(obj):
         return obj
     with _TRACKER_LOCK:
-        known = _BY_ID.get(class_id)
+        known = _known(class_id)
         if known is not None:
             return known
-        _BY_ID[class_id] = obj
+        _BY_ID[class_id.split("@")[0]] = obj
         _BY_OBJECT[obj] = class_id
         if isinstance(obj, type):
             _FRESH.add(obj)
         return obj
-
-
-def _tracked_id(obj, content_id):
-    """The id of a class about to be dumped: its tracked id, else ``content_id`` (made unique
-    among live classes of this process by a suffix)."""
-    if not _trackable(obj):
-        return content_id
-    with _TRACKER_LOCK:
-        known = _BY_OBJECT.get(obj)
-        if known is not None:
-            return known
-        class_id, n = content_id, 1
-        while _BY_ID.get(class_id) is not None:
-            n += 1
-            class_id = "%s#%d" % (content_id, n)
-        _BY_ID[class_id] = obj
-        _BY_OBJECT[obj] = class_id
-        return class_id
 
 
 def _trackable(obj):

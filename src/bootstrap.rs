@@ -59,7 +59,6 @@ pub struct Boot {
     pub builtin_type: Py<PyAny>,
     pub make_lru_cache: Py<PyAny>,
     pub make_weak_mapping: Py<PyAny>,
-    pub tracked_id: Py<PyAny>,
     /// The module lean headers import their check from (`header::LEAN_MODULE`).
     pub lean: Py<PyModule>,
 }
@@ -185,7 +184,6 @@ impl Boot {
             builtin_type: get("builtin_type")?,
             make_lru_cache: get("make_lru_cache")?,
             make_weak_mapping: get("make_weak_mapping")?,
-            tracked_id: get("_tracked_id")?,
             lean: lean.unbind(),
             globals: module.dict().into_any().unbind(),
             module: module.unbind(),

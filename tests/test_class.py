@@ -7,6 +7,8 @@ import collections
 import dataclasses
 import enum
 import pickle
+import subprocess
+import sys
 import typing
 
 import pytest
@@ -977,3 +979,162 @@ def test_typevar_variance_is_part_of_its_identity():
         "(obj[0] is obj[1], obj[0].__covariant__, obj[1].__contravariant__)",
     )
     assert got == (False, True, True)
+
+
+# --- self-referencing class members (issue 13 item 3) -------------------------------------------
+# Anything in a class dict that refers back to the class is built before the class state is set
+# (pickle builds a state before it calls the setter), so none of it may need the finished class:
+# a bound method travels as `MethodType(func, self)`, never as `getattr(A, name)` on a skeleton.
+
+_MODES = ["nonportable", "portable"]
+
+
+def _child_eval_mode(obj, expr, mode):
+    return child_eval_bytes(satchel.dumps(obj, mode=mode), expr)
+
+
+@pytest.mark.parametrize("mode", _MODES)
+def test_class_dict_holding_its_own_bound_classmethods(mode):
+    import functools
+
+    class Descriptor:
+        def __init__(self, owner):
+            self.owner = owner
+
+        def __get__(self, obj, objtype=None):
+            return self.owner.__name__
+
+    class A:
+        prefix = ">"
+
+        @classmethod
+        def up(cls, v):
+            return cls.prefix + v.upper()
+
+        @staticmethod
+        def twice(v):
+            return v * 2
+
+        def low(self, v):
+            return v.lower()
+
+    A.handlers = {"name": A.up, "twice": A.twice}
+    A.chain = [A.up, A.handlers, (A.up,)]
+    A.part = functools.partial(A.up, "p")
+    A.default = A()
+    A.bound_on_instance = A.default.low
+    A.desc = Descriptor(A)
+
+    got = _child_eval_mode(
+        A,
+        "(obj.handlers['name']('a'), obj.handlers['twice']('b'), obj.chain[0]('c'),"
+        " obj.chain[1] is obj.handlers, obj.chain[2][0]('d'), obj.part(),"
+        " obj.handlers['name'].__self__ is obj, obj.handlers['name'].__func__ is obj.up.__func__,"
+        " type(obj.default) is obj, obj.bound_on_instance('E'),"
+        " obj.bound_on_instance.__self__ is obj.default, obj.desc, obj().desc)",
+        mode,
+    )
+    assert got == (">A", "bb", ">C", True, ">D", ">P", True, True, True, "e", True, "A", "A")
+
+
+@pytest.mark.parametrize("mode", _MODES)
+def test_enum_dict_holding_its_own_bound_classmethod(mode):
+    class Color(enum.Enum):
+        RED = 1
+        BLUE = 2
+
+        @classmethod
+        def parse(cls, text):
+            return cls[text.upper()]
+
+    Color._parsers = {"default": Color.parse}
+    got = _child_eval_mode(
+        Color,
+        "(obj._parsers['default']('red') is obj.RED, obj._parsers['default'].__self__ is obj)",
+        mode,
+    )
+    assert got == (True, True)
+
+
+_PYDANTIC_MODEL = r"""
+import sys
+import satchel
+from pydantic import BaseModel, computed_field, field_validator, model_validator
+
+
+class User(BaseModel):
+    name: str
+    age: int = 0
+    tags: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def strip_name(cls, v):
+        return v.strip().title()
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def split_tags(cls, v):
+        return v.split(",") if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def check_age(self):
+        if self.age < 0:
+            raise ValueError("age must not be negative")
+        return self
+
+    @computed_field
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.age})"
+
+
+sys.stdout.buffer.write(satchel.dumps((User, User(name=" ada ", age=36)), mode=sys.argv[1]))
+"""
+
+_PYDANTIC_CHECK = """(lambda U, u: (
+    u.label, type(u) is U, U(name="  grace hopper ", age=85, tags="a,b").model_dump(),
+    sorted(U.model_json_schema(mode="serialization")["properties"]),
+    U.model_validate_json('{"name": "linus", "tags": "x"}').label,
+))(*obj)"""
+
+
+@pytest.mark.parametrize("mode", _MODES)
+def test_pydantic_model_with_validators_loads_in_a_fresh_process(mode, tmp_path):
+    pytest.importorskip("pydantic", minversion="2")
+    # A script file, not `python -c`: portable mode needs the methods' source.
+    script = tmp_path / "model.py"
+    script.write_text(_PYDANTIC_MODEL)
+    payload = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, check=True, timeout=120
+    ).stdout
+    got = child_eval_bytes(payload, _PYDANTIC_CHECK)
+    assert got == (
+        "Ada (36)",
+        True,
+        {"name": "Grace Hopper", "age": 85, "tags": ["a", "b"], "label": "Grace Hopper (85)"},
+        ["age", "label", "name", "tags"],
+        "Linus (0)",
+    )
+    # The model validator travelled too: a negative age is refused on the receiver.
+    refused = run_script(
+        f"""
+        import pickle
+        User, _ = pickle.loads({payload!r})
+        try:
+            User(name="x", age=-1)
+        except Exception as e:
+            print(type(e).__name__, "must not be negative" in str(e))
+        """
+    )
+    assert refused.split() == [b"ValidationError", b"True"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="__firstlineno__ is new in 3.13")
+def test_firstlineno_survives_the_round_trip():
+    # Setting __module__ drops __firstlineno__ (3.13+), so the state sets __module__ first.
+    class Located:
+        def method(self):
+            return 1
+
+    assert child_eval(Located, "obj.__dict__.get('__firstlineno__')") == Located.__firstlineno__

@@ -96,33 +96,6 @@ def _expected_failures():
     add(_both("test_locally_defined_class_with_type_hints"), py314, sys.version_info >= (3, 14))
     add(_both("test_wraps_preserves_function_annotations"), py314, sys.version_info >= (3, 14))
 
-    # Owner "classes" (issue 13 items 3, 4 and the class-related tests), in parallel.
-    add(
-        _both("test_interactive_dynamic_type_and_stored_remote_instances"),
-        "classes: a class patched in place (A.echo = ...) keeps its content id, so a worker "
-        "that already has the class never sees the patch",
-    )
-    add(
-        _both("test_interactive_remote_function_calls_no_side_effect"),
-        "classes: a worker keeps the class it already tracks with its old methods "
-        "(class_setstate skips it), so a method's `global` writes persist from call to call; "
-        "cloudpickle re-applies the class state, with fresh globals",
-    )
-    add(
-        _both("test_pickle_dynamic_typevar_tracking"),
-        "classes: a dynamic TypeVar is not tracked (T is not T after two loads)",
-    )
-    chained = (
-        "classes: a class loaded elsewhere lacks __firstlineno__ (Python 3.13+), so re-pickling "
-        "it there gives other bytes: its state is set in sorted order, and setting __module__ "
-        "after __firstlineno__ deletes it (the type.__module__ setter does, on 3.13+)"
-    )
-    for name in (
-        "test_deterministic_dynamic_class_attr_ordering_for_chained_pickling",
-        "test_deterministic_str_interning_for_chained_dynamic_class_pickling",
-        "test_dynamic_class_determinist_subworker_tuple_memoization",
-    ):
-        add(_both(name), chained, when=sys.version_info >= (3, 13))
     return out
 
 

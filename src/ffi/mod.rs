@@ -91,6 +91,60 @@ pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
     }
 }
 
+/// A class's version tag (`tp_version_tag`): CPython gives a type a new tag from a global
+/// counter, never reused, the first time it looks an attribute up on it after a change, and
+/// sets it to 0 on every write to the class dict (`PyType_Modified`, which also resets the
+/// tags of subclasses). So a non-zero tag equal to one seen before means the class dict has
+/// not been written since. 0 means unknown: never assigned, invalidated and not reassigned
+/// yet, or out of tags (3.12+ stops after 1000 changes of one class). PyPy has no tags: 0.
+///
+/// When the tag is 0 and the metaclass looks attributes up as `type` does, one lookup of
+/// `__init__` (a non-data descriptor of `type`, so `type_getattro` goes on to the class's own
+/// MRO through `_PyType_Lookup`, Objects/typeobject.c) assigns a tag, so that the next call
+/// can compare it.
+pub fn type_version_tag(ty: &Bound<'_, PyAny>) -> u32 {
+    #[cfg(PyPy)]
+    {
+        let _ = ty;
+        0
+    }
+    #[cfg(not(PyPy))]
+    {
+        let read = || {
+            let tp = ty.as_ptr() as *mut ffi::PyTypeObject;
+            // SAFETY: callers pass a type object (is_type checked), which we hold, so `tp`
+            // points to a live PyTypeObject of this interpreter's layout (no abi3 build).
+            // The tag is a 4-byte aligned c_uint that CPython writes with the GIL held, or
+            // with relaxed atomics on free-threaded builds; an atomic relaxed load matches
+            // both and reads a whole value.
+            unsafe {
+                std::sync::atomic::AtomicU32::from_ptr(std::ptr::addr_of_mut!((*tp).tp_version_tag))
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            }
+        };
+        let tag = read();
+        if tag != 0 {
+            return tag;
+        }
+        // SAFETY: Py_TYPE of a live object is a live type; reading its tp_getattro slot and
+        // PyType_Type's (a static type) only compares two addresses CPython set (both C
+        // functions of the interpreter, so equal addresses are the same function).
+        let generic = unsafe {
+            let meta = ffi::Py_TYPE(ty.as_ptr());
+            let slot = |tp: *mut ffi::PyTypeObject| (*tp).tp_getattro.map(|f| f as usize);
+            slot(meta) == slot(std::ptr::addr_of_mut!(ffi::PyType_Type))
+        };
+        if !generic {
+            return 0;
+        }
+        let py = ty.py();
+        if ty.getattr(pyo3::intern!(py, "__init__")).is_err() {
+            return 0;
+        }
+        read()
+    }
+}
+
 /// `PyType_Check`: true for classes, including those made by metaclasses.
 #[inline(always)]
 pub fn is_type(obj: &Bound<'_, PyAny>) -> bool {

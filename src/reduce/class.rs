@@ -1,15 +1,15 @@
 //! Classes defined at run time: a skeleton through the metaclass, then the class dict as state
 //! (cloudpickle's `_dynamic_class_reduce`, with a content-derived class id in place of uuid4).
 //!
-//! Class ids: the first dump of a class computes sha256 over what defines it (module,
-//! qualname, bases, attribute names and the code and simple values behind them) and the
-//! bootstrap tracker remembers it, so the same definition gives the same bytes in every
-//! process, and a receiver maps repeated loads to one class object.
+//! Class ids (`tracker.rs`, `classid.rs`): the first dump of a class gives it sha256 of an
+//! unambiguous description of what defines it, so the same definition gives the same bytes in
+//! every process and a receiver maps repeated loads to one class object; a class changed in
+//! place later travels as the next generation of that id, so the change reaches receivers.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PySet, PyString, PyTuple, PyType};
 
-use super::{byref, call, call_then_set, classid, not_implemented, portable_class};
+use super::{byref, call, call_then_set, not_implemented, portable_class};
 use crate::bootstrap::boot;
 use crate::ffi::{self, addr};
 use crate::typeref::typerefs;
@@ -44,7 +44,7 @@ pub fn reduce<'py>(
         return Ok(not_implemented(py));
     }
     let ty = cls.cast::<PyType>()?;
-    let class_id = class_id(ty)?;
+    let class_id = super::tracker::class_id(ty)?;
     let boot = boot(py);
     let metaclass = cls.get_type();
     let mut attrs = class_dict(ty)?;
@@ -60,12 +60,12 @@ pub fn reduce<'py>(
     if metaclass.is_subclass(refs.enum_meta.bind(py))? {
         // __members__ includes aliases (a second name for a value), which iteration skips.
         let members = PyDict::new(py);
-        for item in cls
+        let members_now = cls
             .getattr("__members__")?
-            .call_method0("items")?
-            .try_iter()?
-        {
-            let (name, member): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+            .call_method0("copy")?
+            .cast_into::<PyDict>()?;
+        for item in members_now.items().iter() {
+            let (name, member): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
             members.set_item(name, member.getattr("_value_")?)?;
         }
         for name in ENUM_DERIVED {
@@ -175,8 +175,11 @@ fn class_dict<'py>(
     }
     let is_abc = cls.get_type().is_subclass(refs.abc_meta.bind(py))?;
     let mut items: Vec<(String, Bound<'py, PyAny>)> = Vec::new();
-    for item in own.call_method0("items")?.try_iter()? {
-        let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+    // A copy (one C call, so another thread cannot change it half way), then its items: user
+    // code runs while the state is built and may change the class meanwhile.
+    let own_copy = own.call_method0("copy")?.cast_into::<PyDict>()?;
+    for item in own_copy.items().iter() {
+        let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
         let Ok(key) = key.cast_into::<PyString>() else {
             continue;
         };
@@ -226,7 +229,11 @@ fn class_dict<'py>(
     // A heap type keeps its qualname outside __dict__; without it a nested or local class
     // would come back named by __name__ alone.
     items.push(("__qualname__".to_owned(), cls.getattr("__qualname__")?));
-    items.sort_by(|a, b| a.0.cmp(&b.0));
+    // Sorted by name, but `__module__` first: on 3.13+ setting it removes `__firstlineno__`
+    // (the class's location is no longer known: type_set_module in Objects/typeobject.c), so a
+    // receiver that set them in name order would lose `__firstlineno__`, and the class would
+    // no longer describe (hence pickle) the same as where it came from.
+    items.sort_by(|a, b| (a.0 != "__module__", &a.0).cmp(&(b.0 != "__module__", &b.0)));
     // Fresh (non-interned) key strings: which keys share memo entries must not depend on
     // whether the defining process interned them (cloudpickle's `_extract_class_dict` note).
     Ok(items
@@ -246,31 +253,4 @@ fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         return super::stdlib::sorted_set(&value);
     }
     Ok(super::stdlib::sorted_sets(&value)?.unwrap_or(value))
-}
-
-/// The tracked id of `cls`, or its content-derived id on first dump (a random one when the
-/// class has no process-independent description; see `classid.rs`).
-fn class_id<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
-    let py = cls.py();
-    // Already tracked (dumped or loaded before): its id, without describing it again (the
-    // description is most of the cost of dumping a class).
-    let known = boot(py)
-        .module
-        .bind(py)
-        .getattr("_BY_OBJECT")?
-        .call_method1("get", (cls,));
-    if let Ok(id) = known {
-        if !id.is_none() {
-            return Ok(id);
-        }
-    }
-    let content = match classid::content_id(cls)? {
-        Some(id) => id,
-        None => py
-            .import("uuid")?
-            .call_method0("uuid4")?
-            .getattr("hex")?
-            .extract()?,
-    };
-    boot(py).tracked_id.bind(py).call1((cls, content))
 }

@@ -8,23 +8,38 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::call;
+use super::{byref, call};
 use crate::typeref::typerefs;
 
-/// A bound method: `getattr(self, name)` when that gives back this very function bound to this
-/// very object (the stdlib's own reduction, and the function then needs no pickling at all);
-/// else `MethodType(func, self)`, which does not depend on the function being reachable.
+/// A bound method: `getattr(self, name)` when `self` (a class) or its class is importable and
+/// the lookup gives back this very function bound to this very object (the stdlib's own
+/// reduction: the function then needs no pickling at all); else `MethodType(func, self)`.
+///
+/// A class rebuilt by value gets its attributes only when its state is applied, after
+/// everything in that state is built: a class dict holding its own bound classmethods
+/// (`A.handlers = {"n": A.up}`, pydantic's validators) would otherwise ask the skeleton for
+/// an attribute it does not have yet. `MethodType` needs only the function and the object,
+/// which exist by then (DESIGN.md §5). It also means the method runs the function that
+/// travelled with it, not whatever a receiver's tracked class holds (cloudpickle's
+/// `_method_reduce`).
 pub fn reduce_method<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
     let func = obj.getattr("__func__")?;
     let owner = obj.getattr("__self__")?;
+    let owner_class = if crate::ffi::is_type(&owner) {
+        owner.clone()
+    } else {
+        owner.get_type().into_any()
+    };
     if let Ok(name) = func.getattr("__name__") {
-        if let Ok(again) = owner.getattr(name.cast::<pyo3::types::PyString>()?) {
-            let same = again.getattr("__func__").is_ok_and(|f| f.is(&func))
-                && again.getattr("__self__").is_ok_and(|s| s.is(&owner));
-            if same {
-                return call(&refs.getattr, PyTuple::new(py, [owner, name])?);
+        if byref::importable(&owner_class)? {
+            if let Ok(again) = owner.getattr(name.cast::<pyo3::types::PyString>()?) {
+                let same = again.getattr("__func__").is_ok_and(|f| f.is(&func))
+                    && again.getattr("__self__").is_ok_and(|s| s.is(&owner));
+                if same {
+                    return call(&refs.getattr, PyTuple::new(py, [owner, name])?);
+                }
             }
         }
     }

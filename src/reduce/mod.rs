@@ -18,6 +18,7 @@ mod method;
 mod module;
 mod portable_class;
 mod stdlib;
+mod tracker;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
 pub use classid::content_id;

@@ -126,7 +126,9 @@ pub fn reduce_typevar<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny
         obj.getattr("__covariant__")?.repr()?,
         obj.getattr("__contravariant__")?.repr()?
     );
-    let id = super::classid::hex_digest(text.as_bytes(), 16);
+    // Tracked from its first dump, as classes are: a TypeVar that comes back from a receiver
+    // is this very object again (cloudpickle's `_get_or_create_tracker_id`).
+    let id = super::tracker::tracked_id(obj, &super::classid::hex_digest(text.as_bytes(), 16))?;
     let args = PyTuple::new(
         py,
         [
@@ -136,7 +138,7 @@ pub fn reduce_typevar<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny
             constraints,
             obj.getattr("__covariant__")?,
             obj.getattr("__contravariant__")?,
-            id.into_pyobject(py)?.into_any(),
+            id.into_any(),
         ],
     )?;
     call(&boot(py).make_typevar, args)
