@@ -67,7 +67,7 @@ fuzz: build
 	SATCHEL_FUZZ_INTACT_CODE=1 $(PY) fuzz/run.py loads $(FUZZ_SECONDS)
 	$(PY) fuzz/run.py buffers $(FUZZ_SECONDS)
 
-# Build satchel for the other CPythons (3.12, 3.13, 3.14 where provisioned) and run tests there;
+# Build satchel for the other CPythons (3.12 to 3.15 where provisioned) and run tests there;
 # PYTHON_TESTS picks the tests (the frame code is per version: generators by default).
 PYTHON_TESTS ?= tests/test_generators.py tests/test_itertools.py tests/test_exceptions.py
 test-pythons: $(STAMP) interpreters

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build satchel for the other CPythons on this machine and run tests on each.
 #   tools/test_other_pythons.sh [pytest args...]   (default: tests/test_generators.py, else tests/)
-#   PYTHONS="3.12 3.14" tools/test_other_pythons.sh ...   picks interpreters (3.11 is opt-in).
+#   PYTHONS="3.12 3.14" tools/test_other_pythons.sh ...   picks interpreters (default 3.12-3.15;
+#   3.11 is opt-in).
 # Everything lives in .interpreters/ (gitignored): venv-3.X (cached), target-3.X (own cargo
 # target dir: the main build in target/ is never touched), wheels-3.X, log-3.X.txt.
 set -u
@@ -13,7 +14,8 @@ declare -A interp=(
   [3.11]=/root/.pyenv/versions/3.11.7/bin/python3.11
   [3.12]=/root/.pyenv/versions/3.12.1/bin/python3.12
   [3.13]=/root/.pyenv/versions/3.13.0/bin/python3.13
-  [3.14]=$cache/bin/python3.14 # sid build run through sid's loader (compat-matrix/provision.sh)
+  [3.14]=$cache/bin/python3.14 # sid builds run through sid's loader (compat-matrix/provision.sh)
+  [3.15]=$cache/bin/python3.15
 )
 cd "$repo" || exit 2
 if [ $# -eq 0 ]; then
@@ -29,8 +31,8 @@ make_venv() {
   local v=$1 py=$2 venv=$cache/venv-$1 vpy=$cache/venv-$1/bin/python
   [ -f "$venv/.deps-stamp" ] && return 0
   "$py" -m venv --clear "$venv" 2>/dev/null || "$py" -m venv --clear --without-pip "$venv" || return 1
-  # A loader wrapper (3.14): the venv's python must be one too, with argv[0] naming the venv so
-  # sys.executable (used by the tests' child processes) finds pyvenv.cfg and runs.
+  # A loader wrapper (3.14, 3.15): the venv's python must be one too, with argv[0] naming the
+  # venv so sys.executable (used by the tests' child processes) finds pyvenv.cfg and runs.
   if grep -qs 'ld-linux' "$py"; then
     rm -f "$venv/bin/python$v"
     sed "s|\" \"\([^\"]*/python$v\)\"|\" --argv0 \"$venv/bin/python$v\" \"\1\"|" "$py" >"$venv/bin/python$v"
@@ -47,7 +49,7 @@ make_venv() {
   touch "$venv/.deps-stamp"
 }
 
-for v in ${PYTHONS:-3.12 3.13 3.14}; do
+for v in ${PYTHONS:-3.12 3.13 3.14 3.15}; do
   py=${interp[$v]:-} venv=$cache/venv-$v log=$cache/log-$v.txt
   if [ -z "$py" ] || ! "$py" -c pass >/dev/null 2>&1; then
     echo "[$v] skipped: no interpreter at ${py:-?}"; summary+=("$v: skipped (missing)"); continue
