@@ -101,6 +101,12 @@ pub enum Error {
         module: String,
         name: String,
     },
+    /// A getset descriptor its class no longer holds (`del cls.__weakref__`): the receiver
+    /// could not find it.
+    OrphanDescriptor {
+        what: String,
+        owner: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -198,6 +204,11 @@ impl std::fmt::Display for Error {
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
                  interpreter version; pickle the function instead, or use mode='nonportable'"
+            ),
+            Error::OrphanDescriptor { what, owner } => write!(
+                f,
+                "cannot pickle {what}: its class {owner} no longer holds it under its name (it \
+                 was deleted or replaced), so a receiver could not look it up"
             ),
         }
     }
