@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
+.PHONY: all venv build demo test test-debug test-pythons test-315 bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -46,9 +46,10 @@ bench: build
 interpreters:
 	bash compat-matrix/provision.sh
 
-# What CI's compat slice uses: the system apt's PyPy 3.9 (never fatal).
+# What CI uses: the system apt's PyPy 3.9 (the compat slice) and sid's CPython 3.15 without
+# headers (the newest, for test-315); never fatal (test-315 fails if 3.15 is missing).
 interpreters-ci:
-	bash compat-matrix/provision.sh --bookworm
+	bash compat-matrix/provision.sh --sid=python3.15
 
 # satchel built for every provisioned interpreter that can have it (.interpreters/matrix/).
 wheels: $(STAMP)
@@ -72,6 +73,11 @@ fuzz: build
 PYTHON_TESTS ?= tests/test_generators.py tests/test_itertools.py tests/test_exceptions.py
 test-pythons: $(STAMP) interpreters
 	bash tools/test_other_pythons.sh $(PYTHON_TESTS)
+
+# The whole suite on CPython 3.15, the newest (CI runs it after `make test`); a missing 3.15
+# fails it (make interpreters, or interpreters-ci, provisions it). PYTEST_ARGS adds arguments.
+test-315: $(STAMP)
+	REQUIRE_PYTHONS=1 PYTHONS=3.15 bash tools/test_other_pythons.sh tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	cargo fmt --check

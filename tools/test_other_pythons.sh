@@ -2,7 +2,7 @@
 # Build satchel for the other CPythons on this machine and run tests on each.
 #   tools/test_other_pythons.sh [pytest args...]   (default: tests/test_generators.py, else tests/)
 #   PYTHONS="3.12 3.14" tools/test_other_pythons.sh ...   picks interpreters (default 3.12-3.15;
-#   3.11 is opt-in).
+#   3.11 is opt-in). A missing interpreter is skipped, or fails the run with REQUIRE_PYTHONS=1.
 # Everything lives in .interpreters/ (gitignored): venv-3.X (cached; the test dependencies of
 # requirements-dev.txt that have wheels there), target-3.X (own cargo target dir: the main build
 # in target/ is never touched), wheels-3.X, log-3.X.txt.
@@ -69,7 +69,9 @@ make_venv() {
 for v in ${PYTHONS:-3.12 3.13 3.14 3.15}; do
   py=${interp[$v]:-} venv=$cache/venv-$v log=$cache/log-$v.txt
   if [ -z "$py" ] || ! "$py" -c pass >/dev/null 2>&1; then
-    echo "[$v] skipped: no interpreter at ${py:-?}"; summary+=("$v: skipped (missing)"); continue
+    echo "[$v] skipped: no interpreter at ${py:-?}"; summary+=("$v: skipped (missing)")
+    [ "${REQUIRE_PYTHONS:-0}" = 1 ] && status=1
+    continue
   fi
   echo "== [$v] $py"
   if ! make_venv "$v" "$py"; then summary+=("$v: FAILED (venv)"); status=1; continue; fi
