@@ -1,12 +1,14 @@
 # Every target installs what it needs: a fresh machine needs only `make demo` or `make test`.
 PYTHON ?= python3
+# The newest CPython satchel supports: CI runs the whole suite on it too (docs/ADDING.md).
+NEWEST ?= 3.15
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug test-pythons test-315 bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
+.PHONY: all venv build demo test test-debug test-pythons test-newest bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -41,15 +43,15 @@ bench: build
 	$(PY) tests/benchmarks/bench_session.py --out docs
 
 # Other interpreters for the cross-version tests and the compat matrix, from Debian's packages
-# only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13/3.14 and PyPy 3.11 from Debian sid in
+# only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13-3.15 and PyPy 3.11 from Debian sid in
 # .interpreters/ (compat-matrix/provision.sh). Tests skip what is missing.
 interpreters:
 	bash compat-matrix/provision.sh
 
-# What CI uses: the system apt's PyPy 3.9 (the compat slice) and sid's CPython 3.15 without
-# headers (the newest, for test-315); never fatal (test-315 fails if 3.15 is missing).
+# What CI uses: the system apt's PyPy 3.9 (the compat slice) and sid's newest CPython, without
+# headers (for test-newest); never fatal (test-newest fails if it is missing).
 interpreters-ci:
-	bash compat-matrix/provision.sh --sid=python3.15
+	bash compat-matrix/provision.sh --sid=python$(NEWEST)
 
 # satchel built for every provisioned interpreter that can have it (.interpreters/matrix/).
 wheels: $(STAMP)
@@ -74,10 +76,10 @@ PYTHON_TESTS ?= tests/test_generators.py tests/test_itertools.py tests/test_exce
 test-pythons: $(STAMP) interpreters
 	bash tools/test_other_pythons.sh $(PYTHON_TESTS)
 
-# The whole suite on CPython 3.15, the newest (CI runs it after `make test`); a missing 3.15
-# fails it (make interpreters, or interpreters-ci, provisions it). PYTEST_ARGS adds arguments.
-test-315: $(STAMP)
-	REQUIRE_PYTHONS=1 PYTHONS=3.15 bash tools/test_other_pythons.sh tests $(PYTEST_ARGS)
+# The whole suite on the newest CPython (CI runs it after `make test`); fails if that one is
+# missing (make interpreters, or interpreters-ci, provisions it). PYTEST_ARGS adds arguments.
+test-newest: $(STAMP)
+	REQUIRE_PYTHONS=1 PYTHONS=$(NEWEST) bash tools/test_other_pythons.sh tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	cargo fmt --check
