@@ -467,10 +467,11 @@ def test_source_edited_since_it_ran():
 
 def test_altered_code_is_refused():
     def f(x):
-        return x + 1
+        return x + 1000  # not a small int: 3.14+ load those without co_consts
 
-    g = types.FunctionType(f.__code__.replace(co_consts=(None, 2)), {})
-    assert g(1) == 3
+    consts = tuple(2000 if c == 1000 else c for c in f.__code__.co_consts)
+    g = types.FunctionType(f.__code__.replace(co_consts=consts), {})
+    assert g(1) == 2001
     with pytest.raises(SourceNotFound):
         function_source(g)
 
