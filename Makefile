@@ -2,6 +2,8 @@
 # The demo needs only the build tool and cloudpickle (requirements-demo.txt); the tests, the
 # benchmarks and the linters install the rest (requirements-dev.txt) when they run.
 PYTHON ?= python3
+# The newest CPython satchel supports: CI runs the whole suite on it too (docs/ADDING.md).
+NEWEST ?= 3.15
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.demo-deps-stamp
@@ -11,7 +13,7 @@ BUILD_STAMP := $(VENV)/.build-stamp
 # with standalone=True/, docs/FORMAT.md) is left out, and it never changes.
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) ! -path '* *' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug test-pythons bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
+.PHONY: all venv build demo test test-debug test-pythons test-newest bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -50,14 +52,15 @@ bench: build $(STAMP)
 	$(PY) tests/benchmarks/bench_session.py --out docs
 
 # Other interpreters for the cross-version tests and the compat matrix, from Debian's packages
-# only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13/3.14 and PyPy 3.11 from Debian sid in
+# only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13-3.15 and PyPy 3.11 from Debian sid in
 # .interpreters/ (compat-matrix/provision.sh). Tests skip what is missing.
 interpreters:
 	bash compat-matrix/provision.sh
 
-# What CI's compat slice uses: the system apt's PyPy 3.9 (never fatal).
+# What CI uses: the system apt's PyPy 3.9 (the compat slice) and sid's newest CPython, without
+# headers (for test-newest); never fatal (test-newest fails if it is missing).
 interpreters-ci:
-	bash compat-matrix/provision.sh --bookworm
+	bash compat-matrix/provision.sh --sid=python$(NEWEST)
 
 # satchel built for every provisioned interpreter that can have it (.interpreters/matrix/).
 wheels: $(STAMP)
@@ -76,11 +79,16 @@ fuzz: build $(STAMP)
 	SATCHEL_FUZZ_INTACT_CODE=1 $(PY) fuzz/run.py loads $(FUZZ_SECONDS)
 	$(PY) fuzz/run.py buffers $(FUZZ_SECONDS)
 
-# Build satchel for the other CPythons (3.12, 3.13, 3.14 where provisioned) and run tests there;
+# Build satchel for the other CPythons (3.12 to 3.15 where provisioned) and run tests there;
 # PYTHON_TESTS picks the tests (the frame code is per version: generators by default).
 PYTHON_TESTS ?= tests/test_generators.py tests/test_itertools.py tests/test_exceptions.py
 test-pythons: $(STAMP) interpreters
 	bash tools/test_other_pythons.sh $(PYTHON_TESTS)
+
+# The whole suite on the newest CPython (CI runs it after `make test`); fails if that one is
+# missing (make interpreters, or interpreters-ci, provisions it). PYTEST_ARGS adds arguments.
+test-newest: $(STAMP)
+	REQUIRE_PYTHONS=1 PYTHONS=$(NEWEST) bash tools/test_other_pythons.sh tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	cargo fmt --check

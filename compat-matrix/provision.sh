@@ -10,13 +10,15 @@
 # Idempotent and cached (.interpreters/sid/debs keeps the packages): what runs already is kept.
 # Reports what it could not get and exits 0 anyway: tests and the compat matrix skip
 # interpreters that are missing, and say so. The last lines list what is there.
-#   --bookworm   only the system's apt (Debian's 3.11, PyPy 3.9): what CI's matrix slice uses.
+#   --bookworm   only the system's apt (Debian's 3.11, PyPy 3.9).
+#   --sid=NAME,...   of sid, only these (python3.15, ...), without headers: what CI uses.
 set -u
-sid_wanted=1
+sid_wanted=1 sid_only=""
 for arg in "$@"; do
   case $arg in
     --bookworm) sid_wanted=0 ;;
-    *) echo "usage: $0 [--bookworm]" >&2; exit 2 ;;
+    --sid=*) sid_only=",${arg#--sid=}," ;;
+    *) echo "usage: $0 [--bookworm] [--sid=NAME,...]" >&2; exit 2 ;;
   esac
 done
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -127,6 +129,7 @@ WRAP
 sid_interpreter() {
   local name=$1 binary=$2; shift 2
   local wrapper="$root/bin/$name" log="$root/$name.log"
+  [ -z "$sid_only" ] || [[ $sid_only == *",$name,"* ]] || return 0
   if runs "$wrapper"; then
     echo "sid $name: $wrapper (present)"
     return 0
@@ -149,7 +152,7 @@ sid_interpreter() {
 sid_interpreter python3.14 /usr/bin/python3.14 \
   python3.14-minimal libpython3.14-minimal libpython3.14-stdlib python3.14
 # CPython 3.14's headers (tools/frame_layouts reads the internal ones).
-if runs "$root/bin/python3.14" && [ ! -f "$sid/root/usr/include/python3.14/internal/pycore_frame.h" ]; then
+if [ -z "$sid_only" ] && runs "$root/bin/python3.14" && [ ! -f "$sid/root/usr/include/python3.14/internal/pycore_frame.h" ]; then
   if sid_fetch "$root/python3.14.log" libpython3.14-dev libpython3.14; then
     echo "sid python3.14 headers: $sid/root/usr/include/python3.14"
   else
@@ -160,7 +163,7 @@ fi
 # CPython 3.15 (released October 2026) with its headers, exactly as 3.14.
 sid_interpreter python3.15 /usr/bin/python3.15 \
   python3.15-minimal libpython3.15-minimal libpython3.15-stdlib python3.15 libreadline8t64
-if runs "$root/bin/python3.15" && [ ! -f "$sid/root/usr/include/python3.15/internal/pycore_frame.h" ]; then
+if [ -z "$sid_only" ] && runs "$root/bin/python3.15" && [ ! -f "$sid/root/usr/include/python3.15/internal/pycore_frame.h" ]; then
   if sid_fetch "$root/python3.15.log" libpython3.15-dev libpython3.15; then
     echo "sid python3.15 headers: $sid/root/usr/include/python3.15"
   else

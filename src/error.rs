@@ -125,6 +125,12 @@ pub enum Error {
     NotAPickle {
         reason: String,
     },
+    /// A getset descriptor its class no longer holds (`del cls.__weakref__`): the receiver
+    /// could not find it.
+    OrphanDescriptor {
+        what: String,
+        owner: String,
+    },
 }
 
 /// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
@@ -285,6 +291,11 @@ impl std::fmt::Display for Error {
             Error::ReleasedMemoryview => f.write_str(
                 "the memoryview was released, so its contents are gone (pickle it before \
                  release() or the end of its with block)",
+            ),
+            Error::OrphanDescriptor { what, owner } => write!(
+                f,
+                "cannot pickle {what}: its class {owner} no longer holds it under its name (it \
+                 was deleted or replaced), so a receiver could not look it up"
             ),
         }
     }

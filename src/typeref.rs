@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule, PyString};
+use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::ffi::addr;
@@ -65,6 +65,14 @@ pub struct TypeRefs {
 
     // Callables that reduction tuples name (stdlib ones pickle by reference).
     pub getattr: Py<PyAny>,
+    /// `builtins.vars`, `operator.getitem` and `builtins.type`: a getset descriptor is rebuilt
+    /// as `vars(owner)[name]` (reduce/stdlib.rs).
+    pub vars: Py<PyAny>,
+    pub getitem: Py<PyAny>,
+    pub type_type: Py<PyAny>,
+    /// The `__dict__` and `__weakref__` getset descriptors every heap class shares (3.15+, where
+    /// their `__objclass__` is `object`); empty where each class has its own.
+    pub shared_getsets: Vec<Py<PyAny>>,
     pub import_module: Py<PyAny>,
     pub method_type: Py<PyAny>,
     pub mappingproxy_type: Py<PyAny>,
@@ -263,6 +271,10 @@ impl TypeRefs {
             generic: attr(&typing, "Generic")?.unbind(),
             abc_meta: attr(&abc, "ABCMeta")?.unbind(),
             getattr: attr(&builtins, "getattr")?.unbind(),
+            vars: attr(&builtins, "vars")?.unbind(),
+            getitem: py.import("operator")?.getattr("getitem")?.unbind(),
+            type_type: attr(&builtins, "type")?.unbind(),
+            shared_getsets: shared_getsets(&builtins)?,
             import_module: py.import("importlib")?.getattr("import_module")?.unbind(),
             method_type: attr(&types, "MethodType")?.unbind(),
             mappingproxy_type: attr(&types, "MappingProxyType")?.unbind(),
@@ -337,6 +349,24 @@ fn dict_views(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
         }
     }
     Ok(views)
+}
+
+/// The `__dict__`/`__weakref__` descriptors of a throwaway class, if they are the ones every
+/// class shares: CPython 3.15 made them one object each, owned by `object` (their
+/// `__objclass__`) though `object` has neither attribute.
+fn shared_getsets(builtins: &Bound<'_, PyModule>) -> PyResult<Vec<Py<PyAny>>> {
+    let py = builtins.py();
+    let object = attr(builtins, "object")?;
+    let probe = attr(builtins, "type")?.call1(("probe", PyTuple::empty(py), PyDict::new(py)))?;
+    let own = attr(builtins, "vars")?.call1((probe,))?;
+    let mut shared = Vec::new();
+    for name in ["__dict__", "__weakref__"] {
+        let descriptor = own.get_item(name)?;
+        if descriptor.getattr("__objclass__")?.is(&object) {
+            shared.push(descriptor.unbind());
+        }
+    }
+    Ok(shared)
 }
 
 /// The type of `coro.__await__()` (not exposed by `types`): made from a throwaway coroutine.

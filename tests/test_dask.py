@@ -9,27 +9,28 @@ import pickle
 import sys
 import threading
 
-import psutil
 import pytest
 
+psutil = pytest.importorskip("psutil")
 pytest.importorskip("distributed")
 
 from distributed import Client, LocalCluster, wait  # noqa: E402
 
 import satchel  # noqa: E402
 import satchel.dask  # noqa: E402
+from pythons import OTHER_LABEL, describe  # noqa: E402
 
 TIMEOUT = 60  # seconds, for every result and wait
 
 # Run on one worker (with exec, a builtin, so they travel as plain pickles whatever its
 # fingerprint): make its satchel bootstrap believe it is another interpreter, then undo it.
-_PRETEND_OTHER_INTERPRETER = """
+_PRETEND_OTHER_INTERPRETER = f"""
 import hashlib
 import _satchel_boot_1 as boot
 boot._saved_identity = (boot.FINGERPRINT, boot._FINGERPRINT_HEX, boot.LABEL)
 boot.FINGERPRINT = hashlib.sha256(b"some other interpreter").digest()[:16]
 boot._FINGERPRINT_HEX = boot.FINGERPRINT.hex()
-boot.LABEL = "CPython 3.12/3531"
+boot.LABEL = {OTHER_LABEL!r}
 """
 _RESTORE_INTERPRETER = """
 import _satchel_boot_1 as boot
@@ -195,7 +196,8 @@ def test_incompatible_interpreter_error_on_client(cluster):
         assert isinstance(info.value, pickle.UnpicklingError)
         assert f"could not be loaded on worker {bad}" in message
         assert future.key in message
-        assert "stream made by CPython 3.11" in message and "this is CPython 3.12" in message
+        assert f"stream made by {describe(satchel._satchel.LABEL)}" in message
+        assert f"this is {describe(OTHER_LABEL)}" in message
 
         # client.run goes through another path (an RPC): an error too, and the worker survives.
         with pytest.raises(Exception, match="IncompatibleInterpreter"):

@@ -7,54 +7,41 @@ and stdlib-only interpreters run with ``-I -S`` (no satchel anywhere), which is 
 standalone stream is for. Interpreters that are not installed are skipped, with the reason.
 """
 
+import functools
 import hashlib
 import io
 import json
-import os
+import operator
 import pathlib
 import pickle
 import random
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 import _satchel_boot_1
+import pythons
 import satchel
 from conftest import child_eval_bytes, run_script
+from pythons import OTHER_LABEL, describe
 
 MiB = 1 << 20
-LABEL = satchel._satchel.LABEL  # "CPython 3.11/3495"
+LABEL = satchel._satchel.LABEL  # "CPython 3.11/3495" on 3.11
 REPO = pathlib.Path(__file__).resolve().parent.parent
-PYENV = "/root/.pyenv/versions/{}/bin/python3"
-# The interpreter satchel runs in here (the venv's base), a same-bytecode build from another
-# source (Debian's), and other language versions.
-SAME_BYTECODE = {
-    "cpython-3.11.7": PYENV.format("3.11.7"),
-    "debian-3.11": "/usr/bin/python3.11",
-}
-OTHER_VERSIONS = {
-    "cpython-3.9": PYENV.format("3.9.18"),
-    "cpython-3.10": PYENV.format("3.10.13"),
-    "cpython-3.12": PYENV.format("3.12.1"),
-    "cpython-3.13": PYENV.format("3.13.0"),
-    # `make interpreters` provisions these two (compat-matrix/provision.sh).
-    "cpython-3.14": str(REPO / ".interpreters" / "bin" / "python3.14"),
-    "pypy-3.9": shutil.which("pypy3") or "pypy3",
-}
-
-
-def stdlib_python(name, path):
-    if not os.path.exists(path):
-        pytest.skip(f"{name} ({path}) not installed")
-    return path
+# Interpreters with this one's bytecode (its own base, other builds of its version) and of other
+# language versions, as the running interpreter sees them (tests/pythons.py).
+SAME_BYTECODE = {p.name: p for p in pythons.SAME_VERSION}
+OTHER_VERSIONS = {p.name: p for p in pythons.OTHER_VERSIONS}
+STDLIB_HERE = "stdlib-here"  # this interpreter, -I -S: stdlib only, this fingerprint
 
 
 def run_stdlib(python, code, payload=b"", *args, timeout=60):
-    """``code`` in ``python -I -S``: no site-packages, so no satchel."""
+    """``code`` in ``python -I -S``: no site-packages, so no satchel. ``python`` is a path, or
+    ``STDLIB_HERE`` for this interpreter."""
+    argv = pythons.stdlib_here() if python == STDLIB_HERE else [python, "-I", "-S"]
     return subprocess.run(
-        [python, "-I", "-S", "-c", code, *args],
+        [*argv, "-c", code, *args],
         input=payload,
         capture_output=True,
         timeout=timeout,
@@ -110,14 +97,7 @@ def short_str(text):
     return pickle.SHORT_BINUNICODE + bytes([len(text)]) + text.encode()
 
 
-def describe(label):
-    """How the bootstrap names an interpreter in its messages: 'CPython 3.11 (bytecode 3495)'."""
-    name, _, bytecode = label.partition("/")
-    return f"{name} (bytecode {bytecode})"
-
-
-OTHER_FINGERPRINT = hashlib.sha256(b"impl=cpython;version=3.12;forged").digest()[:16]
-OTHER_LABEL = "CPython 3.12/3531"  # same length as LABEL: only the bytes change
+OTHER_FINGERPRINT = hashlib.sha256(b"impl=cpython;version=other;forged").digest()[:16]
 
 
 def closure_stream(**kwargs):
@@ -154,16 +134,16 @@ def test_fingerprint_in_a_fresh_process_matches():
 
 
 def test_same_bytecode_interpreters_compute_the_same_fingerprint():
-    """The bootstrap's fingerprint, computed by stdlib-only 3.11 builds from the embedded
-    source, equals satchel's: a nonportable stream loads there (test 4 below)."""
+    """The bootstrap's fingerprint, computed by stdlib-only builds of this version from the
+    embedded source (this interpreter's own too), equals satchel's: a nonportable stream loads
+    there (test 4 below)."""
     source = satchel._satchel.BOOTSTRAP_SOURCE
     code = "import sys; ns = {}; exec(sys.stdin.read(), ns); print(ns['FINGERPRINT'].hex())"
-    for name, path in SAME_BYTECODE.items():
-        if not os.path.exists(path):
-            continue
+    receivers = [STDLIB_HERE] + [p.path for p in SAME_BYTECODE.values() if p.exists]
+    for path in receivers:
         proc = run_stdlib(path, code, source.encode())
         assert proc.returncode == 0, proc.stderr.decode()
-        assert proc.stdout.decode().strip() == satchel.FINGERPRINT.hex(), name
+        assert proc.stdout.decode().strip() == satchel.FINGERPRINT.hex(), path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,11 +385,11 @@ def _expected_nonportable():
     return (16, "scale", ("ada", 15), "Account", "__main__", satchel.FORMAT_VERSION)
 
 
-@pytest.mark.parametrize("name", list(SAME_BYTECODE))
+@pytest.mark.parametrize("name", [STDLIB_HERE, *SAME_BYTECODE])
 def test_nonportable_standalone_loads_on_same_bytecode_without_satchel(
     nonportable_standalone, name
 ):
-    python = stdlib_python(name, SAME_BYTECODE[name])
+    python = name if name == STDLIB_HERE else pythons.need(SAME_BYTECODE[name])
     assert stdlib_eval(python, nonportable_standalone, NONPORTABLE_EXPR) == _expected_nonportable()
 
 
@@ -419,16 +399,15 @@ def test_nonportable_standalone_loads_where_satchel_is_installed(nonportable_sta
 
 @pytest.mark.parametrize("name", list(OTHER_VERSIONS))
 def test_nonportable_standalone_refused_by_other_versions(nonportable_standalone, name):
-    python = stdlib_python(name, OTHER_VERSIONS[name])
+    other = OTHER_VERSIONS[name]
+    python = pythons.need(other)
     proc = run_stdlib(python, STDLIB_EVAL, nonportable_standalone, NONPORTABLE_EXPR)
     stderr = proc.stderr.decode()
     assert proc.returncode == 1, (proc.returncode, stderr)
     assert "IncompatibleInterpreter" in stderr
     assert "re-dump with mode='portable'" in stderr
-    implementation, version = name.split("-")
-    implementation = {"cpython": "CPython", "pypy": "PyPy"}[implementation]
     assert f"stream made by {describe(LABEL)}" in stderr
-    assert f"this is {implementation} {version} (bytecode" in stderr
+    assert f"this is {other.label} (bytecode" in stderr
     assert proc.stdout == b""
 
 
@@ -509,9 +488,10 @@ sys.stdout.write(json.dumps(outcomes))
 """
 
 
-# Lean streams need satchel on the receiver; standalone ones also go to a stdlib-only 3.11.
+# Lean streams need satchel on the receiver; standalone ones also go to this interpreter
+# without site-packages (stdlib only).
 PREFIX_CASES = [(kind, "venv") for kind in STREAM_KINDS] + [
-    (kind, "cpython-3.11.7") for kind in STREAM_KINDS if "standalone" in kind
+    (kind, STDLIB_HERE) for kind in STREAM_KINDS if "standalone" in kind
 ]
 
 
@@ -522,8 +502,7 @@ def test_truncated_header_never_crashes_plain_pickle(kind, receiver):
     if receiver == "venv":
         proc = run_venv(CHILD_PREFIXES, data, str(size))
     else:
-        python = stdlib_python(receiver, PYENV.format("3.11.7"))
-        proc = run_stdlib(python, CHILD_PREFIXES, data, str(size))
+        proc = run_stdlib(STDLIB_HERE, CHILD_PREFIXES, data, str(size))
     last = proc.stderr.decode().split()[-1:] or ["none"]
     assert proc.returncode >= 0, f"killed by signal {-proc.returncode} at prefix {last}"
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
@@ -725,9 +704,21 @@ def test_compress_true_refuses(kwargs):
         satchel.dumps(lambda x: x + k, compress=True, **kwargs)
 
 
+def _compressed_for(python):
+    """A compressed standalone stream ``python`` can get past the header of: this interpreter's
+    nonportable closure stream, or for another version a portable one of stdlib objects."""
+    if python == STDLIB_HERE:
+        return closure_stream(standalone=True, compress=True)
+    obj = (functools.partial(operator.mul, 7), [1, 2])
+    return satchel.dumps(obj, mode="portable", standalone=True, compress=True)
+
+
 def test_compressed_standalone_without_satchel_names_the_decoder():
-    python = stdlib_python("cpython-3.11.7", PYENV.format("3.11.7"))
-    data = closure_stream(standalone=True, compress=True)
+    """A stdlib-only receiver older than 3.14 has no zstd decoder: this interpreter if it is
+    older, else another CPython."""
+    here = sys.version_info < (3, 14)
+    python = STDLIB_HERE if here else pythons.other_cpython(below=(3, 14)).path
+    data = _compressed_for(python)
     info = satchel.inspect(data)
     assert info["standalone"] and info["compression"] == "zstd"
     proc = run_stdlib(python, STDLIB_EVAL, data, "obj[0](6)")
@@ -738,6 +729,15 @@ def test_compressed_standalone_without_satchel_names_the_decoder():
     assert "satchel" in last.split(":", 1)[1] and "3.14" in last
     # Where satchel is installed, the same stream loads.
     assert child_eval_bytes(data, "(obj[0](6), obj[1])") == (42, [1, 2])
+
+
+def test_compressed_standalone_loads_with_the_stdlib_decoder():
+    """Python 3.14+ decodes the body with compression.zstd: no satchel needed."""
+    here = sys.version_info >= (3, 14)
+    python = STDLIB_HERE if here else pythons.other_cpython(at_least=(3, 14)).path
+    data = _compressed_for(python)
+    assert satchel.inspect(data)["compression"] == "zstd"
+    assert stdlib_eval(python, data, "(obj[0](6), obj[1])") == (42, [1, 2])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1001,10 +1001,11 @@ with open(sys.argv[1], "rb") as f:
     second = pickle.load(f)
 print(first(1), second)
 """
-    for name in ["cpython-3.13", "cpython-3.9"]:
-        python = OTHER_VERSIONS[name]
-        if not os.path.exists(python):
-            continue
+    receivers = {pythons.other_cpython().path}  # skips if there is none
+    oldest = pythons.BY_NAME["cpython-3.9"]
+    if oldest.exists and oldest in pythons.OTHER_VERSIONS:
+        receivers.add(oldest.path)
+    for python in sorted(receivers):
         proc = run_stdlib(python, code, b"", str(path))
         assert proc.returncode == 0, proc.stderr.decode()
         assert proc.stdout.decode().split() == ["5", "[1,", "2]"]

@@ -28,11 +28,13 @@ import struct
 import subprocess
 import sys
 import textwrap
+import types
 
-import psutil
 import pytest
 
 import satchel
+
+psutil = pytest.importorskip("psutil")
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FUZZ = REPO / "fuzz"
@@ -328,7 +330,12 @@ def _runs_shipped_code(data):
 
     sys.setprofile(profile)
     try:
-        satchel.loads(data)  # dropped at once: a generator's cleanup runs here too
+        obj = satchel.loads(data)
+        # Building a suspended generator runs its code up to RETURN_GENERATOR; 3.13's profiler
+        # does not report that call (3.11, 3.12, 3.14 and 3.15 do), so count it from the result.
+        if isinstance(obj, types.GeneratorType) and obj.gi_code.co_filename == __file__:
+            ran.add((obj.gi_code.co_name, obj.gi_code.co_firstlineno))
+        del obj  # dropped here: a generator's cleanup runs too
     finally:
         sys.setprofile(None)
     return ran
@@ -632,10 +639,12 @@ print(json.dumps({"outcome": outcome, "rss_growth_mb": (after - before) // 1024}
 
 
 @pytest.mark.xfail(
+    sys.version_info < (3, 15),
     strict=True,
-    reason="CPython gh-115952 (fixed upstream by gh-119204, not in 3.11.7): the C unpickler "
-    "sizes its memo array by the LONG_BINPUT index, so 8 bytes allocate and zero "
-    "16 bytes per index; unsigned satchel.loads inherits it (a signed load refuses first)",
+    reason="CPython gh-115952 (fixed by gh-119204 in 3.15; 3.11.7, 3.12.1, 3.13.0 and 3.14.10 "
+    "measured without it): the C unpickler sizes its memo array by the LONG_BINPUT index, so "
+    "8 bytes allocate and zero 16 bytes per index; unsigned satchel.loads inherits it (a "
+    "signed load refuses first)",
 )
 def test_memo_index_does_not_allocate():
     """``EMPTY_LIST LONG_BINPUT 0x04000000 STOP``: 8 bytes, one list, memo index 64 M."""

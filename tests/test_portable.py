@@ -857,7 +857,9 @@ def test_portable_lean_stream_needs_satchel(name):
 
 
 def test_sys_version_is_the_receivers():
-    """Sanity: the stdlib receivers really are other versions (so portable really crossed)."""
+    """Sanity: the stdlib receivers are the versions they are named after, and one of them at
+    least is another version than this one (so portable really crossed)."""
+    versions = []
     for name in ("cpython-3.9", "cpython-3.13"):
         path = INTERPRETERS[name]
         if not os.path.exists(path):
@@ -869,4 +871,7 @@ def test_sys_version_is_the_receivers():
             check=False,
         )
         assert proc.stdout.decode().strip() == name.split("-")[1]
-    assert sys.version_info[:2] == (3, 11)
+        versions.append(name.split("-")[1])
+    if not versions:
+        pytest.skip("neither stdlib receiver (CPython 3.9, 3.13) is installed")
+    assert any(v != "{}.{}".format(*sys.version_info[:2]) for v in versions)

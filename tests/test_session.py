@@ -12,7 +12,6 @@ import math
 import os
 import pathlib
 import queue
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,27 +19,15 @@ import types
 
 import pytest
 
+import pythons
 import satchel
 from conftest import run_script
+from pythons import OTHER_LABEL, describe
 from satchel import _session
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-PYENV = "/root/.pyenv/versions/{}/bin/python3"
-OTHER_VERSIONS = {
-    "cpython-3.9": PYENV.format("3.9.18"),
-    "cpython-3.10": PYENV.format("3.10.13"),
-    "cpython-3.12": PYENV.format("3.12.1"),
-    "cpython-3.13": PYENV.format("3.13.0"),
-    "cpython-3.14": str(REPO / ".interpreters" / "bin" / "python3.14"),
-    "pypy-3.9": shutil.which("pypy3") or "pypy3",
-}
-
-
-def other_python(name):
-    path = OTHER_VERSIONS[name]
-    if not os.path.exists(path):
-        pytest.skip(f"{name} ({path}) not installed")
-    return path
+# Other language versions than the one running the tests (tests/pythons.py).
+OTHER_VERSIONS = {p.name: p for p in pythons.OTHER_VERSIONS}
 
 
 def sha256(path):
@@ -749,9 +736,10 @@ def run_stdlib(python, path):
 
 @pytest.mark.parametrize("name", list(OTHER_VERSIONS))
 def test_portable_snapshot_loads_on_other_interpreters(tmp_path, name):
-    python = other_python(name)
-    # Python 3.14 decodes zstd with its stdlib; the others get an uncompressed snapshot.
-    compress = name == "cpython-3.14"
+    other = OTHER_VERSIONS[name]
+    python = pythons.need(other)
+    # CPython 3.14+ decodes zstd with its stdlib; the others get an uncompressed snapshot.
+    compress = other.impl == "cpython" and other.version >= (3, 14)
     path = snapshot_from_file_script(tmp_path, mode="portable", compress=compress)
     info = satchel.inspect(path.read_bytes())
     assert info["mode"] == "portable" and info["standalone"]
@@ -773,14 +761,13 @@ def test_portable_snapshot_loads_with_load_session(tmp_path):
 
 
 def test_nonportable_snapshot_refused_by_another_version(tmp_path):
-    python = other_python("cpython-3.12")
+    other = pythons.other_cpython()
     path = snapshot_from_file_script(tmp_path, standalone=True)
-    got = run_stdlib(python, path)
+    got = run_stdlib(other.path, path)
     assert got["error"] == "IncompatibleInterpreter"
-    assert got["message"] == (
-        "stream made by CPython 3.11 (bytecode 3495); this is CPython 3.12 (bytecode 3531): "
-        "re-dump with mode='portable'"
-    )
+    made_by = describe(satchel._satchel.LABEL)
+    assert got["message"].startswith(f"stream made by {made_by}; this is {other.label} (bytecode ")
+    assert got["message"].endswith("): re-dump with mode='portable'")
 
 
 FORGED_LOAD = r"""
@@ -806,13 +793,13 @@ def test_load_session_raises_the_fingerprint_error(tmp_path):
     mine = b"C\x10" + satchel.FINGERPRINT
     assert head.count(mine) == 1
     other = hashlib.sha256(b"another interpreter").digest()[:16]
-    label = satchel._satchel.LABEL.encode()  # "CPython 3.11/3495"
-    head = head.replace(mine, b"C\x10" + other).replace(label, b"CPython 3.12/3531")
+    label = satchel._satchel.LABEL.encode()  # "CPython 3.11/3495" on 3.11
+    head = head.replace(mine, b"C\x10" + other).replace(label, OTHER_LABEL.encode())
     path.write_bytes(head + data[header_size:])
     got = json_out(run_script(FORGED_LOAD, str(path)))
     assert got["message"] == (
-        "stream made by CPython 3.12 (bytecode 3531); this is CPython 3.11 (bytecode 3495): "
-        "re-dump with mode='portable'"
+        f"stream made by {describe(OTHER_LABEL)}; "
+        f"this is {describe(satchel._satchel.LABEL)}: re-dump with mode='portable'"
     )
     assert got["unpickling"] is True
     assert got["sentinel"] == "untouched" and got["scale"] is False

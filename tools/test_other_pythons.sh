@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build satchel for the other CPythons on this machine and run tests on each.
 #   tools/test_other_pythons.sh [pytest args...]   (default: tests/test_generators.py, else tests/)
-#   PYTHONS="3.12 3.14" tools/test_other_pythons.sh ...   picks interpreters (3.11 is opt-in).
-# Everything lives in .interpreters/ (gitignored): venv-3.X (cached), target-3.X (own cargo
-# target dir: the main build in target/ is never touched), wheels-3.X, log-3.X.txt.
+#   PYTHONS="3.12 3.14" tools/test_other_pythons.sh ...   picks interpreters (default 3.12-3.15;
+#   3.11 is opt-in). A missing interpreter is skipped, or fails the run with REQUIRE_PYTHONS=1.
+# Everything lives in .interpreters/ (gitignored): venv-3.X (cached; the test dependencies of
+# requirements-dev.txt that have wheels there), target-3.X (own cargo target dir: the main build
+# in target/ is never touched), wheels-3.X, log-3.X.txt.
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=$repo/.interpreters
@@ -13,7 +15,8 @@ declare -A interp=(
   [3.11]=/root/.pyenv/versions/3.11.7/bin/python3.11
   [3.12]=/root/.pyenv/versions/3.12.1/bin/python3.12
   [3.13]=/root/.pyenv/versions/3.13.0/bin/python3.13
-  [3.14]=$cache/bin/python3.14 # sid build run through sid's loader (compat-matrix/provision.sh)
+  [3.14]=$cache/bin/python3.14 # sid builds run through sid's loader (compat-matrix/provision.sh)
+  [3.15]=$cache/bin/python3.15
 )
 cd "$repo" || exit 2
 if [ $# -eq 0 ]; then
@@ -24,33 +27,51 @@ summary=() status=0
 # Others edit the tree concurrently: say which snapshot gets built and tested.
 echo "source: $(git rev-parse --short HEAD) + $(git status --porcelain | wc -l) changed paths, tests: $*"
 
-# Create the venv for $1 (version) from $2 (interpreter) once; the stamp marks it complete.
+# The test dependencies: requirements-dev.txt minus the build, lint and fuzz tools.
+requirements() { grep -Ev '^[[:space:]]*(#|$)|^(maturin|ruff|atheris)([^A-Za-z0-9_-]|$)' requirements-dev.txt; }
+
+# Create the venv for $1 (version) from $2 (interpreter) once, and install the test dependencies
+# whenever requirements-dev.txt changes (the stamp holds its hash).
 make_venv() {
   local v=$1 py=$2 venv=$cache/venv-$1 vpy=$cache/venv-$1/bin/python
-  [ -f "$venv/.deps-stamp" ] && return 0
-  "$py" -m venv --clear "$venv" 2>/dev/null || "$py" -m venv --clear --without-pip "$venv" || return 1
-  # A loader wrapper (3.14): the venv's python must be one too, with argv[0] naming the venv so
-  # sys.executable (used by the tests' child processes) finds pyvenv.cfg and runs.
-  if grep -qs 'ld-linux' "$py"; then
-    rm -f "$venv/bin/python$v"
-    sed "s|\" \"\([^\"]*/python$v\)\"|\" --argv0 \"$venv/bin/python$v\" \"\1\"|" "$py" >"$venv/bin/python$v"
-    chmod +x "$venv/bin/python$v"
+  local want; want=$(requirements | sha256sum | cut -c1-16)
+  [ "$(cat "$venv/.deps-stamp" 2>/dev/null)" = "$want" ] && return 0
+  if ! "$vpy" -c 'import sys; assert sys.prefix != sys.base_prefix' >/dev/null 2>&1; then
+    "$py" -m venv --clear "$venv" >/dev/null 2>&1 || "$py" -m venv --clear --without-pip "$venv" || return 1
+    # A loader wrapper (3.14, 3.15): the venv's python must be one too, with argv[0] naming the
+    # venv so sys.executable (used by the tests' child processes) finds pyvenv.cfg and runs.
+    if grep -qs 'ld-linux' "$py"; then
+      rm -f "$venv/bin/python$v"
+      sed "s|\" \"\([^\"]*/python$v\)\"|\" --argv0 \"$venv/bin/python$v\" \"\1\"|" "$py" >"$venv/bin/python$v"
+      chmod +x "$venv/bin/python$v"
+    fi
+    "$vpy" -c 'import sys; assert sys.prefix != sys.base_prefix' || return 1
   fi
-  "$vpy" -c 'import sys; assert sys.prefix != sys.base_prefix' || return 1
   if ! "$vpy" -m pip --version >/dev/null 2>&1; then # no ensurepip: bootstrap from a pip wheel
     "$repo/.venv/bin/python" -m pip download -q pip --no-deps -d "$cache/pip-wheel" || return 1
     local whl; whl=$(ls -t "$cache"/pip-wheel/pip-*.whl | head -1)
     "$vpy" "$whl/pip" install -q pip || return 1
   fi
-  "$vpy" -m pip install -q --upgrade pip pytest hypothesis || return 1
-  "$vpy" -m pip install -q --only-binary=:all: numpy || echo "[$v] numpy: no wheel, skipped"
-  touch "$venv/.deps-stamp"
+  "$vpy" -m pip install -q --upgrade pip || return 1
+  # Binary wheels only (a sid interpreter has no build environment); if the set cannot install
+  # at once, each requirement alone: what has no wheel for this version is skipped, and the tests
+  # that need it skip too.
+  requirements >"$cache/requirements-$v.txt"
+  if ! "$vpy" -m pip install -q --only-binary=:all: -r "$cache/requirements-$v.txt"; then
+    while read -r req; do
+      "$vpy" -m pip install -q --only-binary=:all: "$req" || echo "[$v] $req: no wheel, skipped"
+    done <"$cache/requirements-$v.txt"
+  fi
+  "$vpy" -c 'import pytest, hypothesis' || return 1
+  echo "$want" >"$venv/.deps-stamp"
 }
 
-for v in ${PYTHONS:-3.12 3.13 3.14}; do
+for v in ${PYTHONS:-3.12 3.13 3.14 3.15}; do
   py=${interp[$v]:-} venv=$cache/venv-$v log=$cache/log-$v.txt
   if [ -z "$py" ] || ! "$py" -c pass >/dev/null 2>&1; then
-    echo "[$v] skipped: no interpreter at ${py:-?}"; summary+=("$v: skipped (missing)"); continue
+    echo "[$v] skipped: no interpreter at ${py:-?}"; summary+=("$v: skipped (missing)")
+    [ "${REQUIRE_PYTHONS:-0}" = 1 ] && status=1
+    continue
   fi
   echo "== [$v] $py"
   if ! make_venv "$v" "$py"; then summary+=("$v: FAILED (venv)"); status=1; continue; fi

@@ -289,10 +289,41 @@ fn sorted_frozensets<'py>(
     })
 }
 
+/// A getset descriptor as its receiver-side equal, looked up where the stream loads:
+/// `getattr(owner, name)` where that gives the very descriptor (`int.real`, a class's
+/// `__weakref__`), else `vars(owner)[name]`: `getattr(cls, '__dict__')` is the class's
+/// mappingproxy (the metaclass's `__dict__` wins), never its `__dict__` descriptor. On CPython
+/// 3.15 every class shares one `__dict__` and one `__weakref__` descriptor owned by `object`,
+/// which has neither attribute: those become the receiver's own, `vars(type(name, (), {}))[name]`
+/// (the same shared object on 3.15+; an older receiver of a portable stream gets a fresh class's,
+/// as it has no shared one).
 pub fn reduce_getset_descriptor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let args = PyTuple::new(py, [obj.getattr("__objclass__")?, obj.getattr("__name__")?])?;
-    call(&typerefs(py).getattr, args)
+    let refs = typerefs(py);
+    let owner = obj.getattr(intern!(py, "__objclass__"))?;
+    let name = obj.getattr(intern!(py, "__name__"))?;
+    if owner
+        .getattr_opt(name.cast::<pyo3::types::PyString>()?)?
+        .is_some_and(|found| found.is(obj))
+    {
+        return call(&refs.getattr, PyTuple::new(py, [owner, name])?);
+    }
+    let own = refs.vars.bind(py).call1((&owner,))?;
+    let holder = if own.get_item(&name).is_ok_and(|found| found.is(obj)) {
+        owner
+    } else if refs.shared_getsets.iter().any(|s| s.bind(py).is(obj)) {
+        let empty = PyTuple::empty(py).into_any();
+        let fresh = PyTuple::new(py, [name.clone(), empty, PyDict::new(py).into_any()])?;
+        Reduced::new(py, refs.type_type.bind(py).clone(), fresh)?.into_any()
+    } else {
+        return Err(crate::error::Error::OrphanDescriptor {
+            what: obj.repr()?.to_string(),
+            owner: owner.repr()?.to_string(),
+        }
+        .into_pyerr(py));
+    };
+    let mapping = Reduced::new(py, refs.vars.bind(py).clone(), PyTuple::new(py, [holder])?)?;
+    call(&refs.getitem, PyTuple::new(py, [mapping.into_any(), name])?)
 }
 
 /// The items of a set in an order that does not depend on hashing: by type name, then repr.
