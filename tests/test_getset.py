@@ -127,21 +127,7 @@ ANNOTATED_CHECK = """(
 )"""
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "nonportable",
-        pytest.param(
-            "portable",
-            marks=pytest.mark.xfail(
-                sys.version_info >= (3, 14),
-                strict=True,
-                reason="portable mode cannot ship the __annotate__ function 3.14+ generates "
-                "(no def in the source): issue 14 item 3, the portable work",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("mode", ["nonportable", "portable"])
 def test_annotated_class_dataclass_and_typeddict_cross_a_process(tmp_path, mode):
     """The classes that carry their namespace (``__annotate__`` on 3.14+) load and work."""
     script = tmp_path / "annotated.py"  # a file: portable mode ships source
