@@ -28,7 +28,11 @@ summary=() status=0
 echo "source: $(git rev-parse --short HEAD) + $(git status --porcelain | wc -l) changed paths, tests: $*"
 
 # The test dependencies: requirements-dev.txt minus the build, lint and fuzz tools.
-requirements() { grep -Ev '^[[:space:]]*(#|$)|^(maturin|ruff|atheris)([^A-Za-z0-9_-]|$)' requirements-dev.txt; }
+# (requirements-dev.txt includes requirements-demo.txt with -r: both files, their -r lines out.)
+requirements() {
+  cat requirements-demo.txt requirements-dev.txt |
+    grep -Ev '^[[:space:]]*(#|$|-r)|^(maturin|ruff|atheris)([^A-Za-z0-9_-]|$)'
+}
 
 # Create the venv for $1 (version) from $2 (interpreter) once, and install the test dependencies
 # whenever requirements-dev.txt changes (the stamp holds its hash).
