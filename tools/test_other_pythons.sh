@@ -14,6 +14,7 @@ declare -A interp=(
   [3.12]=/root/.pyenv/versions/3.12.1/bin/python3.12
   [3.13]=/root/.pyenv/versions/3.13.0/bin/python3.13
   [3.14]=$cache/bin/python3.14 # sid build run through sid's loader (compat-matrix/provision.sh)
+  [3.15]=$cache/bin/python3.15
 )
 cd "$repo" || exit 2
 if [ $# -eq 0 ]; then

@@ -18,7 +18,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "src", "ffi", "layouts.rs")
-MINORS = (11, 12, 13, 14)
+MINORS = (11, 12, 13, 14, 15)
 SID = os.path.join(ROOT, ".interpreters", "sid", "root", "usr", "include")
 
 

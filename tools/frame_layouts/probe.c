@@ -50,8 +50,17 @@ int main(void) {
 #else
     VAL(state_suspended_yield_from, FRAME_SUSPENDED);
 #endif
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15 renumbered the states, dropped FRAME_COMPLETED (a finished frame is CLEARED) and
+     * added FRAME_SUSPENDED_YIELD_FROM_LOCKED (a delegate being read: busy, never resumable). */
+    VAL(state_suspended_yield_from_locked, FRAME_SUSPENDED_YIELD_FROM_LOCKED);
+    VAL(state_executing, FRAME_EXECUTING);
+    VAL(state_completed, FRAME_CLEARED);
+#else
+    VAL(state_suspended_yield_from_locked, FRAME_EXECUTING);
     VAL(state_executing, FRAME_EXECUTING);
     VAL(state_completed, FRAME_COMPLETED);
+#endif
     VAL(state_cleared, FRAME_CLEARED);
     printf("    code_unit: %zu,\n", sizeof(_Py_CODEUNIT));
     /* 3.13+: where the interpreter's own _Py_DebugOffsets (the first member of _PyRuntime)
