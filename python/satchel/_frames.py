@@ -446,6 +446,7 @@ class _Code:
         self.index = {ins.offset: k for k, ins in enumerate(self.instrs)}
         self.handlers = dis._parse_exception_table(code)
         self.sigs = signatures()
+        self._lines = None
         # co_nlocalsplus: a cell that is also an argument has one slot
         cells = set(code.co_cellvars) - set(code.co_varnames)
         self.nlocals = len(code.co_varnames) + len(cells) + len(code.co_freevars)
@@ -468,10 +469,16 @@ class _Code:
         return self.index[ins.argval if target is None else target]
 
     def line(self, ins):
-        line = getattr(ins, "line_number", None)
-        if line is None and ins.positions is not None:
-            line = ins.positions.lineno
-        return line
+        """The instruction's line, or the last one before it (cleanup code has none)."""
+        if self._lines is None:
+            self._lines, last = {}, None
+            for i in self.instrs:
+                line = getattr(i, "line_number", None)
+                if line is None and i.positions is not None:
+                    line = i.positions.lineno
+                last = line if line is not None else last
+                self._lines[i.offset] = last
+        return self._lines.get(ins.offset)
 
 
 def _intrinsic_requirements(ins, inputs):

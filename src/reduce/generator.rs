@@ -808,6 +808,9 @@ fn found(value: &Slot<'_>) -> String {
     match value {
         Slot::Null => "NULL (nothing)".into(),
         Slot::TaggedInt(i) => format!("a tagged int {i}"),
+        Slot::Object(o) if o.is_exact_instance_of::<pyo3::types::PyInt>() => {
+            format!("the int {}", o.extract::<i128>().unwrap_or_default())
+        }
         Slot::Object(o) => {
             let name = o
                 .get_type()
