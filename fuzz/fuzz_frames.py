@@ -625,7 +625,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=0, help="mutations to run (0: until --seconds)")
     ap.add_argument("--seconds", type=float, default=0, help="stop after this many seconds")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="0: a random seed (printed)")
     ap.add_argument("--timeout", type=int, default=10, help="seconds per child")
     ap.add_argument("--work", default="/tmp/satchel-fuzz")
     ap.add_argument("--quiet", action="store_true")
@@ -636,6 +636,8 @@ def main(argv=None):
     if not satchel._satchel.LIVE_GENERATORS.startswith("cpython-"):
         print(f"frames: no live generators here ({satchel._satchel.LIVE_GENERATORS})")
         return 0
+    if args.seed == 0:
+        args.seed = random.SystemRandom().randrange(1, 2**31)
     rng = random.Random(args.seed)
     seeds = []
     for name, gen in _seeds():
