@@ -35,6 +35,7 @@ import sys
 import time
 
 import satchel
+from satchel import _frames
 
 MINOR = sys.version_info[1]
 
@@ -647,6 +648,10 @@ def main(argv=None):
             continue
         seeds.append((name, gen, parts))
     streams = [satchel.dumps(Reduced(p)) for _, _, p in seeds]
+    # The children inherit the analysis of the seeds' code (cached per equal code object).
+    for _, _, p in seeds:
+        for offset in yield_offsets(p[1][1]):
+            _frames.frame_model(p[1][1], offset)
     pool = value_pool([p[2] for _, _, p in seeds])
     streams.append(satchel.dumps(pool))
     allow = ["data"] + needed_globals(streams)

@@ -545,169 +545,181 @@ def _apply_kinds(c, ins, stack, jump):
     return base + pushed
 
 
-class _Sym:
-    """A value followed through the code: the frame's slots it may be (``origins``: ("s", i)
-    value stack slot i, ("l", j) local j) and whether a checked load proved it bound."""
-
-    __slots__ = ("origins", "checked")
-
-    def __init__(self, origins=frozenset(), checked=False):
-        self.origins = origins
-        self.checked = checked
-
-    def join(self, other):
-        origins, checked = self.origins | other.origins, self.checked and other.checked
-        if origins == self.origins and checked == self.checked:
-            return self
-        return _Sym(origins, checked)
-
-    def __eq__(self, other):
-        return self.origins == other.origins and self.checked == other.checked
-
-    def __hash__(self):
-        return hash((self.origins, self.checked))
-
-
-_FRESH = _Sym()
-
-
-class _Reqs:
-    """What the consumers of each slot need: {origin: {code: first consumer}}, plus the pairs
-    of 3.15 iterator and index slots consumed together."""
-
-    def __init__(self, c):
-        self.c = c
-        self.by_origin = {}
-        self.pairs = {}
-
-    def add(self, sym, req, ins, why=None):
-        if not req:
-            return
-        if sym.checked:
-            req = req - {"nn"}
-        for origin in sym.origins:
-            have = self.by_origin.setdefault(origin, {})
-            for code in req:
-                if code not in have:
-                    have[code] = why or _describe(self.c, ins)
-
-
-def _describe(c, ins):
+def _describe(c, k):
+    ins = c.instrs[k]
     line = c.line(ins)
     where = f"line {line}, " if line is not None else ""
     return f"{ins.opname} at {where}offset {ins.offset}"
 
 
-def _resume_pass(c, offset, depth):
-    """What the resumed frame's instructions need of each slot, from the yield at ``offset``
-    (its value stack has ``depth`` values once the yielded one is gone)."""
-    reqs = _Reqs(c)
-    start_stack = tuple(_Sym(frozenset({("s", i)})) for i in range(depth)) + (_FRESH,)
-    start_locals = tuple(_Sym(frozenset({("l", j)})) for j in range(c.nlocals))
-    k_yield = c.index[offset * 2]
-    resume = c.instrs[k_yield + 1]
-    # gi_yieldfrom, close() and throw() read the delegate of a frame suspended in yield from
-    # or await before any instruction runs.
-    if resume.opcode == _RESUME and (resume.arg or 0) & 3 >= 2 and depth:
-        at = depth - (2 if MINOR >= 15 else 1)
-        if at >= 0:
-            reqs.add(start_stack[at], frozenset({"nn", "obj"}), None, "gi_yieldfrom/close/throw")
-    at = {}
-    work = [(k_yield + 1, start_stack, start_locals)]
-    # throw() and close() raise at the yield itself, with the sent value (None) pushed.
-    h = c.handler_at(offset * 2)
-    if h is not None and h.depth <= len(start_stack):
-        work.append(_handler_state(c, h, start_stack, start_locals))
+def _add(reqs, codes, k):
+    """reqs (a dict code -> index of the first instruction needing it) with ``codes`` added, as
+    needed by instruction ``k``; returns a new dict when something changed."""
+    missing = [code for code in codes if code not in reqs or reqs[code] > k]
+    if not missing:
+        return reqs
+    out = dict(reqs)
+    for code in missing:
+        out[code] = k
+    return out
+
+
+def _merge(a, b):
+    """The union of two requirement dicts (keeping the first instruction per code)."""
+    if not b or a is b:
+        return a
+    if not a:
+        return b
+    out = None
+    for code, k in b.items():
+        if code not in a or a[code] > k:
+            if out is None:
+                out = dict(a)
+            out[code] = k
+    return a if out is None else out
+
+
+_NONE = {}
+_NN = frozenset({"nn", "obj"})
+
+
+def _needs_pass(c, entry):
+    """What the instructions that can run from each point need of each value-stack slot and
+    fast local: a backward dataflow over the whole code (every edge, exception handlers
+    included), once per code object. Returns {instruction index: (stack reqs, local reqs)},
+    each a tuple of dicts {code: index of the first instruction that needs it}."""
+    n = len(c.instrs)
+    depth = {k: len(entry[ins.offset]) for k, ins in enumerate(c.instrs) if ins.offset in entry}
+    succs = {}  # k -> [(kind, target k)], kind "fall", "jump" or "handler"
+    preds = {k: [] for k in depth}
+    for k in depth:
+        ins = c.instrs[k]
+        out = []
+        if ins.opname not in _NO_FALLTHROUGH and k + 1 < n:
+            out.append(("fall", k + 1))
+        if ins.opcode in _JUMPS:
+            out.append(("jump", c.target(ins)))
+        h = c.handler_at(ins.offset)
+        if h is not None and h.depth <= depth[k]:
+            out.append(("handler", c.index[h.target]))
+        succs[k] = out
+        for _, t in out:
+            if t in preds:
+                preds[t].append(k)
+    nl = c.nlocals
+    state = {
+        k: (tuple(_NONE for _ in range(depth[k])), tuple(_NONE for _ in range(nl))) for k in depth
+    }
+    work = list(depth)
+    queued = set(work)
     while work:
-        k, stack, locals_ = work.pop()
-        while k < len(c.instrs):
-            ins = c.instrs[k]
-            known = at.get(ins.offset)
-            if known is not None:
-                kstack, klocals = known
-                if len(kstack) != len(stack):
-                    raise ValueError(f"inconsistent stack depth at {ins.offset}")
-                mstack = tuple(a.join(b) for a, b in zip(kstack, stack))
-                mlocals = tuple(a.join(b) for a, b in zip(klocals, locals_))
-                if mstack == kstack and mlocals == klocals:
-                    break
-                stack, locals_ = mstack, mlocals
-            at[ins.offset] = (stack, locals_)
+        k = work.pop()
+        queued.discard(k)
+        new = _transfer(c, k, depth, succs[k], state)
+        if new != state[k]:
+            state[k] = new
+            for p in preds[k]:
+                if p not in queued:
+                    queued.add(p)
+                    work.append(p)
+    return state
+
+
+def _transfer(c, k, depth, succs, state):
+    ins = c.instrs[k]
+    d = depth[k]
+    stack = [_NONE] * d
+    locals_ = None
+    for kind, t in succs:
+        if t not in state:
+            continue
+        t_stack, t_locals = state[t]
+        if kind == "handler":
             h = c.handler_at(ins.offset)
-            if h is not None and h.depth <= len(stack):
-                work.append(_handler_state(c, h, stack, locals_))
-            if ins.opcode in _JUMPS:
-                s2, l2 = _apply_syms(c, ins, stack, locals_, True, reqs)
-                work.append((c.target(ins), s2, l2))
-            if ins.opname in _NO_FALLTHROUGH:
-                if ins.opcode not in _JUMPS:
-                    _apply_syms(c, ins, stack, locals_, False, reqs)
-                break
-            stack, locals_ = _apply_syms(c, ins, stack, locals_, False, reqs)
-            if ins.opcode == _YIELD:
-                nxt = c.instrs[k + 1] if k + 1 < len(c.instrs) else None
-                if nxt is not None and nxt.opcode == _RESUME and (nxt.arg or 0) & 3 >= 2:
-                    at_ = len(stack) - 1 - (2 if MINOR >= 15 else 1)
-                    if at_ >= 0:
-                        reqs.add(stack[at_], frozenset({"nn", "obj"}), ins, "gi_yieldfrom")
-            k += 1
-    return reqs
+            for p in range(min(h.depth, d)):
+                stack[p] = _merge(stack[p], t_stack[p])
+            locals_ = t_locals if locals_ is None else tuple(map(_merge, locals_, t_locals))
+            continue
+        s2, l2 = _through(c, k, ins, d, kind == "jump", t_stack, t_locals)
+        for p in range(d):
+            stack[p] = _merge(stack[p], s2[p])
+        locals_ = l2 if locals_ is None else tuple(map(_merge, locals_, l2))
+    if not any(kind != "handler" for kind, _ in succs):
+        # no successor (return, raise): only the instruction's own inputs
+        s2, l2 = _through(c, k, ins, d, False, None, None)
+        for p in range(d):
+            stack[p] = _merge(stack[p], s2[p])
+        if locals_ is None:
+            locals_ = l2
+    if locals_ is None:
+        locals_ = tuple(_NONE for _ in range(c.nlocals))
+    # gi_yieldfrom, close() and throw() read the delegate of a frame suspended in yield from or
+    # await, before any instruction runs.
+    if ins.opcode == _YIELD and k + 1 < len(c.instrs):
+        nxt = c.instrs[k + 1]
+        if nxt.opcode == _RESUME and (nxt.arg or 0) & 3 >= 2:
+            at = d - 1 - (2 if MINOR >= 15 else 1)
+            if at >= 0:
+                stack[at] = _add(stack[at], _NN, k)
+    return tuple(stack), locals_
 
 
-def _handler_state(c, h, stack, locals_):
-    return (
-        c.index[h.target],
-        stack[: h.depth] + ((_FRESH,) if h.lasti else ()) + (_FRESH,),
-        locals_,
-    )
-
-
-def _apply_syms(c, ins, stack, locals_, jump, reqs):
-    name = ins.opname
-    arg = ins.arg or 0
+def _through(c, k, ins, d, jump, out_stack, out_locals):
+    """The in-state one edge of instruction ``k`` contributes: its inputs' own requirements,
+    plus what the successor needs of the values it passes on (moved slots, locals)."""
+    name, arg = ins.opname, ins.arg or 0
     inputs, outputs = c.effect(ins, jump)
     inputs = _intrinsic_requirements(ins, inputs)
-    n = len(inputs)
-    if n > len(stack):
+    npop = len(inputs)
+    base = d - npop
+    if base < 0:
         raise ValueError(f"stack underflow at {ins.offset}")
-    base, popped = stack[: len(stack) - n], stack[len(stack) - n :]
-    new_locals = locals_
-    if name in _LOCAL_STORES:  # STORE_FAST_LOAD_FAST stores, then loads
-        new_locals = list(locals_)
-        for j, i in _LOCAL_STORES[name](arg):
-            new_locals[j] = popped[i]
-        new_locals = tuple(new_locals)
-    # Locals read by this instruction (pushed below as its outputs).
-    loaded = ()
-    if name in _LOCAL_LOADS:
-        loaded = tuple(_LOCAL_LOADS[name](arg))
-        for j in loaded:
-            if j >= len(new_locals):
-                raise ValueError(f"local {j} out of range at {ins.offset}")
-            if name not in _CHECKED:
-                reqs.add(new_locals[j], frozenset({"nn", "obj"}), ins)
-    for sym, req in zip(popped, inputs):
-        reqs.add(sym, req, ins)
-    # 3.15: an iterator and its index are consumed together.
-    if MINOR >= 15 and name in ("FOR_ITER", "SEND") and n >= 2:
-        it, index = popped[0], popped[1]
-        if len(it.origins) == 1 and len(index.origins) == 1:
-            (o1,), (o2,) = it.origins, index.origins
-            if o1[0] == "s" and o2[0] == "s":
-                reqs.pairs[o1] = o2
-    pushed = []
-    for how, v in outputs:
-        pushed.append(popped[v] if how == "in" else _FRESH)
-    if loaded:
-        # A load's outputs are the locals' values (the last ones it pushes).
-        for i, j in enumerate(loaded):
-            sym = new_locals[j]
-            if name in _CHECKED and name != "LOAD_FAST_AND_CLEAR":
-                sym = _Sym(sym.origins, True)
-            pushed[len(pushed) - len(loaded) + i] = sym
-    if name in _LOCAL_CLEARS:
-        new_locals = new_locals[:arg] + (_FRESH,) + new_locals[arg + 1 :]
-    return base + tuple(pushed), new_locals
+    stack = [_NONE] * d
+    nl = c.nlocals
+    locals_ = list(out_locals) if out_locals is not None else [_NONE] * nl
+    if out_stack is not None:
+        if len(out_stack) != base + len(outputs):
+            raise ValueError(f"inconsistent stack depth after {ins.offset}")
+        for p in range(base):
+            stack[p] = out_stack[p]
+    for i, req in enumerate(inputs):
+        stack[base + i] = _add(_NONE, req, k) if req else _NONE
+    if out_stack is not None:
+        for q, (how, v) in enumerate(outputs):
+            if how == "in":
+                stack[base + v] = _merge(stack[base + v], out_stack[base + q])
+    # Fast locals: what a store writes flows from the popped value, what a load reads flows
+    # into the local (a checked load drops "not NULL": it raises instead).
+    if name in _LOCAL_STORES or name in _LOCAL_CLEARS or name in _LOCAL_LOADS:
+        after = {}  # local -> popped index it holds after the instruction's stores
+        for j, i in _LOCAL_STORES.get(name, lambda a: ())(arg):
+            after[j] = i
+        cleared = {arg} if name in _LOCAL_CLEARS else set()
+        loads = _LOCAL_LOADS[name](arg) if name in _LOCAL_LOADS else ()
+        if any(j >= nl for j in list(after) + list(cleared) + list(loads)):
+            raise ValueError(f"local out of range at {ins.offset}")
+        # what each local's value after the instruction is needed for, moved to its source
+        for j, i in after.items():
+            stack[base + i] = _merge(stack[base + i], locals_[j])
+        for j in after:
+            locals_[j] = _NONE
+        loaded_needs = {}
+        for q, j in enumerate(loads):
+            at = base + len(outputs) - len(loads) + q
+            need = out_stack[at] if out_stack is not None else _NONE
+            if name in _CHECKED:
+                need = {code: kk for code, kk in need.items() if code != "nn"}
+            else:
+                need = _add(need, _NN, k)
+            loaded_needs[j] = _merge(loaded_needs.get(j, _NONE), need)
+        for j in cleared:
+            locals_[j] = _NONE
+        for j, need in loaded_needs.items():
+            if j in after and name == "STORE_FAST_LOAD_FAST":
+                stack[base + after[j]] = _merge(stack[base + after[j]], need)
+            else:
+                locals_[j] = _merge(locals_[j], need)
+    return stack, tuple(locals_)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,6 +730,8 @@ _CACHE = weakref.WeakKeyDictionary()
 
 
 def _analysis(code):
+    """(the instructions, the entry pass, the needs pass or None), cached per code object; None
+    when the code does not analyse."""
     try:
         return _CACHE[code]
     except KeyError:
@@ -725,7 +739,7 @@ def _analysis(code):
     try:
         c = _Code(code)
         entry = _entry_pass(c)
-        result = (c, entry, {})
+        result = [c, entry, None, {}]
     except (ValueError, KeyError, IndexError, TypeError, NameError, SyntaxError):
         result = None
     _CACHE[code] = result
@@ -738,7 +752,7 @@ def yield_depths(code):
     a = _analysis(code)
     if a is None:
         return None
-    c, entry, _ = a
+    c, entry = a[0], a[1]
     return {
         off: len(stack) - 1
         for off, stack in entry.items()
@@ -761,31 +775,48 @@ def frame_model(code, offset):
     a = _analysis(code)
     if a is None:
         return None
-    c, entry, models = a
+    c, entry, needs, models = a
     if offset in models:
         return models[offset]
+    k = c.index.get(offset * 2)
     stack = entry.get(offset * 2)
     model = None
-    if stack and c.instrs[c.index[offset * 2]].opcode == _YIELD:
-        depth = len(stack) - 1
-        try:
-            reqs = _resume_pass(c, offset, depth)
-        except (ValueError, KeyError, IndexError, TypeError):
-            reqs = None
-        if reqs is not None:
-            slots = []
-            for i in range(depth):
-                need = reqs.by_origin.get(("s", i), {})
-                partner = reqs.pairs.get(("s", i), ("s", -1))[1]
-                slots.append(("".join(sorted(stack[i])), tuple(sorted(need)), partner, need))
-            local_reqs = []
-            for j in range(c.nlocals):
-                need = reqs.by_origin.get(("l", j))
-                if need:
-                    local_reqs.append((j, tuple(sorted(need)), need))
-            model = (tuple(slots), tuple(local_reqs))
+    if k is not None and stack and c.instrs[k].opcode == _YIELD:
+        if needs is None:
+            try:
+                needs = a[2] = _needs_pass(c, entry)
+            except (ValueError, KeyError, IndexError, TypeError):
+                needs = a[2] = False
+        if needs:
+            model = _model(c, k, stack[:-1], needs[k])
     models[offset] = model
     return model
+
+
+def _model(c, k, atoms, needs):
+    """The model of a frame suspended at the YIELD_VALUE instruction ``k``: the needs of its
+    in-state (what the resumed instructions, the handler a throw() reaches and gi_yieldfrom
+    need) below the yielded value."""
+    stack_needs, local_needs = needs
+    depth = len(atoms)
+
+    def why(need):
+        return {code: _describe(c, kk) for code, kk in need.items()}
+
+    slots = []
+    for i in range(depth):
+        need = stack_needs[i]
+        partner = -1
+        if "viter" in need or "vsend" in need:
+            # 3.15: the index is the slot above its iterator (GET_ITER pushes them so)
+            if i + 1 >= depth or atoms[i + 1] != _INDEX or "vindex" not in stack_needs[i + 1]:
+                return None
+            partner = i + 1
+        slots.append(("".join(sorted(atoms[i])), tuple(sorted(need)), partner, why(need)))
+    local_reqs = tuple(
+        (j, tuple(sorted(need)), why(need)) for j, need in enumerate(local_needs) if need
+    )
+    return tuple(slots), local_reqs
 
 
 def created_depth(code):
@@ -794,7 +825,7 @@ def created_depth(code):
     a = _analysis(code)
     if a is None:
         return None
-    c, entry, _ = a
+    c, entry = a[0], a[1]
     for ins in c.instrs:
         if ins.opname == "RETURN_GENERATOR":
             stack = entry.get(ins.offset)
