@@ -1181,6 +1181,13 @@ else:
             id="null-in-a-cell-slot",
         ),
         pytest.param("s[1] = 0", id="created-state-as-a-frame"),
+        pytest.param(
+            "s[1] = 2",
+            id="yield-from-state-at-a-plain-yield",
+            marks=pytest.mark.skipif(
+                sys.version_info < (3, 13), reason="3.11/3.12 have one suspended state"
+            ),
+        ),
     ],
 )
 def test_tampered_frame_state_is_refused(mutation):

@@ -644,6 +644,39 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
         ));
     }
     check_offset(&code, st, offset, n - nlp)?.map_err(|r| load_error(py, r))?;
+    // 3.13+ tell a frame in `yield from`/`await` apart (FRAME_SUSPENDED + YIELD_VALUE's oparg),
+    // and read the delegate off the stack by that state alone: it must be the code's.
+    if layout.state_suspended_yield_from != layout.state_suspended {
+        let yield_arg = code
+            .getattr("co_code")?
+            .cast_into::<PyBytes>()?
+            .as_bytes()
+            .get(offset * 2 + 1)
+            .copied();
+        let expected = if yield_arg.is_some_and(|a| a & 1 == 1) {
+            GenState::SuspendedYieldFrom
+        } else {
+            GenState::Suspended
+        };
+        if st != expected {
+            return Err(load_error(
+                py,
+                format!(
+                    "its state says {} where its code waits {} at offset {offset}",
+                    if st == GenState::SuspendedYieldFrom {
+                        "'in yield from'"
+                    } else {
+                        "'at a yield'"
+                    },
+                    if expected == GenState::SuspendedYieldFrom {
+                        "in yield from or await"
+                    } else {
+                        "at a plain yield"
+                    },
+                ),
+            ));
+        }
+    }
     let units = code_units(&code)?;
     // Cell and free variables always hold cells once the prologue ran; a tagged int is only
     // ever a value-stack entry (a handler's saved lasti).
