@@ -1663,7 +1663,7 @@ def test_a_local_read_without_a_check_must_be_bound():
     "edit, expected",
     [
         ("put(slot_with(lambda a, r: 'vindex' in r), -1, tagged=True)", "tagged int >= 0"),
-        ("put(slot_with(lambda a, r: 'vsend' in r), iter([1]))", "exactly a list or tuple"),
+        ("put(slot_with(lambda a, r: 'vsend' in r), iter([1]))", "a list, tuple, str or bytes"),
         ("put(slot_with(lambda a, r: 'vindex' in r), 1)", "NULL or a tagged int"),
     ],
 )

@@ -41,7 +41,8 @@ MINOR = sys.version_info[1]
 #   ``:ITER`` an iterator  ``:LIST`` ``:SET`` ``:DICT`` ``:TUPLE`` ``:STR`` the exact type
 #   ``:EXC``  an exception  ``:EXCNONE`` an exception or None  ``:EXCLIST`` a list of those
 #   ``:CODE`` a code object  ``:FUNC`` a function  ``:VITER``/``:VSEND`` + ``:VINDEX`` (3.15) an
-#   iterator with a NULL index, or an exact list or tuple with a tagged index >= 0
+#   iterator with a NULL index, or an object whose type iterates by index (``_tp_iteritem``:
+#   exact list, tuple, str, bytes) with a tagged index >= 0
 # Output annotations (what the instruction pushes; the default is an object):
 #   ``:NULL`` always NULL    ``?`` an object or NULL    ``:INDEX`` NULL or a tagged int (3.15)
 # ---------------------------------------------------------------------------------------------
@@ -412,6 +413,8 @@ def _requirement(ann, nullable):
         return frozenset()
     if ann == "NN":
         return frozenset({"nn"})
+    if ann == "VINDEX":  # NULL or a tagged int: checked with its iterator
+        return frozenset({"vindex"})
     req = {"obj"} if nullable else {"nn", "obj"}
     if ann:
         req.add(ann.lower())

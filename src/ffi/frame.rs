@@ -40,6 +40,8 @@ pub struct Layout {
     pub state_completed: i32,
     pub state_cleared: i32,
     pub code_unit: usize,
+    /// 3.15: where `PyTypeObject` keeps `_tp_iteritem` (0 before 3.15).
+    pub type_iteritem: usize,
     /// (field, where `_PyRuntime` stores its offset, the offset we compiled in): 3.13+.
     pub debug_offsets: &'static [(&'static str, usize, usize)],
 }
@@ -630,4 +632,18 @@ fn stack_low() -> Option<usize> {
 #[cfg(not(target_os = "linux"))]
 fn stack_low() -> Option<usize> {
     None
+}
+
+/// 3.15: whether the object's type has `_tp_iteritem`, so `FOR_ITER`/`SEND` may iterate it by a
+/// tagged index (a "virtual iterator": exact lists, tuples, strs, bytes).
+pub fn iterates_by_index(obj: &Bound<'_, PyAny>, layout: &Layout) -> bool {
+    if layout.type_iteritem == 0 {
+        return false;
+    }
+    // SAFETY: every type object is at least a PyTypeObject, and type_iteritem is the offset of
+    // its pointer-sized _tp_iteritem slot in this version's headers; we only read it.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj.as_ptr()) as *mut u8;
+        *field::<usize>(ty, layout.type_iteritem) != 0
+    }
 }

@@ -26,6 +26,7 @@ pub const CPYTHON_3_11: Layout = Layout {
     state_completed: 1,
     state_cleared: 4,
     code_unit: 2,
+    type_iteritem: 0,
     debug_offsets: &[],
 };
 
@@ -52,6 +53,7 @@ pub const CPYTHON_3_12: Layout = Layout {
     state_completed: 1,
     state_cleared: 4,
     code_unit: 2,
+    type_iteritem: 0,
     debug_offsets: &[],
 };
 
@@ -78,6 +80,7 @@ pub const CPYTHON_3_13: Layout = Layout {
     state_completed: 1,
     state_cleared: 4,
     code_unit: 2,
+    type_iteritem: 0,
     debug_offsets: &[
         ("frame_previous", 232, 8),
         ("frame_code", 240, 0),
@@ -110,6 +113,7 @@ pub const CPYTHON_3_14: Layout = Layout {
     state_completed: 1,
     state_cleared: 4,
     code_unit: 2,
+    type_iteritem: 0,
     debug_offsets: &[
         ("frame_previous", 256, 8),
         ("frame_code", 264, 0),
@@ -145,6 +149,7 @@ pub const CPYTHON_3_15: Layout = Layout {
     state_completed: 5,
     state_cleared: 5,
     code_unit: 2,
+    type_iteritem: 416,
     debug_offsets: &[
         ("frame_previous", 320, 8),
         ("frame_code", 328, 0),

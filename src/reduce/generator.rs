@@ -914,7 +914,7 @@ fn check_slot<'r>(
                 Slot::TaggedInt(i) => *i >= 0,
                 Slot::Object(_) => false,
             },
-            (_, Slot::Object(o)) => object_meets(req, o, partner),
+            (_, Slot::Object(o)) => object_meets(req, o, partner, layout),
             // NULL or a tagged int: the "nn" and "obj" codes decide
             _ => true,
         };
@@ -926,8 +926,13 @@ fn check_slot<'r>(
 }
 
 /// Whether an object meets a type requirement of `satchel._frames` (reads types only).
-fn object_meets(req: &str, o: &Bound<'_, PyAny>, partner: Option<&Slot<'_>>) -> bool {
-    let sequence = || o.is_exact_instance_of::<PyList>() || o.is_exact_instance_of::<PyTuple>();
+fn object_meets(
+    req: &str,
+    o: &Bound<'_, PyAny>,
+    partner: Option<&Slot<'_>>,
+    layout: &Layout,
+) -> bool {
+    let sequence = || frame::iterates_by_index(o, layout);
     match req {
         "iter" => frame::is_iterator(o),
         "list" => o.is_exact_instance_of::<PyList>(),
@@ -946,8 +951,9 @@ fn object_meets(req: &str, o: &Bound<'_, PyAny>, partner: Option<&Slot<'_>>) -> 
                         .all(|e| e.is_none() || crate::ffi::is_exception(&e))
                 })
         }
-        // 3.15: a virtual iterator is a sequence with a tagged index, or an iterator with a
-        // NULL one (a `yield from`/`await` delegate with a NULL index may be any object).
+        // 3.15: a virtual iterator is an object whose type iterates by index with a tagged
+        // index, or an iterator with a NULL one (a `yield from`/`await` delegate with a NULL
+        // index may be any object).
         "viter" | "vsend" => match partner {
             Some(Slot::TaggedInt(_)) => sequence(),
             Some(Slot::Null) => req == "vsend" || frame::is_iterator(o),
@@ -974,7 +980,10 @@ fn expectation(req: &str, partner: Option<&Slot<'_>>) -> &'static str {
         "exclist" => "a list of exceptions and None",
         "vindex" => "NULL or a tagged int >= 0 (an iteration index)",
         "viter" | "vsend" => match partner {
-            Some(Slot::TaggedInt(_)) => "exactly a list or tuple (its index is a tagged int)",
+            Some(Slot::TaggedInt(_)) => {
+                "a list, tuple, str or bytes (its index is a tagged int: the type must iterate by \
+                 index)"
+            }
             _ => "an iterator (its index is NULL)",
         },
         _ => "something else",
@@ -1024,6 +1033,16 @@ fn self_test(py: Python<'_>, layout: &Layout) -> Result<(), String> {
         "created state",
     )?;
     // The code pointer is compared by address before anything is dereferenced.
+    if layout.type_iteritem != 0 {
+        let by_index = |o: Bound<'_, PyAny>| frame::iterates_by_index(&o, layout);
+        expect(
+            by_index(PyList::empty(py).into_any())
+                && by_index(PyTuple::empty(py).into_any())
+                && !by_index(PyDict::new(py).into_any())
+                && !by_index(py.None().into_bound(py)),
+            "_tp_iteritem of list, tuple, dict and None",
+        )?;
+    }
     let snap = frame::snapshot(gen, layout, &code, units)?;
     expect(snap.func.is(&probe), "function pointer")?;
     // a is a cell (inner reads it), so it shares its slot: 4 slots, not co_nlocals + 1 = 5.

@@ -63,6 +63,12 @@ int main(void) {
 #endif
     VAL(state_cleared, FRAME_CLEARED);
     printf("    code_unit: %zu,\n", sizeof(_Py_CODEUNIT));
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15 iterates objects whose type has this slot by a tagged index (virtual iterators) */
+    OFF(type_iteritem, PyTypeObject, _tp_iteritem);
+#else
+    VAL(type_iteritem, 0);
+#endif
     /* 3.13+: where the interpreter's own _Py_DebugOffsets (the first member of _PyRuntime)
      * stores each of these offsets, so the running interpreter can confirm them. */
     printf("    debug_offsets: &[\n");
