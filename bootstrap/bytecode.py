@@ -108,40 +108,33 @@ def generator_skeleton(func, code):
     prologue runs (it makes the cells), nothing of the body does. ``func`` is the generator's
     function, for its globals; when it still has this code it is called itself."""
     _resume()
-    iterables = _check_prologue(code)
+    _check_prologue(code)
     if getattr(func, "__code__", None) is not code:
         cells = tuple(types.CellType() for _ in code.co_freevars)
         func = types.FunctionType(code, func.__globals__, code.co_name, None, cells or None)
     n = code.co_argcount
-    args = [() if i in iterables else None for i in range(n)]
-    return func(*args, **dict.fromkeys(code.co_varnames[n : n + code.co_kwonlyargcount]))
+    args = [()] * (code.co_varnames[:1] == (".0",)) + [None] * n  # 3.15 iterates .0 first
+    return func(*args[:n], **dict.fromkeys(code.co_varnames[n : n + code.co_kwonlyargcount]))
 
 
 def _check_prologue(code):
     """Calling the function must stop at RETURN_GENERATOR: only the prologue may come first
-    (a damaged stream must not get its code run by the skeleton call). 3.15's generator
-    expressions also take their iterator there (RESUME, LOAD_FAST .0, GET_ITER): returns the
-    arguments that must then be iterable."""
+    (a damaged stream must not get its code run by the skeleton call)."""
     import opcode
 
     m = opcode.opmap
-    ok = {m.get(n) for n in ("COPY_FREE_VARS", "MAKE_CELL", "EXTENDED_ARG", "NOP", "CACHE")}
-    c, iterables = code.co_code, set()
+    ok = {
+        m.get(n) for n in ("COPY_FREE_VARS", "MAKE_CELL", "EXTENDED_ARG", "NOP", "CACHE", "RESUME")
+    }
+    c = code.co_code
+    i = c.find(bytes([m["LOAD_FAST"], 0, m["GET_ITER"], 0]))
+    if code.co_varnames[:1] == (".0",) and i >= 0 and i % 2 == 0:
+        c = c[:i] + c[i + 4 :]  # 3.15: a generator expression takes its iterator first
     if code.co_flags & 0x2A0:  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
-        for i in range(0, len(c), 2):
-            op = c[i]
+        for op in c[::2]:
             if op == m["RETURN_GENERATOR"]:
-                return iterables
-            if (
-                op == m["LOAD_FAST"]
-                and c[i + 1] < code.co_argcount
-                and c[i + 2 : i + 3] == bytes([m["GET_ITER"]])
-                and (i == 0 or c[i - 2] != m["EXTENDED_ARG"])
-            ):
-                iterables.add(c[i + 1])
-            elif not (
-                op in ok or op == m["RESUME"] or op == m["GET_ITER"] and c[i - 2] == m["LOAD_FAST"]
-            ):
+                return
+            if op not in ok:
                 break
     raise UnpicklingError(  # noqa: F821 (boot.py)
         "cannot resume the suspended generator in this stream: its code does not start as a "

@@ -9,15 +9,16 @@ per version, in the notation of CPython's ``Python/bytecodes.c``):
    put there (an object, NULL, a 3.14+ tagged int: the ``lasti`` an exception handler saves or
    3.15's iteration index). Fall-through, jumps and exception handlers (which start at their
    recorded depth, plus ``lasti``, plus the exception) are all followed.
-2. *From each yield*, forward: every instruction the resumed frame can run (including the
-   handlers a ``throw()`` or ``close()`` reaches, and ``gi_yieldfrom``), with each value-stack
-   slot and each fast local followed as it is copied, swapped, stored and loaded, to the
-   instructions that consume it. What they need of it is the slot's requirement: non-NULL
-   (every consumer but a few), not a tagged int, and for the consumers that do not check
-   types themselves: an iterator (``FOR_ITER``), the exact list, set or dict a display or
-   comprehension is built in, an exception (handlers, ``RERAISE``, ``POP_EXCEPT``), a tuple
-   of defaults, and so on. A local is required to be bound only where an unchecked
-   ``LOAD_FAST`` (3.12+) can read it before it is stored again.
+2. *Backward from every exit*, once per code object: what the instructions that can run
+   from each point need of each value-stack slot and each fast local, following values as
+   they are copied, swapped, stored and loaded, along every edge (exception handlers
+   included). The model of a yield is that of its own instruction, which adds the handler a
+   ``throw()``/``close()`` reaches and ``gi_yieldfrom``'s read of a delegate. The needs: not
+   NULL (every consumer but a few), not a tagged int, and where the consumer does not check
+   types itself: an iterator (``FOR_ITER``), the exact list, set or dict a display or
+   comprehension is built in, an exception (handlers, ``RERAISE``, ``POP_EXCEPT``), a tuple of
+   defaults, and so on. A local must be bound only where an unchecked ``LOAD_FAST`` (3.12+)
+   can read it before it is stored again.
 
 A frame passes when every slot holds something the bytecode can have pushed there and that
 every instruction that can consume it accepts. The checks themselves run in Rust, on the
