@@ -813,7 +813,8 @@ def _model(c, k, atoms, needs):
         partner = -1
         if "viter" in need or "vsend" in need:
             # 3.15: the index is the slot above its iterator (GET_ITER pushes them so)
-            if i + 1 >= depth or atoms[i + 1] != _INDEX or "vindex" not in stack_needs[i + 1]:
+            # (an await's is the NULL PUSH_NULL pushes)
+            if i + 1 >= depth or not atoms[i + 1] <= _INDEX or "vindex" not in stack_needs[i + 1]:
                 return None
             partner = i + 1
         slots.append(("".join(sorted(atoms[i])), tuple(sorted(need)), partner, why(need)))
