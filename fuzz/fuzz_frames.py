@@ -333,6 +333,23 @@ def _seeds():
         ("agen_at_yield", agen_at_yield(3)),
         ("agen_at_await", agen_at_await(3)),
     ]
+
+    def for_str(text):
+        for ch in text:  # noqa: UP028 (3.15 iterates a str by index: a tagged int)
+            yield ch
+
+    seeds += [
+        ("for_str", start(for_str("abcd"))),
+        ("for_bytes", start(for_str(b"abcd"), 2)),
+        ("delegate_str", start(delegate_list("xyz"))),
+    ]
+    if sys.version_info >= (3, 14):  # t-strings: an interpolation under construction
+        ns = {}
+        exec(  # noqa: S102 (3.14 syntax, which older Pythons cannot parse)
+            "def pending_template(a):\n    return t'{a}-{(yield \"t\")}-{a!r:>4}'\n",
+            ns,
+        )
+        seeds.append(("pending_template", start(ns["pending_template"](1))))
     return seeds
 
 
