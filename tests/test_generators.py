@@ -1772,3 +1772,50 @@ def test_a_deep_yield_from_chain_in_a_small_thread_is_a_pickling_error():
         """
     ).decode()
     assert out.startswith("PicklingError: cannot pickle generator 'wrap'"), out
+
+
+def test_except_star_list_is_the_frames_own_copy():
+    """except*'s list of raised exceptions is checked item by item, so the frame gets its own
+    copy: a stream that shares the list and appends to it after the generator was built (the
+    list is half-built when the generator's state is set) cannot put a non-exception in it."""
+    out = run_script(
+        """
+        import io, pickle, sys
+        import satchel
+        from satchel import _frames
+
+        def gen():
+            try:
+                raise ExceptionGroup("g", [ValueError(1), TypeError(2)])
+            except* ValueError:
+                yield "in"
+
+        g = gen()
+        next(g)
+        parts = satchel.Pickler(io.BytesIO()).reducer_override(g)
+        s = list(parts[2])
+        stack, _ = _frames.frame_model(parts[1][1], s[2])
+        i = next(s[3] + k for k, entry in enumerate(stack) if "exclist" in entry[1])
+
+        class Reduced:
+            def __init__(self, parts):
+                self.parts = parts
+
+            def __reduce_ex__(self, protocol):
+                return self.parts
+
+        shared = [ValueError("kept")]
+        slots = list(s[4])
+        slots[i] = shared
+        s[4] = tuple(slots)
+        shared.append((Reduced(parts[:2] + (tuple(s),) + parts[3:]),))
+        shared.append("not an exception")
+        loaded = pickle.loads(satchel.dumps(shared))
+        restored = loaded[1][0]
+        try:
+            print("yielded", list(restored))
+        except BaseException as exc:
+            print("raised", type(exc).__name__, [type(e).__name__ for e in exc.exceptions])
+        """
+    ).decode()
+    assert "raised ExceptionGroup ['TypeError']" in out, out

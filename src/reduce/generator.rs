@@ -725,7 +725,7 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
         let qualname = qualname.extract::<String>().unwrap_or_else(|_| "?".into());
         format!("{} '{qualname}'", kind_name(kind))
     };
-    check_contents(&code, layout, offset, nlp, units, &values, &what)?;
+    check_contents(&code, layout, offset, nlp, units, &mut values, &what)?;
     frame::restore(
         skeleton,
         layout,
@@ -749,13 +749,13 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
 /// (`satchel._frames.frame_model`: what the instructions that push each slot can put in it,
 /// and what every instruction that can consume it needs). Computing the model runs Python (the
 /// analysis of the code, cached); the checks only read the values' types.
-fn check_contents(
-    code: &Bound<'_, PyAny>,
+fn check_contents<'py>(
+    code: &Bound<'py, PyAny>,
     layout: &Layout,
     offset: usize,
     nlp: usize,
     units: usize,
-    values: &[Slot<'_>],
+    values: &mut [Slot<'py>],
     what: &str,
 ) -> PyResult<()> {
     static FRAME_MODEL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -781,6 +781,18 @@ fn check_contents(
         model.extract().map_err(|_| bad_model())?;
     if stack.len() != values.len() - nlp {
         return Err(bad_model());
+    }
+    // except*'s list of raised exceptions is the frame's own: a copy, made before the checks,
+    // so that nothing else in the stream can change its items once they are checked.
+    for (i, entry) in stack.iter().enumerate() {
+        let (_, reqs, _, _): (String, Vec<String>, isize, Bound<'_, PyAny>) =
+            entry.extract().map_err(|_| bad_model())?;
+        if let (true, Slot::Object(o)) = (reqs.iter().any(|r| r == "exclist"), &values[nlp + i]) {
+            if o.is_exact_instance_of::<PyList>() {
+                let copy = PyList::new(py, o.cast::<PyList>()?.iter())?.into_any();
+                values[nlp + i] = Slot::Object(copy);
+            }
+        }
     }
     let fail = |slot: String, expected: String, value: &Slot<'_>| {
         Error::GeneratorContents {
