@@ -338,7 +338,45 @@ def _seeds():
         for ch in text:  # noqa: UP028 (3.15 iterates a str by index: a tagged int)
             yield ch
 
+    class ACMRaising:
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            exc = None  # noqa: F841 (a traceback does not pickle)
+            await Step("in-aexit")
+            return True
+
+    async def coro_aexit_after_error():
+        async with ACMRaising():
+            raise ValueError("body")
+        return "swallowed"
+
+    def match_guard(subject):
+        match subject:
+            case [a, b] if (yield ("guard", a)):
+                return b
+            case _:
+                return None
+
+    async def agen_async_for(n):
+        async for v in agen(n):
+            yield v * 2
+
+    def agen_in_loop(n):
+        ag = agen_async_for(n)
+        aw = ag.asend(None)
+        aw.send(None)
+        try:
+            aw.send("x")  # the inner generator yields it, the loop body yields it doubled
+        except StopIteration:
+            pass
+        return ag
+
     seeds += [
+        ("coro_aexit_after_error", awaits(coro_aexit_after_error())),
+        ("match_guard", start(match_guard([1, 2]))),
+        ("agen_async_for", agen_in_loop(3)),
         ("for_str", start(for_str("abcd"))),
         ("for_bytes", start(for_str(b"abcd"), 2)),
         ("delegate_str", start(delegate_list("xyz"))),
