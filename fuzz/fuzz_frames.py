@@ -704,9 +704,10 @@ def main(argv=None):
         seeds.append((name, gen, parts))
     streams = [satchel.dumps(Reduced(p)) for _, _, p in seeds]
     # The children inherit the analysis of the seeds' code (cached per equal code object).
+    model = getattr(_frames, "frame_model", None)  # (absent from satchel before the checks)
     for _, _, p in seeds:
-        for offset in yield_offsets(p[1][1]):
-            _frames.frame_model(p[1][1], offset)
+        for offset in yield_offsets(p[1][1]) if model else ():
+            model(p[1][1], offset)
     pool = value_pool([p[2] for _, _, p in seeds])
     streams.append(satchel.dumps(pool))
     allow = ["data"] + needed_globals(streams)
