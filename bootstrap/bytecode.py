@@ -113,7 +113,8 @@ def generator_skeleton(func, code):
         cells = tuple(types.CellType() for _ in code.co_freevars)
         func = types.FunctionType(code, func.__globals__, code.co_name, None, cells or None)
     n = code.co_argcount
-    return func(*[None] * n, **dict.fromkeys(code.co_varnames[n : n + code.co_kwonlyargcount]))
+    args = [()] * (code.co_varnames[:1] == (".0",)) + [None] * n  # 3.15 iterates .0 first
+    return func(*args[:n], **dict.fromkeys(code.co_varnames[n : n + code.co_kwonlyargcount]))
 
 
 def _check_prologue(code):
@@ -121,12 +122,19 @@ def _check_prologue(code):
     (a damaged stream must not get its code run by the skeleton call)."""
     import opcode
 
-    allowed = {opcode.opmap.get(n) for n in ("COPY_FREE_VARS", "MAKE_CELL", "EXTENDED_ARG", "NOP")}
+    m = opcode.opmap
+    ok = {
+        m.get(n) for n in ("COPY_FREE_VARS", "MAKE_CELL", "EXTENDED_ARG", "NOP", "CACHE", "RESUME")
+    }
+    c = code.co_code
+    i = c.find(bytes([m["LOAD_FAST"], 0, m["GET_ITER"], 0]))
+    if code.co_varnames[:1] == (".0",) and i >= 0 and i % 2 == 0:
+        c = c[:i] + c[i + 4 :]  # 3.15: a generator expression takes its iterator first
     if code.co_flags & 0x2A0:  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
-        for op in code.co_code[::2]:
-            if op == opcode.opmap["RETURN_GENERATOR"]:
+        for op in c[::2]:
+            if op == m["RETURN_GENERATOR"]:
                 return
-            if op not in allowed:
+            if op not in ok:
                 break
     raise UnpicklingError(  # noqa: F821 (boot.py)
         "cannot resume the suspended generator in this stream: its code does not start as a "

@@ -1,7 +1,7 @@
 """Run an atheris target for a total time, restarting it after each finding (libFuzzer stops at
 the first), and summarize: executions, coverage, findings by kind.
 
-    .venv/bin/python fuzz/run.py signed 60      # targets: loads, signed, buffers
+    .venv/bin/python fuzz/run.py signed 60      # targets: loads, signed, buffers, frames
     .venv/bin/python fuzz/run.py loads 300 --work /tmp/satchel-fuzz
     .venv/bin/python fuzz/run.py buffers 300 --skip-open   # count the open findings instead
 
@@ -23,7 +23,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("target", choices=["loads", "signed", "buffers"])
+    ap.add_argument("target", choices=["loads", "signed", "buffers", "frames"])
     ap.add_argument("seconds", type=int)
     ap.add_argument("--work", default="/tmp/satchel-fuzz")
     ap.add_argument("--timeout", type=int, default=10, help="seconds per input")
@@ -35,6 +35,10 @@ def main():
         "stopping at them; inputs kept in WORK/corpus may then hit them",
     )
     args = ap.parse_args()
+    if args.target == "frames":  # not atheris: structured edits of frame states (fuzz_frames.py)
+        cmd = [sys.executable, str(HERE / "fuzz_frames.py"), "--seconds", str(args.seconds)]
+        cmd += ["--work", args.work, "--timeout", str(args.timeout), "--seed", str(args.seed)]
+        return subprocess.run(cmd, check=False).returncode
     env = dict(os.environ, SATCHEL_FUZZ_SKIP_OPEN="1") if args.skip_open else None
 
     work = pathlib.Path(args.work) / args.target

@@ -131,6 +131,19 @@ pub enum Error {
         what: String,
         owner: String,
     },
+    /// Pickling nests too deep for the thread's C stack (a raised recursion limit does not
+    /// make room there).
+    TooDeepForStack {
+        what: String,
+        left: usize,
+    },
+    /// A suspended frame whose slot holds what its bytecode can never leave there.
+    GeneratorContents {
+        what: String,
+        slot: String,
+        expected: String,
+        found: String,
+    },
 }
 
 /// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
@@ -257,6 +270,23 @@ impl std::fmt::Display for Error {
                  ship it for this interpreter version"
             ),
             Error::NotAPickle { reason } => write!(f, "not a pickle stream: {reason}"),
+            Error::TooDeepForStack { what, left } => write!(
+                f,
+                "cannot pickle {what}: it nests too deep for this thread's stack ({} KiB left); \
+                 flatten it, or pickle it in a thread with a larger stack \
+                 (threading.stack_size)",
+                left / 1024
+            ),
+            Error::GeneratorContents {
+                what,
+                slot,
+                expected,
+                found,
+            } => write!(
+                f,
+                "cannot resume the suspended generator in this stream: {slot} of {what} must be \
+                 {expected}; it holds {found}"
+            ),
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
@@ -382,6 +412,7 @@ impl Error {
             Error::CorruptHeader { .. }
             | Error::CorruptBody { .. }
             | Error::GeneratorLoad { .. }
+            | Error::GeneratorContents { .. }
             | Error::NotAllowed { .. }
             | Error::NotAPickle { .. } => match unpickling_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty, message),

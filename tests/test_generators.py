@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SATCHEL_PATH = os.path.dirname(os.path.dirname(os.path.abspath(satchel.__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEBIAN_311 = "/usr/bin/python3.11"
 
 
@@ -1181,6 +1182,13 @@ else:
             id="null-in-a-cell-slot",
         ),
         pytest.param("s[1] = 0", id="created-state-as-a-frame"),
+        pytest.param(
+            "s[1] = 2",
+            id="yield-from-state-at-a-plain-yield",
+            marks=pytest.mark.skipif(
+                sys.version_info < (3, 13), reason="3.11/3.12 have one suspended state"
+            ),
+        ),
     ],
 )
 def test_tampered_frame_state_is_refused(mutation):
@@ -1419,3 +1427,396 @@ def test_none_and_unbound_locals_stay_apart():
         assert "UnboundLocalError" in str(exc)
     else:
         pytest.fail(f"the unbound local was bound after restore: {result}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame contents: what a loaded frame holds is checked against its bytecode (satchel._frames),
+# each in its own process; a refused frame names the generator, the slot and what was expected
+# ---------------------------------------------------------------------------------------------
+
+_CONTENTS = r"""
+import io, pickle, sys
+import satchel
+from satchel import _frames
+
+MINOR = sys.version_info[1]
+exec(sys.argv[1])  # make() -> a suspended generator; edit() changes the state s
+g = make()
+skeleton_of, (func, code), state, _, _, _ = satchel.Pickler(io.BytesIO()).reducer_override(g)
+resume = sys.modules[satchel._satchel.BOOTSTRAP_MODULE_NAME]._resume_generator
+s = list(state)
+nlp = s[3]
+stack, local_reqs = _frames.frame_model(code, s[2])
+
+
+def slot_with(pred):
+    # the slots index of the first value-stack slot whose model (atoms, reqs) satisfies pred
+    for i, (atoms, reqs, _, _) in enumerate(stack):
+        if pred(atoms, set(reqs)):
+            return nlp + i
+    raise AssertionError(f"no such slot in {stack}")
+
+
+def put(i, value=None, null=False, tagged=False):
+    slots = list(s[4])
+    slots[i] = value
+    s[4] = tuple(slots)
+    s[5] = tuple(sorted((set(s[5]) - {i}) | ({i} if tagged else set())))
+    s[6] = tuple(sorted((set(s[6]) - {i}) | ({i} if null else set())))
+
+
+edit()
+skeleton = skeleton_of(func, code)
+try:
+    resume(skeleton, tuple(s))
+except pickle.UnpicklingError as exc:
+    print("UnpicklingError:", exc)
+else:
+    print("accepted")
+    try:
+        print("resumed:", skeleton.send(None))
+    except BaseException as exc:
+        print("raised:", type(exc).__name__)
+"""
+
+_FOR_LOOP = """
+def make():
+    def gen(xs):
+        for x in xs:
+            yield x
+    g = gen(iter([1, 2, 3]))
+    next(g)
+    return g
+"""
+_PENDING_CALL = """
+def make():
+    def call(*args):
+        return args
+    def gen(a):
+        return call(a, (yield))
+    g = gen(1)
+    next(g)
+    return g
+"""
+_EXCEPT = """
+def make():
+    def gen():
+        try:
+            raise ValueError(1)
+        except ValueError:
+            yield 1
+    g = gen()
+    next(g)
+    return g
+"""
+_FINALLY = """
+def make():
+    def gen():
+        try:
+            raise KeyError(1)
+        finally:
+            yield "cleanup"
+    g = gen()
+    next(g)
+    return g
+"""
+_LIST_DISPLAY = """
+def make():
+    def gen(xs):
+        return [*xs, (yield)]
+    g = gen([1])
+    next(g)
+    return g
+"""
+_AEXIT = """
+def make():
+    class Step:
+        def __await__(self):
+            yield "step"
+    class ACM:
+        async def __aenter__(self):
+            return self
+        async def __aexit__(self, *exc):
+            await Step()
+            return True
+    async def coro():
+        async with ACM():
+            raise ValueError(1)
+    c = coro()
+    c.send(None)
+    return c
+"""
+_LOCAL = """
+def make():
+    def gen(a):
+        x = a
+        yield 1
+        yield x
+    g = gen(5)
+    next(g)
+    return g
+"""
+_YIELD_FROM_TUPLE = """
+def make():
+    def gen(xs):
+        yield from xs
+    g = gen((1, 2, 3))
+    next(g)
+    return g
+"""
+
+
+@pytest.mark.parametrize(
+    "scenario, edit, expected",
+    [
+        pytest.param(
+            _FOR_LOOP,
+            "put(slot_with(lambda a, r: 'iter' in r or 'viter' in r), [1, 2, 3])",
+            ["must be an iterator", "FOR_ITER at line", "it holds a 'list' object"],
+            id="for-iterator-is-a-list",
+        ),
+        pytest.param(
+            _FOR_LOOP,
+            "put(slot_with(lambda a, r: 'iter' in r or 'viter' in r), null=True)",
+            ["what its bytecode pushes there", "it holds NULL"],
+            id="for-iterator-is-null",
+        ),
+        pytest.param(
+            _PENDING_CALL,
+            "put(slot_with(lambda a, r: a == 'n'), 5)",
+            ["must be NULL, what its bytecode pushes there", "it holds the int 5"],
+            id="call-null-holds-an-object",
+        ),
+        pytest.param(
+            _PENDING_CALL,
+            "put(slot_with(lambda a, r: a == 'o' and 'nn' in r), null=True)",
+            ["must be an object, what its bytecode pushes there", "it holds NULL"],
+            id="call-argument-is-null",
+        ),
+        pytest.param(
+            _EXCEPT,
+            "put(slot_with(lambda a, r: 'excnone' in r), 42)",
+            ["must be an exception or None (POP_EXCEPT at line", "it holds the int 42"],
+            id="except-previous-exception-is-an-int",
+        ),
+        pytest.param(
+            _FINALLY,
+            "put(slot_with(lambda a, r: 'exc' in r), 'boom')",
+            ["must be an exception", "'str' object"],
+            id="finally-exception-is-a-str",
+        ),
+        pytest.param(
+            _LIST_DISPLAY,
+            "put(slot_with(lambda a, r: 'list' in r), (1,))",
+            ["must be exactly a list", "'tuple' object"],
+            id="display-list-is-a-tuple",
+        ),
+        pytest.param(
+            _AEXIT,
+            "put(slot_with(lambda a, r: 'l' in a), 10**6, tagged=MINOR >= 14)",
+            ["a saved offset in its code", "1000000"],
+            id="saved-lasti-out-of-range",
+        ),
+        pytest.param(
+            _AEXIT,
+            "put(slot_with(lambda a, r: 'l' in a), -1, tagged=MINOR >= 14)",
+            ["a saved offset in its code"],
+            id="saved-lasti-negative",
+        ),
+        pytest.param(
+            _FOR_LOOP,
+            "put(slot_with(lambda a, r: 'iter' in r or 'viter' in r), 7, tagged=True)",
+            ["it holds a tagged int 7"],
+            id="tagged-int-for-an-object",
+            marks=pytest.mark.skipif(
+                sys.version_info < (3, 14), reason="3.14+ tag ints (older refuse any: above)"
+            ),
+        ),
+    ],
+)
+def test_forged_frame_contents_are_refused(scenario, edit, expected):
+    """A stream whose bytecode is intact but whose frame data was edited: refused before the
+    frame is written (each of these crashed CPython on resume before)."""
+    try:
+        out = run_script(_CONTENTS, scenario + f"\ndef edit():\n    {edit}\n").decode()
+    except ChildError as exc:
+        pytest.fail(f"the child crashed: {exc}")
+    assert out.startswith("UnpicklingError: cannot resume the suspended generator"), out
+    assert " of " in out and "make.<locals>." in out, out  # names the generator
+    for text in expected:
+        assert text in out, out
+
+
+def test_a_local_read_without_a_check_must_be_bound():
+    edit = "put(code.co_varnames.index('x'), null=True)"
+    out = run_script(_CONTENTS, _LOCAL + f"\ndef edit():\n    {edit}\n").decode()
+    if sys.version_info >= (3, 12):
+        # LOAD_FAST (unchecked since 3.12: the compiler proved x bound) would crash on NULL
+        assert "local 'x' of generator 'make.<locals>.gen' must be set (not NULL)" in out, out
+        assert "LOAD_FAST" in out, out
+    else:
+        # 3.11 checks every LOAD_FAST: the restored generator raises UnboundLocalError
+        assert "accepted" in out and "raised: UnboundLocalError" in out, out
+
+
+@pytest.mark.skipif(sys.version_info < (3, 15), reason="3.15 iterates lists and tuples by index")
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        ("put(slot_with(lambda a, r: 'vindex' in r), -1, tagged=True)", "tagged int >= 0"),
+        ("put(slot_with(lambda a, r: 'vsend' in r), iter([1]))", "a list, tuple, str or bytes"),
+        ("put(slot_with(lambda a, r: 'vindex' in r), 1)", "NULL or a tagged int"),
+    ],
+)
+def test_315_iteration_index_is_checked(edit, expected):
+    out = run_script(_CONTENTS, _YIELD_FROM_TUPLE + f"\ndef edit():\n    {edit}\n").decode()
+    assert out.startswith("UnpicklingError:"), out
+    assert expected in out, out
+
+
+def test_benign_edits_of_frame_data_still_resume():
+    """Data the bytecode does not constrain may change: another iterator, another local."""
+    edit = "put(slot_with(lambda a, r: 'iter' in r or 'viter' in r), iter([7, 8]))"
+    out = run_script(_CONTENTS, _FOR_LOOP + f"\ndef edit():\n    {edit}\n").decode()
+    assert "accepted" in out and "resumed: 7" in out, out
+
+
+def test_frame_fuzzer_short_run_finds_no_crash(tmp_path):
+    """A short seeded run of fuzz/fuzz_frames.py (make fuzz runs it longer): data-only edits of
+    suspended generators' frames, each loaded with allow="data" and resumed in a fork."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "fuzz", "fuzz_frames.py"),
+            "--count",
+            "300",
+            "--seed",
+            "11",
+            "--quiet",
+            "--work",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "crash" not in proc.stdout and "hang" not in proc.stdout, proc.stdout
+    assert "300 data-only mutations" in proc.stdout, proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded recursion in frame capture
+# ---------------------------------------------------------------------------------------------
+
+
+def test_deeply_nested_generators_in_a_small_thread_are_a_pickling_error():
+    """20,000 generators each holding the next, pickled in a thread with a 512 KiB stack and the
+    recursion limit raised out of the way: a PicklingError, not a stack overflow."""
+    out = run_script(
+        """
+        import sys, threading, satchel
+        sys.setrecursionlimit(10**6)
+        def hold(inner):
+            x = inner
+            yield 1
+        g = None
+        for _ in range(20000):
+            g = hold(g)
+            next(g)
+        result = []
+        def dump():
+            try:
+                satchel.dumps(g)
+                result.append("dumped")
+            except satchel.PicklingError as exc:
+                result.append("PicklingError: " + str(exc))
+        threading.stack_size(512 * 1024)
+        t = threading.Thread(target=dump)
+        t.start()
+        t.join()
+        print(result[0])
+        """
+    ).decode()
+    assert out.startswith("PicklingError: cannot pickle generator 'hold'"), out
+    assert "too deep" in out or "deeper" in out, out
+
+
+def test_a_deep_yield_from_chain_in_a_small_thread_is_a_pickling_error():
+    """A 3,000-deep `yield from` chain (each frame's delegate is the next generator), pickled
+    in a thread with a 512 KiB stack, the recursion limit raised: a PicklingError."""
+    out = run_script(
+        """
+        import sys, threading, satchel
+        sys.setrecursionlimit(10**6)
+        def leaf():
+            yield "leaf"
+        def wrap(inner):
+            yield (yield from inner)
+        g = leaf()
+        for _ in range(3000):
+            g = wrap(g)
+        assert next(g) == "leaf"
+        result = []
+        def dump():
+            try:
+                satchel.dumps(g)
+                result.append("dumped")
+            except satchel.PicklingError as exc:
+                result.append("PicklingError: " + str(exc))
+        threading.stack_size(512 * 1024)
+        t = threading.Thread(target=dump)
+        t.start()
+        t.join()
+        print(result[0])
+        """
+    ).decode()
+    assert out.startswith("PicklingError: cannot pickle generator 'wrap'"), out
+
+
+def test_except_star_list_is_the_frames_own_copy():
+    """except*'s list of raised exceptions is checked item by item, so the frame gets its own
+    copy: a stream that shares the list and appends to it after the generator was built (the
+    list is half-built when the generator's state is set) cannot put a non-exception in it."""
+    out = run_script(
+        """
+        import io, pickle, sys
+        import satchel
+        from satchel import _frames
+
+        def gen():
+            try:
+                raise ExceptionGroup("g", [ValueError(1), TypeError(2)])
+            except* ValueError:
+                yield "in"
+
+        g = gen()
+        next(g)
+        parts = satchel.Pickler(io.BytesIO()).reducer_override(g)
+        s = list(parts[2])
+        stack, _ = _frames.frame_model(parts[1][1], s[2])
+        i = next(s[3] + k for k, entry in enumerate(stack) if "exclist" in entry[1])
+
+        class Reduced:
+            def __init__(self, parts):
+                self.parts = parts
+
+            def __reduce_ex__(self, protocol):
+                return self.parts
+
+        shared = [ValueError("kept")]
+        slots = list(s[4])
+        slots[i] = shared
+        s[4] = tuple(slots)
+        shared.append((Reduced(parts[:2] + (tuple(s),) + parts[3:]),))
+        shared.append("not an exception")
+        loaded = pickle.loads(satchel.dumps(shared))
+        restored = loaded[1][0]
+        try:
+            print("yielded", list(restored))
+        except BaseException as exc:
+            print("raised", type(exc).__name__, [type(e).__name__ for e in exc.exceptions])
+        """
+    ).decode()
+    assert "raised ExceptionGroup ['TypeError']" in out, out

@@ -1,5 +1,5 @@
 //! Live generator frames: the only code that reads or writes CPython's `PyGenObject` and the
-//! `_PyInterpreterFrame` embedded in it (3.11-3.14; coroutines and async generators share the
+//! `_PyInterpreterFrame` embedded in it (3.11-3.15; coroutines and async generators share the
 //! layout). Offsets come from `layouts.rs`, generated from each interpreter's internal headers;
 //! `active()` refuses builds without a known layout, cross-checks 3.13+ against the
 //! interpreter's own `_Py_DebugOffsets`, and the reducer self-tests them on a probe generator
@@ -34,10 +34,14 @@ pub struct Layout {
     pub state_created: i32,
     pub state_suspended: i32,
     pub state_suspended_yield_from: i32,
+    /// 3.15: a delegate being read under a lock (busy); older layouts repeat `state_executing`.
+    pub state_suspended_yield_from_locked: i32,
     pub state_executing: i32,
     pub state_completed: i32,
     pub state_cleared: i32,
     pub code_unit: usize,
+    /// 3.15: where `PyTypeObject` keeps `_tp_iteritem` (0 before 3.15).
+    pub type_iteritem: usize,
     /// (field, where `_PyRuntime` stores its offset, the offset we compiled in): 3.13+.
     pub debug_offsets: &'static [(&'static str, usize, usize)],
 }
@@ -48,7 +52,7 @@ impl Layout {
         self.minor >= 13
     }
 
-    /// 3.14 frames hold tagged `_PyStackRef`s and a stack pointer instead of an index.
+    /// 3.14+ frames hold tagged `_PyStackRef`s and a stack pointer instead of an index.
     fn stackrefs(&self) -> bool {
         self.minor >= 14
     }
@@ -94,7 +98,7 @@ impl GenState {
 pub enum Slot<'py> {
     Null,
     Object(Bound<'py, PyAny>),
-    /// A 3.14 tagged integer (`PyStackRef_TagInt`), e.g. a saved `lasti`.
+    /// A 3.14+ tagged integer (`PyStackRef_TagInt`): a saved `lasti`, a 3.15 iteration index.
     TaggedInt(isize),
 }
 
@@ -147,6 +151,7 @@ fn choose(py: Python<'_>) -> Result<&'static Layout, String> {
         (3, 12) => &layouts::CPYTHON_3_12,
         (3, 13) => &layouts::CPYTHON_3_13,
         (3, 14) => &layouts::CPYTHON_3_14,
+        (3, 15) => &layouts::CPYTHON_3_15,
         _ => return Err(format!("{build} (no known frame layout)")),
     };
     if std::mem::size_of::<usize>() != 8 {
@@ -241,7 +246,7 @@ pub fn state(gen: Gen<'_, '_>, layout: &Layout) -> GenState {
         GenState::Suspended
     } else if st == layout.state_suspended_yield_from {
         GenState::SuspendedYieldFrom
-    } else if st == layout.state_executing {
+    } else if st == layout.state_executing || st == layout.state_suspended_yield_from_locked {
         GenState::Running
     } else if st == layout.state_completed || st == layout.state_cleared {
         GenState::Finished
@@ -251,7 +256,7 @@ pub fn state(gen: Gen<'_, '_>, layout: &Layout) -> GenState {
     }
 }
 
-/// Strips the tag bits of a 3.14 `_PyStackRef` holding an object.
+/// Strips the tag bits of a 3.14+ `_PyStackRef` holding an object.
 fn untag(bits: usize, layout: &Layout) -> usize {
     if layout.stackrefs() {
         bits & !3
@@ -266,7 +271,7 @@ fn untag(bits: usize, layout: &Layout) -> usize {
 /// `frame` must be the embedded frame of a created or suspended generator.
 unsafe fn frame_code_func(frame: *mut u8, layout: &Layout) -> (usize, usize) {
     // SAFETY: both fields are pointer-sized members of _PyInterpreterFrame (a _PyStackRef on
-    // 3.14, whose tag bits we strip); a created or suspended frame holds both, strongly.
+    // 3.14+, whose tag bits we strip); a created or suspended frame holds both, strongly.
     unsafe {
         (
             untag(*field::<usize>(frame, layout.frame_code), layout),
@@ -301,7 +306,7 @@ unsafe fn stack_top(frame: *mut u8, layout: &Layout) -> Option<usize> {
     // SAFETY: localsplus is the frame's trailing array (address only).
     let localsplus = unsafe { frame.add(layout.frame_localsplus) } as usize;
     if layout.stackrefs() {
-        // SAFETY: stackpointer is a pointer field of the 3.14 frame.
+        // SAFETY: stackpointer is a pointer field of the 3.14+ frame.
         let sp = unsafe { *field::<usize>(frame, layout.frame_stack) };
         (sp >= localsplus && (sp - localsplus) % 8 == 0).then(|| (sp - localsplus) / 8)
     } else {
@@ -452,10 +457,11 @@ fn immortal(obj: &Bound<'_, PyAny>) -> bool {
 
 /// Writes a suspended frame into a skeleton generator of `code`, after checking (with no
 /// Python code running in between) that the skeleton is still a created generator of that
-/// code with an empty stack, that the slots fit, and that the offset is inside the code. The
+/// code, that the slots fit, and that the offset is inside the code. The
 /// caller has validated the offset's opcode and the stack depth against `code` and the slot
-/// contents (cells where cells belong). The frame state is written last; the values the
-/// skeleton's prologue left are released after that.
+/// contents (`satchel._frames`' model). The frame state is written last; the values the
+/// skeleton's prologue left (locals, and on 3.15 a generator expression's iterator) are
+/// released after that.
 pub fn restore(
     gen: Gen<'_, '_>,
     layout: &Layout,
@@ -479,10 +485,13 @@ pub fn restore(
     }
     // SAFETY: `code` is a live code object.
     let (nlp, stacksize, adaptive) = unsafe { code_facts(code_ptr as *mut u8, layout) };
+    // A created frame holds what its prologue pushed: nothing, or (3.15 generator
+    // expressions) the iterator it took; all of it is released once the frame is written.
     // SAFETY: the frame is live.
-    if unsafe { stack_top(frame, layout) } != Some(nlp) {
-        return Err("the skeleton's value stack is not empty".into());
-    }
+    let top0 = match unsafe { stack_top(frame, layout) } {
+        Some(top) if top >= nlp && top - nlp <= stacksize => top,
+        _ => return Err("the skeleton's value stack is out of range".into()),
+    };
     // SAFETY: previous is a pointer field of the live frame, exc_value one of the head.
     let linked = unsafe {
         !(*field::<*mut u8>(frame, layout.frame_previous)).is_null()
@@ -502,7 +511,7 @@ pub fn restore(
     let encode = |slot: &Slot<'_>| -> usize {
         match slot {
             Slot::Null => usize::from(layout.stackrefs()),
-            // 3.14 compares None/True/False by their exact (tagged) bits, and an immortal
+            // 3.14+ compare None/True/False by their exact (tagged) bits, and an immortal
             // object is always referenced with the tag; a tagged reference owns nothing.
             Slot::Object(obj) if layout.stackrefs() && immortal(obj) => obj.as_ptr() as usize | 1,
             Slot::Object(obj) => obj.clone().into_ptr() as usize,
@@ -511,18 +520,19 @@ pub fn restore(
     };
     // SAFETY: the address of the frame's trailing localsplus array.
     let localsplus = unsafe { frame.add(layout.frame_localsplus) } as *mut usize;
-    let mut replaced = Vec::with_capacity(nlp);
+    let mut replaced = Vec::with_capacity(top0);
+    for i in 0..top0 {
+        // SAFETY: i < top0 <= nlp + co_stacksize: a slot the prologue initialised, which the
+        // frame owns; it is released once the frame no longer refers to it (below).
+        replaced.push(unsafe { *localsplus.add(i) });
+    }
     for (i, slot) in r.slots.iter().enumerate() {
         let new = encode(slot);
         // SAFETY: i < n <= nlp + co_stacksize (checked above): inside the localsplus array.
-        // Below nlp the prologue left an initialised slot the frame owns (kept in `replaced`
-        // and released below); from nlp on the slots are uninitialised.
+        // Below top0 the old value is kept in `replaced`; from top0 on the slots are
+        // uninitialised.
         unsafe {
-            let at = localsplus.add(i);
-            if i < nlp {
-                replaced.push(*at);
-            }
-            *at = new;
+            *localsplus.add(i) = new;
         }
     }
     // SAFETY: the stack top field of the live frame; n is within the localsplus array.
@@ -555,15 +565,85 @@ pub fn restore(
     Ok(())
 }
 
-/// Releases a reference a frame slot held (a `_PyStackRef` close on 3.14).
+/// Releases a reference a frame slot held (a `_PyStackRef` close on 3.14+).
 ///
 /// # Safety
 /// `bits` must be a slot value the frame owned.
 unsafe fn release(bits: usize, layout: &Layout) {
-    // Tagged 3.14 refs (deferred, immortal, int) and NULL own nothing.
+    // Tagged 3.14+ refs (deferred, immortal, int) and NULL own nothing.
     if layout.stackrefs() && bits & 1 != 0 {
         return;
     }
     // SAFETY: an owned, untagged, possibly NULL reference.
     unsafe { ffi::Py_XDECREF(bits as *mut ffi::PyObject) };
+}
+
+/// `PyIter_Check`: the object's type has a `tp_iternext` that is not the "not implemented"
+/// one, so `FOR_ITER` may call it directly.
+pub fn is_iterator(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: PyIter_Check only reads a slot of the object's (always valid) type.
+    unsafe { ffi::PyIter_Check(obj.as_ptr()) != 0 }
+}
+
+/// Bytes of C stack left below the caller in this thread, where the platform says (Linux).
+/// Frame capture recurses through the pickler once per nested generator (`yield from`
+/// chains, generators held by generators); it stops with a `PicklingError` before this runs
+/// out, whatever `sys.setrecursionlimit` allows (a thread may have a 512 KiB stack).
+pub fn stack_left() -> Option<usize> {
+    thread_local! {
+        static LOW: std::cell::Cell<Option<Option<usize>>> = const { std::cell::Cell::new(None) };
+    }
+    let low = LOW.with(|low| {
+        if low.get().is_none() {
+            low.set(Some(stack_low()));
+        }
+        low.get().flatten()
+    })?;
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    Some(sp.saturating_sub(low))
+}
+
+/// The lowest address of this thread's stack (it grows down).
+#[cfg(target_os = "linux")]
+fn stack_low() -> Option<usize> {
+    extern "C" {
+        fn pthread_self() -> usize;
+        fn pthread_getattr_np(thread: usize, attr: *mut u64) -> i32;
+        fn pthread_attr_getstack(attr: *const u64, addr: *mut usize, size: *mut usize) -> i32;
+        fn pthread_attr_destroy(attr: *mut u64) -> i32;
+    }
+    // pthread_attr_t is 56 bytes on x86-64 and 64 on aarch64 (glibc and musl): 128 is room.
+    let mut attr = [0u64; 16];
+    let (mut addr, mut size) = (0usize, 0usize);
+    // SAFETY: pthread_getattr_np fills the (large enough, aligned) attribute buffer for the
+    // calling thread; pthread_attr_getstack reads it into two plain integers; the buffer is
+    // destroyed once, only after a successful init.
+    unsafe {
+        if pthread_getattr_np(pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let ok = pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
+        pthread_attr_destroy(attr.as_mut_ptr());
+        (ok && addr != 0 && size != 0).then_some(addr)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stack_low() -> Option<usize> {
+    None
+}
+
+/// 3.15: whether the object's type has `_tp_iteritem`, so `FOR_ITER`/`SEND` may iterate it by a
+/// tagged index (a "virtual iterator": exact lists, tuples, strs, bytes).
+pub fn iterates_by_index(obj: &Bound<'_, PyAny>, layout: &Layout) -> bool {
+    if layout.type_iteritem == 0 {
+        return false;
+    }
+    // SAFETY: every type object is at least a PyTypeObject, and type_iteritem is the offset of
+    // its pointer-sized _tp_iteritem slot in this version's headers; we only read it.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj.as_ptr()) as *mut u8;
+        *field::<usize>(ty, layout.type_iteritem) != 0
+    }
 }

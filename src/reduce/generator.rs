@@ -18,6 +18,10 @@ use crate::bootstrap::boot;
 use crate::error::Error;
 use crate::ffi::frame::{self, GenState, Layout, Slot, Snapshot};
 
+/// The C stack a generator's reduction leaves for the pickler's frames down to the next
+/// generator and for the work of the deepest one (its analysis runs Python).
+const STACK_MARGIN: usize = 128 * 1024;
+
 /// CO_VARARGS and CO_VARKEYWORDS (Include/cpython/code.h).
 const CO_VARARGS: u32 = 0x4;
 const CO_VARKEYWORDS: u32 = 0x8;
@@ -55,6 +59,11 @@ pub fn reduce<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let what = || describe(obj, kind);
+    // A generator's frame may hold generators (`yield from` chains, awaited coroutines), each
+    // pickled by a nested call of the pickler: stop while the C stack still has room.
+    if let Some(left) = frame::stack_left().filter(|left| *left < STACK_MARGIN) {
+        return Err(Error::TooDeepForStack { what: what(), left }.into_pyerr(py));
+    }
     let gen = frame::Gen::new(obj).expect("classified as a generator kind");
     let layout = usable(py);
     let st = match layout {
@@ -635,6 +644,39 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
         ));
     }
     check_offset(&code, st, offset, n - nlp)?.map_err(|r| load_error(py, r))?;
+    // 3.13+ tell a frame in `yield from`/`await` apart (FRAME_SUSPENDED + YIELD_VALUE's oparg),
+    // and read the delegate off the stack by that state alone: it must be the code's.
+    if layout.state_suspended_yield_from != layout.state_suspended {
+        let yield_arg = code
+            .getattr("co_code")?
+            .cast_into::<PyBytes>()?
+            .as_bytes()
+            .get(offset * 2 + 1)
+            .copied();
+        let expected = if yield_arg.is_some_and(|a| a & 1 == 1) {
+            GenState::SuspendedYieldFrom
+        } else {
+            GenState::Suspended
+        };
+        if st != expected {
+            return Err(load_error(
+                py,
+                format!(
+                    "its state says {} where its code waits {} at offset {offset}",
+                    if st == GenState::SuspendedYieldFrom {
+                        "'in yield from'"
+                    } else {
+                        "'at a yield'"
+                    },
+                    if expected == GenState::SuspendedYieldFrom {
+                        "in yield from or await"
+                    } else {
+                        "at a plain yield"
+                    },
+                ),
+            ));
+        }
+    }
     let units = code_units(&code)?;
     // Cell and free variables always hold cells once the prologue ran; a tagged int is only
     // ever a value-stack entry (a handler's saved lasti).
@@ -673,6 +715,17 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
     } else {
         return Err(bad("the saved exception is not an exception"));
     };
+    let what = {
+        let refs = crate::typeref::typerefs(py);
+        let kind = match crate::ffi::type_addr(gen) {
+            t if t == refs.coroutine => Kind::Coroutine,
+            t if t == refs.async_generator => Kind::AsyncGenerator,
+            _ => Kind::Generator,
+        };
+        let qualname = qualname.extract::<String>().unwrap_or_else(|_| "?".into());
+        format!("{} '{qualname}'", kind_name(kind))
+    };
+    check_contents(&code, layout, offset, nlp, units, &mut values, &what)?;
     frame::restore(
         skeleton,
         layout,
@@ -690,6 +743,263 @@ pub fn _resume_generator(gen: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> Py
     gen.setattr("__name__", name)?;
     gen.setattr("__qualname__", qualname)?;
     Ok(())
+}
+
+/// Checks every value-stack slot and fast local against what the bytecode can leave there
+/// (`satchel._frames.frame_model`: what the instructions that push each slot can put in it,
+/// and what every instruction that can consume it needs). Computing the model runs Python (the
+/// analysis of the code, cached); the checks only read the values' types.
+fn check_contents<'py>(
+    code: &Bound<'py, PyAny>,
+    layout: &Layout,
+    offset: usize,
+    nlp: usize,
+    units: usize,
+    values: &mut [Slot<'py>],
+    what: &str,
+) -> PyResult<()> {
+    static FRAME_MODEL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = code.py();
+    let f = FRAME_MODEL.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.import("satchel._frames")?
+                .getattr("frame_model")?
+                .unbind(),
+        )
+    })?;
+    let model = f.bind(py).call1((code, offset))?;
+    let bad_model = || {
+        load_error(
+            py,
+            format!("what its frame may hold at offset {offset} cannot be derived from its code"),
+        )
+    };
+    if model.is_none() {
+        return Err(bad_model());
+    }
+    let (stack, locals): (Bound<'_, PyTuple>, Bound<'_, PyTuple>) =
+        model.extract().map_err(|_| bad_model())?;
+    if stack.len() != values.len() - nlp {
+        return Err(bad_model());
+    }
+    // except*'s list of raised exceptions is the frame's own: a copy, made before the checks,
+    // so that nothing else in the stream can change its items once they are checked.
+    for (i, entry) in stack.iter().enumerate() {
+        let (_, reqs, _, _): (String, Vec<String>, isize, Bound<'_, PyAny>) =
+            entry.extract().map_err(|_| bad_model())?;
+        if let (true, Slot::Object(o)) = (reqs.iter().any(|r| r == "exclist"), &values[nlp + i]) {
+            if o.is_exact_instance_of::<PyList>() {
+                let copy = PyList::new(py, o.cast::<PyList>()?.iter())?.into_any();
+                values[nlp + i] = Slot::Object(copy);
+            }
+        }
+    }
+    let fail = |slot: String, expected: String, value: &Slot<'_>| {
+        Error::GeneratorContents {
+            what: what.to_string(),
+            slot,
+            expected,
+            found: found(value),
+        }
+        .into_pyerr(py)
+    };
+    for (i, entry) in stack.iter().enumerate() {
+        let (atoms, reqs, partner, why): (String, Vec<String>, isize, Bound<'_, PyDict>) =
+            entry.extract().map_err(|_| bad_model())?;
+        let value = &values[nlp + i];
+        let partner = usize::try_from(partner)
+            .ok()
+            .and_then(|p| values.get(nlp + p));
+        if let Err((req, expected)) = check_slot(layout, value, &atoms, &reqs, partner, units) {
+            return Err(fail(
+                format!("value stack[{i}]"),
+                format!("{expected}{}", because(&why, req)),
+                value,
+            ));
+        }
+    }
+    for entry in locals.iter() {
+        let (j, reqs, why): (usize, Vec<String>, Bound<'_, PyDict>) =
+            entry.extract().map_err(|_| bad_model())?;
+        let Some(value) = values.get(j).filter(|_| j < nlp) else {
+            return Err(bad_model());
+        };
+        if let Err((req, expected)) = check_slot(layout, value, "on", &reqs, None, units) {
+            let name = code
+                .call_method1("_varname_from_oparg", (j,))
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| format!("#{j}"));
+            return Err(fail(
+                format!("local '{name}'"),
+                format!("{expected}{}", because(&why, req)),
+                value,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// " (FOR_ITER at line 5, offset 24 needs it)": the first instruction that needs `req`.
+fn because(why: &Bound<'_, PyDict>, req: &str) -> String {
+    why.get_item(req)
+        .ok()
+        .flatten()
+        .map(|w| format!(" ({w} needs it)"))
+        .unwrap_or_default()
+}
+
+/// What a slot holds, for a message: "NULL", "a tagged int 7", "a 'list' object".
+fn found(value: &Slot<'_>) -> String {
+    match value {
+        Slot::Null => "NULL (nothing)".into(),
+        Slot::TaggedInt(i) => format!("a tagged int {i}"),
+        Slot::Object(o) if o.is_exact_instance_of::<pyo3::types::PyInt>() => {
+            format!("the int {}", o.extract::<i128>().unwrap_or_default())
+        }
+        Slot::Object(o) => {
+            let name = o
+                .get_type()
+                .qualname()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into());
+            format!("a '{name}' object")
+        }
+    }
+}
+
+/// Whether one slot satisfies its model: `atoms` says what the bytecode can have pushed there
+/// (o an object, n NULL, t a tagged int, l a handler's saved lasti), `reqs` what the
+/// instructions that can consume it need. `partner` is the index slot of a 3.15 iterator.
+/// On failure: the requirement that failed ("" for `atoms`) and what was expected.
+fn check_slot<'r>(
+    layout: &Layout,
+    value: &Slot<'_>,
+    atoms: &str,
+    reqs: &'r [String],
+    partner: Option<&Slot<'_>>,
+    units: usize,
+) -> Result<(), (&'r str, String)> {
+    let tagged_lasti = layout.minor >= 14;
+    let lasti_ok = |i: isize| i >= 0 && (i as usize) < units;
+    let produced = match value {
+        Slot::Null => atoms.contains('n'),
+        Slot::TaggedInt(i) => {
+            atoms.contains('t') && *i >= 0 || atoms.contains('l') && tagged_lasti && lasti_ok(*i)
+        }
+        Slot::Object(o) => {
+            atoms.contains('o')
+                || atoms.contains('l')
+                    && !tagged_lasti
+                    && o.is_exact_instance_of::<pyo3::types::PyInt>()
+                    && o.extract::<isize>().is_ok_and(lasti_ok)
+        }
+    };
+    if !produced {
+        let mut kinds = Vec::new();
+        if atoms.contains('o') {
+            kinds.push("an object".to_string());
+        }
+        if atoms.contains('n') {
+            kinds.push("NULL".to_string());
+        }
+        if atoms.contains('t') {
+            kinds.push("a tagged int >= 0".to_string());
+        }
+        if atoms.contains('l') {
+            let repr = if tagged_lasti {
+                "a tagged int"
+            } else {
+                "an int"
+            };
+            kinds.push(format!("a saved offset in its code ({repr} in 0..{units})"));
+        }
+        let kinds = kinds.join(" or ");
+        return Err(("", format!("{kinds}, what its bytecode pushes there")));
+    }
+    for req in reqs {
+        let req = req.as_str();
+        let ok = match (req, value) {
+            ("nn", v) => !matches!(v, Slot::Null),
+            ("obj", v) => !matches!(v, Slot::TaggedInt(_)),
+            ("vindex", v) => match v {
+                Slot::Null => true,
+                Slot::TaggedInt(i) => *i >= 0,
+                Slot::Object(_) => false,
+            },
+            (_, Slot::Object(o)) => object_meets(req, o, partner, layout),
+            // NULL or a tagged int: the "nn" and "obj" codes decide
+            _ => true,
+        };
+        if !ok {
+            return Err((req, expectation(req, partner).to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an object meets a type requirement of `satchel._frames` (reads types only).
+fn object_meets(
+    req: &str,
+    o: &Bound<'_, PyAny>,
+    partner: Option<&Slot<'_>>,
+    layout: &Layout,
+) -> bool {
+    let sequence = || frame::iterates_by_index(o, layout);
+    match req {
+        "iter" => frame::is_iterator(o),
+        "list" => o.is_exact_instance_of::<PyList>(),
+        "tuple" => o.is_exact_instance_of::<PyTuple>(),
+        "dict" => o.is_exact_instance_of::<PyDict>(),
+        "set" => o.is_exact_instance_of::<pyo3::types::PySet>(),
+        "str" => o.is_exact_instance_of::<pyo3::types::PyString>(),
+        "code" => crate::ffi::type_addr(o) == crate::typeref::typerefs(o.py()).code,
+        "func" => crate::ffi::type_addr(o) == crate::typeref::typerefs(o.py()).function,
+        "exc" => crate::ffi::is_exception(o),
+        "excnone" => o.is_none() || crate::ffi::is_exception(o),
+        "exclist" => {
+            o.is_exact_instance_of::<PyList>()
+                && o.cast::<PyList>().is_ok_and(|l| {
+                    l.iter()
+                        .all(|e| e.is_none() || crate::ffi::is_exception(&e))
+                })
+        }
+        // 3.15: a virtual iterator is an object whose type iterates by index with a tagged
+        // index, or an iterator with a NULL one (a `yield from`/`await` delegate with a NULL
+        // index may be any object).
+        "viter" | "vsend" => match partner {
+            Some(Slot::TaggedInt(_)) => sequence(),
+            Some(Slot::Null) => req == "vsend" || frame::is_iterator(o),
+            _ => frame::is_iterator(o) || sequence(),
+        },
+        _ => true,
+    }
+}
+
+fn expectation(req: &str, partner: Option<&Slot<'_>>) -> &'static str {
+    match req {
+        "nn" => "set (not NULL)",
+        "obj" => "an object (not a tagged int)",
+        "iter" => "an iterator",
+        "list" => "exactly a list",
+        "tuple" => "exactly a tuple",
+        "dict" => "exactly a dict",
+        "set" => "exactly a set",
+        "str" => "exactly a str",
+        "code" => "a code object",
+        "func" => "a function",
+        "exc" => "an exception",
+        "excnone" => "an exception or None",
+        "exclist" => "a list of exceptions and None",
+        "vindex" => "NULL or a tagged int >= 0 (an iteration index)",
+        "viter" | "vsend" => match partner {
+            Some(Slot::TaggedInt(_)) => {
+                "a list, tuple, str or bytes (its index is a tagged int: the type must iterate by \
+                 index)"
+            }
+            _ => "an iterator (its index is NULL)",
+        },
+        _ => "something else",
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -735,6 +1045,16 @@ fn self_test(py: Python<'_>, layout: &Layout) -> Result<(), String> {
         "created state",
     )?;
     // The code pointer is compared by address before anything is dereferenced.
+    if layout.type_iteritem != 0 {
+        let by_index = |o: Bound<'_, PyAny>| frame::iterates_by_index(&o, layout);
+        expect(
+            by_index(PyList::empty(py).into_any())
+                && by_index(PyTuple::empty(py).into_any())
+                && !by_index(PyDict::new(py).into_any())
+                && !by_index(py.None().into_bound(py)),
+            "_tp_iteritem of list, tuple, dict and None",
+        )?;
+    }
     let snap = frame::snapshot(gen, layout, &code, units)?;
     expect(snap.func.is(&probe), "function pointer")?;
     // a is a cell (inner reads it), so it shares its slot: 4 slots, not co_nlocals + 1 = 5.

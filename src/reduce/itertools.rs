@@ -216,8 +216,8 @@ fn reduce_chain<'py>(
     tuple2(chain.getattr("from_iterable")?, PyTuple::new(py, [rest])?).map(Some)
 }
 
-/// cycle: {it, saved, index, firstpass} (3.11-3.13) or {it, saved, index} (3.14, where index
-/// is -1 during the first pass); `it` is NULL once the input is exhausted.
+/// cycle: {it, saved, index, firstpass} (3.11-3.13) or {it, saved, index} (3.14 and 3.15,
+/// where index is -1 during the first pass); `it` is NULL once the input is exhausted.
 fn cycle_fields(obj: &Bound<'_, PyAny>) -> Option<(usize, usize, isize, bool)> {
     let w = object_words(obj, 4).or_else(|| object_words(obj, 3))?;
     let firstpass = w.get(3).is_some_and(|f| f & 0xffff_ffff != 0);

@@ -4,11 +4,16 @@ minor version, measured by compiling probe.c against each interpreter's own inte
     python tools/frame_layouts/gen_layouts.py        # rewrite src/ffi/layouts.rs
     python tools/frame_layouts/gen_layouts.py --check  # fail if it is out of date
 
+It also writes stack_counts.json: how many values each instruction pops and pushes, from the
+3.13+ headers' own metadata (stack_counts.c), which tests/test_frame_model.py holds satchel's
+instruction signatures (python/satchel/_frames.py) to.
+
 Header directories come from the pyenv versions, Debian's /usr/include and the private sid root
 that `make interpreters` unpacks (.interpreters/sid). A minor with no headers on this machine
 keeps the table it had (and says so)."""
 
 import glob
+import json
 import os
 import re
 import subprocess
@@ -18,7 +23,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "src", "ffi", "layouts.rs")
-MINORS = (11, 12, 13, 14)
+COUNTS = os.path.join(HERE, "stack_counts.json")
+MINORS = (11, 12, 13, 14, 15)
 SID = os.path.join(ROOT, ".interpreters", "sid", "root", "usr", "include")
 
 
@@ -34,12 +40,12 @@ def header_dirs(minor):
                 yield d
 
 
-def probe(include):
+def probe(include, source="probe.c"):
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, "probe")
         extra = ["-I" + SID] if include.startswith(SID) else []
         cmd = ["cc", "-I" + include, "-I" + os.path.join(include, "internal")] + extra
-        subprocess.run(cmd + ["-o", exe, os.path.join(HERE, "probe.c")], check=True)
+        subprocess.run(cmd + ["-o", exe, os.path.join(HERE, source)], check=True)
         out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
         return out.replace("&[\n    ],", "&[],")  # as rustfmt writes an empty slice
 
@@ -54,8 +60,35 @@ def existing_tables():
     return {int(minor): block for block, minor in found}
 
 
+def stack_counts():
+    """{"opargs": [...], minor: {opname: [[popped...], [pushed...]]}} (one entry per oparg) for
+    the minors whose headers carry the metadata (3.13+), keeping the committed entries of
+    minors with no headers here."""
+    counts = json.load(open(COUNTS)) if os.path.exists(COUNTS) else {}
+    for minor in MINORS:
+        for d in header_dirs(minor):
+            if minor >= 13 and os.path.exists(
+                os.path.join(d, "internal", "pycore_opcode_metadata.h")
+            ):
+                rows = json.loads(probe(d, "stack_counts.c"))
+                counts["opargs"] = [a for a, _, _ in next(iter(rows.values()))]
+                counts[str(minor)] = {
+                    name: [[p for _, p, _ in row], [q for _, _, q in row]]
+                    for name, row in rows.items()
+                }
+                break
+    lines = [f'"opargs": {json.dumps(counts["opargs"])}']
+    for minor in sorted(k for k in counts if k != "opargs"):
+        ops = ",\n".join(
+            f"    {json.dumps(n)}: {json.dumps(v)}" for n, v in sorted(counts[minor].items())
+        )
+        lines.append(f'"{minor}": {{\n{ops}\n}}')
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 def main():
     tables = existing_tables()
+    counts = stack_counts()
     for minor in MINORS:
         dirs = list(header_dirs(minor))
         if not dirs:
@@ -79,12 +112,17 @@ def main():
         "use super::frame::Layout;\n\n" + "\n".join(tables[m] for m in sorted(tables))
     )
     if "--check" in sys.argv:
-        if open(OUT).read() != text:
-            sys.exit("src/ffi/layouts.rs is out of date: run tools/frame_layouts/gen_layouts.py")
-        print("src/ffi/layouts.rs is up to date")
+        if open(OUT).read() != text or open(COUNTS).read() != counts:
+            sys.exit(
+                "src/ffi/layouts.rs or stack_counts.json is out of date: run "
+                + "tools/frame_layouts/gen_layouts.py"
+            )
+        print("src/ffi/layouts.rs and stack_counts.json are up to date")
         return
     with open(OUT, "w") as f:
         f.write(text)
+    with open(COUNTS, "w") as f:
+        f.write(counts)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,25 @@ int main(void) {
 #else
     VAL(state_suspended_yield_from, FRAME_SUSPENDED);
 #endif
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15 renumbered the states, dropped FRAME_COMPLETED (a finished frame is CLEARED) and
+     * added FRAME_SUSPENDED_YIELD_FROM_LOCKED (a delegate being read: busy, never resumable). */
+    VAL(state_suspended_yield_from_locked, FRAME_SUSPENDED_YIELD_FROM_LOCKED);
+    VAL(state_executing, FRAME_EXECUTING);
+    VAL(state_completed, FRAME_CLEARED);
+#else
+    VAL(state_suspended_yield_from_locked, FRAME_EXECUTING);
     VAL(state_executing, FRAME_EXECUTING);
     VAL(state_completed, FRAME_COMPLETED);
+#endif
     VAL(state_cleared, FRAME_CLEARED);
     printf("    code_unit: %zu,\n", sizeof(_Py_CODEUNIT));
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15 iterates objects whose type has this slot by a tagged index (virtual iterators) */
+    OFF(type_iteritem, PyTypeObject, _tp_iteritem);
+#else
+    VAL(type_iteritem, 0);
+#endif
     /* 3.13+: where the interpreter's own _Py_DebugOffsets (the first member of _PyRuntime)
      * stores each of these offsets, so the running interpreter can confirm them. */
     printf("    debug_offsets: &[\n");
