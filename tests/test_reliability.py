@@ -501,3 +501,317 @@ def test_class_bytes_do_not_depend_on_pickling_an_instance_first():
     b = run_script(SLOTNAMES_SENDER, "instance-first")
     assert satchel.loads(a) is satchel.loads(b)
     assert a == b
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. No BaseException from satchel's code (issue 15, item 1). pyo3's dict iterator panics when
+#    Python code changes the dict during the walk, and a panic used to reach Python as
+#    pyo3_runtime.PanicException, a BaseException that `except Exception` misses.
+# ---------------------------------------------------------------------------------------------
+
+
+def _outcome(call):
+    """'ok', or the name of the exception class; a BaseException that is not an Exception
+    fails the test on the spot."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the class is the result
+        return type(exc).__name__
+    except BaseException as exc:  # PanicException lands here
+        pytest.fail(f"{type(exc).__module__}.{type(exc).__name__} escaped: {exc}")
+    return "ok"
+
+
+def test_lock_error_is_not_replaced_by_a_panic_when_a_key_repr_mutates_the_dict():
+    class Key:
+        def __init__(self, d):
+            self.d = d
+
+        def __repr__(self):
+            self.d[object()] = 1  # diagnosis labels keys by repr
+            return "Key"
+
+        def __reduce__(self):
+            return (Key, (None,))
+
+    d = {}
+    d[Key(d)] = 1
+    d["lock"] = threading.Lock()
+    with pytest.raises(satchel.PicklingError) as info:
+        satchel.dumps(d)
+    assert "item ['lock']" in str(info.value) and "_thread.lock" in str(info.value)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_a_repr_that_mutates_the_dict_being_sorted_is_no_panic():
+    class Element:
+        def __init__(self):
+            self.d = {}
+
+        def __repr__(self):  # sorting a frozenset calls it, inside the walk of the dict
+            self.d[len(self.d)] = 0
+            return "Element"
+
+        def __reduce__(self):
+            return (Element, ())
+
+    e = Element()
+    shared = {"a": frozenset([e, 1]), "b": 2}
+    e.d = shared
+
+    def reads_it():
+        return shared
+
+    def with_kwdefault(*, k=shared):
+        return k
+
+    assert _outcome(lambda: satchel.dumps(reads_it)) == "ok"
+    assert _outcome(lambda: satchel.dumps(with_kwdefault)) == "ok"
+
+
+def test_a_reduce_that_registers_itself_in_a_class_dict_is_no_panic():
+    """The class id walks the class dict and calls each value's __reduce_ex__; this one adds
+    to the dict it is in (cloudpickle raises RuntimeError here)."""
+
+    class Registry:
+        items = {}
+
+    class Item:
+        def __reduce_ex__(self, protocol):
+            Registry.items[len(Registry.items)] = Item()
+            return (Item, ())
+
+    Registry.items["first"] = Item()
+    result = _outcome(lambda: satchel.dumps(Registry))
+    assert result in ("ok", "PicklingError"), result
+
+
+def test_threads_mutating_a_class_dict_during_dumps_never_panic():
+    class Shared:
+        table = {i: i for i in range(50)}
+
+        def method(self):
+            return self.table
+
+    stop = threading.Event()
+
+    def mutate():
+        i = 0
+        while not stop.is_set():
+            Shared.table[i % 200] = i
+            Shared.table.pop((i + 100) % 200, None)
+            setattr(Shared, f"attr{i % 7}", i)
+            i += 1
+
+    threads = [threading.Thread(target=mutate) for _ in range(2)]
+    for t in threads:
+        t.start()
+    outcomes = {}
+    try:
+        deadline = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < deadline and n < 5000:
+            key = _outcome(lambda: satchel.dumps(Shared))
+            outcomes[key] = outcomes.get(key, 0) + 1
+            n += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    # A dict changing under iteration is a clear error (or no error): never a BaseException.
+    assert set(outcomes) <= {"ok", "PicklingError", "RuntimeError"}, outcomes
+    print(f"\n{sum(outcomes.values())} dumps with two threads mutating: {outcomes}")
+
+
+class _HostileRepr:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+    def __reduce__(self):
+        raise ValueError("no pickling either")
+
+
+def test_hostile_reduce_and_repr_give_a_picklingerror():
+    err = _outcome(lambda: satchel.dumps({"x": [1, _HostileRepr()]}))
+    assert err == "PicklingError"
+    with pytest.raises(satchel.PicklingError) as info:
+        satchel.dumps({_HostileRepr(): 1, "k": 2})
+    assert isinstance(info.value, ValueError)  # derives from the original type too
+    assert "no pickling either" in str(info.value)
+
+
+def test_an_error_type_with_a_strict_constructor_is_kept_as_the_cause():
+    """Diagnosis raises a class deriving from satchel.PicklingError and the original type:
+    UnicodeEncodeError's constructor wants five arguments, which gave `TypeError: function
+    takes exactly 5 arguments (1 given)` instead of the error."""
+
+    class Refuses:
+        def __reduce__(self):
+            "\udcff".encode("utf-8")
+
+    with pytest.raises(satchel.PicklingError) as info:
+        satchel.dumps([Refuses()])
+    assert "item 0" in str(info.value) and "surrogates not allowed" in str(info.value)
+    assert isinstance(info.value.__cause__, UnicodeEncodeError)
+
+    class KeyRefuses:
+        def __reduce__(self):
+            raise KeyError("missing")
+
+    with pytest.raises(KeyError) as info:  # KeyError's __str__ quotes; the message does not
+        satchel.dumps([KeyRefuses()])
+    assert isinstance(info.value, satchel.PicklingError)
+    assert str(info.value).startswith("item 0: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Bounded recursion in satchel's own Rust (issue 15, item 2): constants nested deeper than
+#    the recursion limit or the thread's stack allow are a PicklingError, never a segfault.
+# ---------------------------------------------------------------------------------------------
+
+DEEP_CODE = r"""
+import sys, threading, satchel
+kind, depth, stack, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if limit:
+    sys.setrecursionlimit(limit)
+def f():
+    return 1
+if kind == "tuple":
+    t = frozenset([1])
+    for _ in range(depth):
+        t = (t,)
+    code = f.__code__.replace(co_consts=f.__code__.co_consts + (t,))
+else:
+    code = f.__code__.replace(co_consts=(None, frozenset([1])))
+    for _ in range(depth):
+        code = f.__code__.replace(co_consts=f.__code__.co_consts + (code,))
+g = type(f)(code, {})
+def run():
+    try:
+        data = satchel.dumps(g)
+    except satchel.PicklingError as e:
+        print("refused", "nests more than" in str(e) or "too deeply nested" in str(e))
+    else:
+        print("ok", satchel.loads(data)() == 1)
+if stack:
+    threading.stack_size(stack)
+t = threading.Thread(target=run)
+t.start()
+t.join()
+"""
+
+
+@pytest.mark.parametrize(
+    "kind, depth, stack, limit, expect",
+    [
+        ("tuple", 30_000, 0, 0, "refused"),  # segfaulted (main thread)
+        ("code", 15_000, 0, 0, "refused"),  # segfaulted
+        ("tuple", 1_500, 512 * 1024, 0, "refused"),  # segfaulted in a 512 KiB thread
+        ("code", 1_500, 512 * 1024, 0, "refused"),
+        # The recursion limit allows it; the thread's stack does not.
+        ("tuple", 5_000, 512 * 1024, 100_000, "refused"),
+        ("code", 5_000, 512 * 1024, 100_000, "refused"),
+        ("tuple", 200, 512 * 1024, 0, "ok"),
+        ("code", 200, 0, 0, "ok"),
+    ],
+)
+def test_deeply_nested_code_constants_are_refused_not_a_crash(kind, depth, stack, limit, expect):
+    out = run_script(DEEP_CODE, kind, str(depth), str(stack), str(limit)).decode().split()
+    assert out == [expect, "True"], out
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Exception types (issue 15, item 7)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_version_without_a_minor_is_a_corrupt_header_not_an_indexerror():
+    def f():
+        return 1
+
+    data = satchel.dumps(f)
+    version = satchel.FORMAT_VERSION.encode()
+    assert data.count(b"\x8c" + bytes([len(version)]) + version) == 1
+    bad = data.replace(b"\x8c" + bytes([len(version)]) + version, b"\x8c\x011")
+    for load in (satchel.loads, pickle.loads):
+        with pytest.raises(satchel.UnpicklingError, match="version '1'"):
+            load(bad)
+
+
+def test_names_with_lone_surrogates_pickle_as_cloudpickle_pickles_them():
+    import types
+
+    from conftest import child_eval
+
+    def reads_global():
+        return x  # noqa: F821 - renamed below
+
+    code = reads_global.__code__.replace(co_names=("\udcff",))
+    f = types.FunctionType(code, {"\udcff": 5})
+
+    def g():
+        return 7
+
+    g.__module__ = "mod\udcfe"
+
+    class C:
+        def m(self):
+            return 9
+
+    C.__module__ = "cls\udcfd"
+    assert child_eval(f, "obj()") == 5
+    assert child_eval(g, "(obj(), obj.__module__ == 'mod\\udcfe')") == (7, True)
+    assert child_eval(C, "(obj().m(), obj.__module__ == 'cls\\udcfd')") == (9, True)
+
+
+FROZENSET_NOREPR = r"""
+import sys, satchel
+class NoRepr:
+    def __init__(self, v):
+        self.v = v
+    def __repr__(self):
+        raise RuntimeError("repr refused")
+    def __eq__(self, other):
+        return isinstance(other, NoRepr) and other.v == self.v
+    def __hash__(self):
+        return hash(("salt", self.v))
+def f(x=frozenset([NoRepr(i) for i in range(20)] + ["a", "b", 3])):
+    return sorted(getattr(v, "v", -1) for v in x if not isinstance(v, str))
+sys.stdout.buffer.write(satchel.dumps(f))
+"""
+
+
+def test_a_frozenset_whose_elements_repr_raises_pickles_deterministically():
+    outs = {
+        seed: run_script(FROZENSET_NOREPR, env={"PYTHONHASHSEED": str(seed)}) for seed in (1, 2)
+    }
+    assert outs[1] == outs[2]  # sorted without repr: by type, then by stdlib pickle bytes
+    from conftest import child_eval_bytes
+
+    assert child_eval_bytes(outs[1], "obj()") == [-1, *range(20)]
+
+
+def test_a_class_attribute_deleted_while_pickling_is_a_picklingerror():
+    class Target:
+        keep = 1
+
+    class Deleter:
+        def __reduce__(self):
+            if hasattr(Target, "gone"):
+                del Target.gone
+            return (int, (1,))
+
+    Target.deleter = Deleter()
+    Target.gone = 2
+    result = _outcome(lambda: satchel.dumps(Target))
+    assert result in ("ok", "PicklingError"), result  # was a raw KeyError
+
+
+def test_a_module_whose_name_is_not_a_string_loads():
+    import types
+
+    m = types.ModuleType("named_later")
+    m.value = 3
+    m.__name__ = 42
+    loaded = pickle.loads(satchel.dumps(m))  # was: module() argument 'name' must be str
+    assert loaded.__name__ == 42 and loaded.value == 3

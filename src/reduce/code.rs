@@ -93,6 +93,8 @@ fn canonical_code<'py>(
     code.call_method("replace", (), Some(&kwargs))
 }
 
+/// Recursive over nested constant tuples and nested code objects: each level is guarded
+/// (`ffi::stack::guard`), so 30,000 nested tuples give a PicklingError, not a segfault.
 fn canonical_items<'py>(
     items: &Bound<'py, PyTuple>,
     code: &Bound<'py, PyAny>,
@@ -100,6 +102,11 @@ fn canonical_items<'py>(
     paths: &mut Vec<Vec<usize>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let py = items.py();
+    let _level = crate::ffi::stack::guard(py, prefix.len(), || {
+        code.getattr("co_qualname")
+            .map(|q| format!("the constants of the code of '{q}'"))
+            .unwrap_or_else(|_| "the constants of a code object".into())
+    })?;
     let code_type = code.get_type();
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
