@@ -815,3 +815,68 @@ def test_a_module_whose_name_is_not_a_string_loads():
     m.__name__ = 42
     loaded = pickle.loads(satchel.dumps(m))  # was: module() argument 'name' must be str
     assert loaded.__name__ == 42 and loaded.value == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. load_session never dies by signal (issue 15, item 3): a snapshot of 1 MiB and more was
+#    memory-mapped, and a program shortening the file during the load (cp, truncate, rsync
+#    --inplace) killed the loader with SIGBUS.
+# ---------------------------------------------------------------------------------------------
+
+SESSION_LOADER = r"""
+import collections, os, sys, satchel
+blobs = [os.urandom(64) for _ in range(40_000)]  # about 2.7 MB: read in place before
+def f(x):
+    return x + 1
+satchel.dump_session(sys.argv[1] + ".orig")
+print("ready", flush=True)
+sys.stdin.readline()  # the parent has copied the snapshot to its place
+outcomes = collections.Counter()
+for _ in range(int(sys.argv[2])):
+    try:
+        satchel.load_session(sys.argv[1])
+        outcomes["ok"] += 1
+    except Exception as exc:  # any clear error is fine; a signal is not
+        outcomes[type(exc).__name__] += 1
+print(dict(outcomes), flush=True)
+"""
+
+
+def test_load_session_survives_the_file_being_rewritten_and_truncated(tmp_path):
+    import ast
+    import shutil
+
+    path = str(tmp_path / "snap.satchel")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SESSION_LOADER, path, "300"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        shutil.copyfile(path + ".orig", path)
+        size = os.path.getsize(path)
+        assert size >= 1 << 20
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        rewrites = 0
+        while proc.poll() is None:
+            if rewrites % 2:
+                shutil.copyfile(path + ".orig", path)  # cp: truncate, then write
+            else:
+                os.truncate(path, size // 3)
+                time.sleep(0.002)
+                shutil.copyfile(path + ".orig", path)
+            rewrites += 1
+            time.sleep(0.005)  # an intact file for a while: some loads succeed
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (proc.returncode, err.decode()[-2000:])
+    outcomes = ast.literal_eval(out.decode().strip().splitlines()[-1])
+    assert set(outcomes) <= {"ok", "UnpicklingError"}, outcomes
+    assert sum(outcomes.values()) == 300 and outcomes.get("ok"), outcomes
+    assert rewrites > 10, rewrites
+    print(f"\n300 loads during {rewrites} rewrites: {outcomes}")

@@ -635,31 +635,72 @@ def dump_session(
 # ---------------------------------------------------------------------------------------------
 
 
-#: Files at least this large are mapped rather than read: satchel.loads parses a read-only
-#: mapping in place, so a 26 MB snapshot is not first copied into a bytes object (on a fresh
-#: process that copy is a page fault per 4 KiB).
-_MAP_MIN = 1 << 20
+#: Files at least this large are read into anonymous memory that asks for huge pages: a fresh
+#: bytes object of 26 MB costs a page fault per 4 KiB, which was a fifth of a snapshot's load.
+_HUGE_MIN = 1 << 20
+#: Reads of a file that keeps changing under the loader before it gives up.
+_READ_ATTEMPTS = 3
+
+
+def _same_file_state(before, after):
+    return (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_ctime_ns,
+    )
+
+
+def _read_into(file, size):
+    """``size`` bytes of ``file`` in a private buffer (read-only to the loader), or None when
+    the file ended sooner (it was shortened meanwhile)."""
+    if size < _HUGE_MIN or not hasattr(mmap, "MADV_HUGEPAGE"):
+        data = file.read()
+        return data if len(data) == size else None
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(OSError):
+        memory.madvise(mmap.MADV_HUGEPAGE)
+    view = memoryview(memory)
+    done = 0
+    while done < size:  # one read(2) returns at most 2 GiB
+        n = file.readinto(view[done:])
+        if not n:
+            view.release()
+            memory.close()
+            return None
+        done += n
+    view.release()
+    # Read-only: satchel.loads parses a read-only buffer in place, as it does bytes.
+    return memoryview(memory).toreadonly()
 
 
 @contextlib.contextmanager
-def _mapped(path):
-    """The file's bytes: a read-only memory map for large files, else ``bytes``."""
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        view = None
-        if size >= _MAP_MIN:
-            with contextlib.suppress(OSError, ValueError):
-                view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        if view is None:
-            yield file.read()
-            return
+def _snapshot_bytes(path):
+    """The file's bytes, read into memory of our own. A shared mapping of the file (what this
+    did before) dies of SIGBUS when another program shortens the file while it loads (`cp`,
+    `truncate`, `rsync --inplace` onto it); a copy cannot be touched. A file whose size or
+    times changed during the read is read again (a rewrite in place), up to three times."""
+    for _ in range(_READ_ATTEMPTS):
+        with open(path, "rb") as file:
+            before = os.fstat(file.fileno())
+            data = _read_into(file, before.st_size)
+            after = os.fstat(file.fileno())
+        if data is not None and _same_file_state(before, after):
+            break
+        if isinstance(data, memoryview):
+            data.release()
+    else:
+        raise satchel.UnpicklingError(f"{path}: the file kept changing while it was read")
     try:
-        yield view
+        yield data
     finally:
-        # Loaded objects copy what they keep (out-of-band buffers are decoded into new ones);
-        # should anything still export the map, the collector closes it instead.
-        with contextlib.suppress(BufferError):
-            view.close()
+        if isinstance(data, memoryview):
+            # Loaded objects copy what they keep (out-of-band buffers are decoded into new
+            # ones); should anything still export the memory, the collector frees it instead.
+            memory = data.obj
+            data.release()
+            with contextlib.suppress(BufferError):
+                memory.close()
 
 
 def load_session(path, *, module=None):
@@ -673,9 +714,12 @@ def load_session(path, *, module=None):
     """
     path = os.fspath(path)
     ns, _, _ = _namespace(module)
-    with _mapped(path) as data, _namespace_bound(ns):
+    with _snapshot_bytes(path) as data, _namespace_bound(ns):
         size = len(data)
-        payload = satchel.loads(data)
+        try:
+            payload = satchel.loads(data)
+        except EOFError as exc:  # an empty or cut-short plain pickle
+            raise satchel.UnpicklingError(f"{path}: the snapshot ends early ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise satchel.UnpicklingError(f"{path}: not a satchel session snapshot ({found!r})")
