@@ -880,3 +880,102 @@ def test_load_session_survives_the_file_being_rewritten_and_truncated(tmp_path):
     assert sum(outcomes.values()) == 300 and outcomes.get("ok"), outcomes
     assert rewrites > 10, rewrites
     print(f"\n300 loads during {rewrites} rewrites: {outcomes}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Files of dump_session (issue 15, item 8)
+# ---------------------------------------------------------------------------------------------
+
+KILLED_DUMP = r"""
+import os, sys, time, satchel
+class SlowSecondTime:
+    calls = 0
+    def __reduce__(self):
+        type(self).calls += 1
+        if type(self).calls == 2:  # the first is the trial; the second writes the snapshot
+            print("writing", flush=True)
+            time.sleep(60)
+        return (int, (1,))
+blob = os.urandom(1 << 20)
+slow = SlowSecondTime()
+satchel.dump_session(sys.argv[1])
+"""
+
+HOLD_LOCK = r"""
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _tmp_files(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
+def test_a_killed_dump_leaves_a_temporary_file_the_next_dump_removes(tmp_path):
+    import signal
+
+    path = tmp_path / "snap.satchel"
+    leftovers = []
+    for _ in range(2):  # each killed dump leaves one; the next dump removes it first
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_DUMP, str(path)], stdout=subprocess.PIPE
+        )
+        try:
+            assert proc.stdout.readline().strip() == b"writing"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        left = _tmp_files(tmp_path)
+        assert len(left) == 1 and left[0].startswith(".snap.satchel."), left
+        leftovers.append(left[0])
+    assert leftovers[0] != leftovers[1]
+    # Neighbours that are not stale temporary files of this path stay: another path's, other
+    # shapes of name, and one a live process holds (a dump in progress).
+    keep = [".other.satchel.abcdefgh.tmp", ".snap.satchel.tmp", "snap.satchel.abcdefgh.tmp"]
+    for name in keep:
+        (tmp_path / name).write_bytes(b"x")
+    held = tmp_path / ".snap.satchel.zzzzzzzz.tmp"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(held)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        module = _module_with(value=3)
+        satchel.dump_session(path, module=module)
+        assert _tmp_files(tmp_path) == sorted([*keep, held.name])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert satchel.load_session(path, module=_module_with()).saved == ["value"]
+
+
+def _module_with(**values):
+    import types
+
+    module = types.ModuleType("session_under_test")
+    vars(module).update(values)
+    return module
+
+
+UMASK_DUMP = r"""
+import os, stat, sys, satchel, types
+os.umask(int(sys.argv[2], 8))
+module = types.ModuleType("m")
+module.value = 1
+satchel.dump_session(sys.argv[1], module=module)
+first = stat.S_IMODE(os.stat(sys.argv[1]).st_mode)
+os.chmod(sys.argv[1], 0o640)
+satchel.dump_session(sys.argv[1], module=module)  # an existing file keeps its mode
+print(oct(first), oct(stat.S_IMODE(os.stat(sys.argv[1]).st_mode)))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.parametrize("umask, mode", [("022", "0o644"), ("077", "0o600"), ("002", "0o664")])
+def test_a_new_snapshot_honours_the_umask(tmp_path, umask, mode):
+    out = run_script(UMASK_DUMP, str(tmp_path / f"s{umask}.satchel"), umask).decode().split()
+    assert out == [mode, "0o640"]
