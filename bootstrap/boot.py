@@ -23,7 +23,7 @@ import threading
 import types
 import weakref
 
-FORMAT_VERSION = "1.3.0"
+FORMAT_VERSION = "1.4.0"
 
 
 #: Which parts of the bootstrap this module holds: "core" (this file), "bytecode" (bytecode.py,

@@ -979,3 +979,159 @@ print(oct(first), oct(stat.S_IMODE(os.stat(sys.argv[1]).st_mode)))
 def test_a_new_snapshot_honours_the_umask(tmp_path, umask, mode):
     out = run_script(UMASK_DUMP, str(tmp_path / f"s{umask}.satchel"), umask).decode().split()
     assert out == [mode, "0o640"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Checksummed compression (issue 15, item 5; format 1.4). Every zstd frame ends with zstd's
+#     content checksum, and each out-of-band buffer carries a check binding its flags, element
+#     size and frames. A flipped bit used to load wrong data silently about 60% of the time.
+# ---------------------------------------------------------------------------------------------
+
+
+def _regions(data):
+    """``{kind: [(start, end)]}`` of a compressed stream: "frame" (every zstd frame), "meta"
+    (each buffer's flags, element size and check), "opcodes" (the rest after the header)."""
+    pos = satchel.inspect(data)["header_size"]
+    regions = {"frame": [], "meta": [], "opcodes": []}
+
+    def token():
+        nonlocal pos
+        start, op = pos, data[pos : pos + 1]
+        n = {b"C": 1, b"B": 4, b"\x8e": 8}[op]
+        size = int.from_bytes(data[pos + 1 : pos + 1 + n], "little")
+        regions["opcodes"].append((start, pos + 1 + n))
+        pos += 1 + n + size
+        return pos - size, pos
+
+    line_end = data.index(b"\n", data.index(b"\n", pos) + 1) + 1
+    buffered = data[pos:line_end].endswith(b"load_zstd_buffers\n")
+    regions["opcodes"].append((pos, line_end))
+    pos = line_end
+    if not buffered:
+        regions["frame"].append(token())
+    else:
+        regions["opcodes"].append((pos, pos + 1))
+        pos += 1
+        regions["frame"].append(token())
+        while data[pos : pos + 1] == b"(":
+            assert data[pos + 1 : pos + 2] == b"K" and data[pos + 3 : pos + 4] == b"K"
+            regions["meta"].append((pos + 1, pos + 5))
+            flags = data[pos + 2]
+            pos += 5
+            if flags & 2:
+                regions["meta"].append(token())
+            while data[pos : pos + 1] != b"t":
+                regions["frame"].append(token())
+            pos += 1
+    regions["opcodes"].append((pos, len(data)))
+    return regions
+
+
+def _flip_outcomes(data, want, bits, loader):
+    """``{bit: "raised:<class>" | "identical" | "different"}``."""
+    import numpy as np
+
+    def same(a, b):
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, np.ndarray):
+            return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+        if isinstance(a, dict):
+            return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return callable(a) and callable(b) and a(2) == b(2) if callable(a) else a == b
+
+    out = {}
+    for bit in bits:
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        try:
+            got = loader(bytes(damaged))
+        except Exception as exc:  # noqa: BLE001 - which class is checked below
+            out[bit] = "raised:" + (
+                "UnpicklingError" if isinstance(exc, pickle.UnpicklingError) else type(exc).__name__
+            )
+        else:
+            out[bit] = "identical" if same(got, want) else "different"
+    return out
+
+
+def _in(regions, kind, bit):
+    return any(a <= bit // 8 < z for a, z in regions[kind])
+
+
+def _summary(outcomes):
+    counts = {}
+    for v in outcomes.values():
+        counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
+def test_every_bit_flip_of_a_small_compressed_stream_is_detected():
+    def f(x):
+        return x + 1
+
+    obj = {"a": list(range(50)), "s": "hello" * 10, "f": f}
+    data = satchel.dumps(obj, compress=True)
+    regions = _regions(data)
+    want = satchel.loads(data)
+    bits = range(len(data) * 8)
+    report = {}
+    for name, loader in (("satchel.loads", satchel.loads), ("pickle.loads", pickle.loads)):
+        outcomes = _flip_outcomes(data, want, bits, loader)
+        frame = {b: v for b, v in outcomes.items() if _in(regions, "frame", b)}
+        # A damaged frame is an UnpicklingError with either loader, or decodes to exactly the
+        # same content (its checksum says so): a flip of the frame header's unused bit, or of
+        # bits of a compressed block that do not change what it decodes to (a few per frame).
+        assert set(frame.values()) <= {"raised:UnpicklingError", "identical"}, _summary(frame)
+        assert _summary(frame).get("identical", 0) < len(frame) / 100, _summary(frame)
+        different = sorted(b // 8 for b, v in outcomes.items() if v == "different")
+        if name == "satchel.loads":
+            # satchel.loads parses the header and the wrapper strictly: nothing outside the
+            # frames changes the value either (flips that change nothing: the producer label,
+            # unused flag bits, the version's patch digit).
+            assert different == [], different
+        else:
+            # Plain pickle.loads runs the header's and the wrapper's opcodes as they are: a
+            # flip there can make it stop early with another value (a string length shortened
+            # so that the next byte is STOP). Only there, never in a frame.
+            assert all(not _in(regions, "frame", b * 8) for b in different), different
+        report[name] = (_summary(outcomes), different)
+    print(f"\n{len(data)}-byte stream, {len(bits)} flips: {report}")
+
+
+def test_bit_flips_in_a_compressed_stream_with_buffers_are_detected():
+    import random
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    obj = {
+        "walk": np.cumsum(rng.standard_normal(160_000)),  # 1.28 MB: two chunks, shuffled by 8
+        "codes": np.arange(40_000, dtype=np.int32) % 17,
+        "ro": pickle.PickleBuffer(bytes(range(256)) * 400),  # read-only: flags 3
+    }
+    data = satchel.dumps(obj, compress=True)
+    assert satchel.inspect(data)["out_of_band_buffers"] == 3
+    regions = _regions(data)
+    assert len(regions["frame"]) == 5 and len(regions["meta"]) == 6
+    want = satchel.loads(data)
+    # Every bit outside the frames, and of each frame's first and last 24 bytes (headers,
+    # block headers, checksums); a random sample of the rest.
+    edges = [range(a, a + 24) for a, z in regions["frame"]] + [
+        range(z - 24, z) for a, z in regions["frame"]
+    ]
+    structure = [range(a, z) for kind in ("meta", "opcodes") for a, z in regions[kind]]
+    chosen = {byte * 8 + i for r in edges + structure for byte in r for i in range(8)}
+    rnd = random.Random(15)
+    chosen |= set(rnd.sample(range(len(data) * 8), 600))
+    bits = sorted(b for b in chosen if b < len(data) * 8)
+    outcomes = _flip_outcomes(data, want, bits, satchel.loads)
+    assert "different" not in outcomes.values(), _summary(outcomes)
+    meta = {b: v for b, v in outcomes.items() if _in(regions, "meta", b)}
+    assert set(meta.values()) == {"raised:UnpicklingError"}, _summary(meta)  # the check
+    frame = {b: v for b, v in outcomes.items() if _in(regions, "frame", b)}
+    assert set(frame.values()) <= {"raised:UnpicklingError", "identical"}, _summary(frame)
+    assert _summary(frame).get("identical", 0) < len(frame) / 100, _summary(frame)
+    print(f"\n{len(data)}-byte stream, {len(bits)} flips: {_summary(outcomes)}")
