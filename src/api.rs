@@ -60,6 +60,7 @@ impl Reducer {
         diagnose::Seen {
             last: self.last.load(Ordering::Relaxed),
             raised: self.raised.load(Ordering::Relaxed),
+            own_sink: false,
         }
     }
 }
@@ -557,7 +558,8 @@ fn body_cached<'py>(
     let small = value
         .as_ref()
         .is_ok_and(|v| v.as_bytes().len() <= REUSE_MAX_OUTPUT);
-    let seen = cached.reducer.get().seen();
+    let mut seen = cached.reducer.get().seen();
+    seen.own_sink = true; // our Writer, no buffer_callback
     if result.is_ok() && small && cached.clear_memo.bind(py).call0().is_ok() {
         cached.reducer.get().state.reset();
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
@@ -579,7 +581,9 @@ fn body_fresh<'py>(
     let pickler = new_pickler(writer.as_any(), opts, buffer_callback)?;
     let reducer = reducer_of(&pickler)?;
     if let Err(err) = typerefs(py).c_dump.bind(py).call1((&pickler, obj)) {
-        let seen = reducer.get().seen();
+        let mut seen = reducer.get().seen();
+        // Our writer and our own sink cannot be what failed; a caller's buffer_callback can.
+        seen.own_sink = buffer_callback.is_none_or(|cb| cb.is_instance_of::<BufferSink>());
         drop((pickler, reducer));
         return Err(diagnose::explain(obj, err, seen));
     }

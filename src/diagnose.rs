@@ -36,14 +36,17 @@ const WALK_BUDGET: usize = 50_000_000;
 const REDUCE_COST: usize = 64;
 /// Path elements shown in a message: the first and the last ones of a longer path.
 const SHOWN_HEAD: usize = 16;
-const SHOWN_TAIL: usize = 32;
+const SHOWN_TAIL: usize = 48;
 
 /// What the failed pickler's reducer saw: the address of the last object it was called with,
 /// and of the exception it raised itself (0: none). Addresses only: compared, never read.
+/// `own_sink`: the pickler wrote to satchel's own writer with no caller's buffer_callback
+/// (`satchel.dumps`), so no file or callback can have raised the error.
 #[derive(Clone, Copy, Default)]
 pub struct Seen {
     pub last: usize,
     pub raised: usize,
+    pub own_sink: bool,
 }
 
 /// Turn an error raised while pickling `obj` into satchel's error, or leave it alone.
@@ -51,8 +54,9 @@ pub struct Seen {
 /// - If neither the part that failed nor `obj` fails on its own with a fresh
 ///   `satchel.Pickler`, the failure came from the file, the buffer callback or a subclass
 ///   hook, not from the object: the error passes through unchanged (as pickle and cloudpickle
-///   let it), unless satchel's reducer raised it, in which case the object changed while it
-///   was pickled (`Error::Changed`).
+///   let it), unless satchel's reducer raised it or there was no file or callback to blame
+///   (`satchel.dumps`), in which case the object changed while it was pickled
+///   (`Error::Changed`: a `__reduce__` that fails once, another thread).
 /// - Otherwise the error becomes a `satchel.PicklingError` with the path to the part that
 ///   failed. Its class also derives from the original exception's type, so `except ValueError`
 ///   written against pickle keeps working; the original is its `__cause__`.
@@ -94,7 +98,7 @@ pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr, seen: Seen) -> PyErr {
     }
     // The old search, bounded: does `obj` fail on its own, and which of its parts?
     let Some(root_err) = search.fails(obj) else {
-        if raised_by_reducer {
+        if raised_by_reducer || seen.own_sink {
             let (path, leaf) = found.unwrap_or_else(|| (Vec::new(), obj.clone()));
             let mut path = render_path(path);
             path.push(describe(&leaf));

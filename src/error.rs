@@ -119,6 +119,12 @@ pub enum Error {
         what: String,
         depth: usize,
     },
+    /// A code object whose bytecode ends inside an instruction's inline caches (made with
+    /// `CodeType.replace`): CPython writes past the end of memory when anything reads its
+    /// `co_code` (marshal, dis, satchel's own analysis).
+    MalformedBytecode {
+        what: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -226,6 +232,12 @@ impl std::fmt::Display for Error {
                 f,
                 "cannot pickle {what}: it nests more than {depth} levels deep (the recursion \
                  limit or this thread's stack); flatten it or raise the limit"
+            ),
+            Error::MalformedBytecode { what } => write!(
+                f,
+                "cannot pickle the code of {what}: its bytecode ends inside an instruction's \
+                 inline caches, and reading such bytecode (co_code) overruns memory in \
+                 CPython; it was not made by the compiler"
             ),
             Error::CodeInPortable { what } => write!(
                 f,

@@ -1135,3 +1135,71 @@ def test_bit_flips_in_a_compressed_stream_with_buffers_are_detected():
     assert set(frame.values()) <= {"raised:UnpicklingError", "identical"}, _summary(frame)
     assert _summary(frame).get("identical", 0) < len(frame) / 100, _summary(frame)
     print(f"\n{len(data)}-byte stream, {len(bits)} flips: {_summary(outcomes)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. The dumps-side fuzzer (issue 15, item 9; fuzz/fuzz_dumps.py): a seeded short run, and the
+#     cases it found. Each case runs in a forked child, so a crash is a finding, not the end of
+#     the test run.
+# ---------------------------------------------------------------------------------------------
+
+FUZZ_DUMPS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fuzz", "fuzz_dumps.py")
+
+
+def _fuzz_dumps(*args):
+    proc = subprocess.run(
+        [sys.executable, FUZZ_DUMPS, *args], capture_output=True, text=True, timeout=600
+    )
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the fuzzer forks a child per case")
+def test_dumps_fuzzer_seeded_short_run_finds_nothing():
+    code, report = _fuzz_dumps("--cases", "300", "--seed", "1")
+    assert code == 0, report[-3000:]
+    assert "300 cases" in report and "0 finding(s)" in report, report[-3000:]
+    print("\n" + report.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the fuzzer forks a child per case")
+@pytest.mark.parametrize(
+    "seed, was",
+    [
+        # A code object whose bytecode ends inside LOAD_GLOBAL's inline caches: CPython's
+        # co_code getter wrote past the end of the heap block (SIGSEGV later, in malloc).
+        (100903, "SIGSEGV"),
+        (101188, "SIGSEGV"),
+        # A hostile __getattribute__ that fails once: dumps let the raw TypeError through,
+        # since a second try pickled fine (no file to blame in satchel.dumps).
+        (100157, "TypeError"),
+        (100871, "TypeError"),
+        (101036, "TypeError"),
+        (101306, "TypeError"),
+    ],
+)
+def test_dumps_fuzzer_findings_stay_fixed(seed, was):
+    code, report = _fuzz_dumps("--cases", "1", "--seed", str(seed))
+    assert code == 0, (was, report[-2000:])
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython", reason="CPython's co_code getter has the overrun"
+)
+def test_reading_malformed_bytecode_is_refused_before_it_overruns_memory():
+    import opcode
+    import types
+
+    def f():
+        return 1
+
+    ops = opcode.opmap
+    bad = f.__code__.replace(co_code=bytes([ops["NOP"], 0, ops["LOAD_GLOBAL"], 0]))
+    with pytest.raises(satchel.PicklingError, match="inline caches"):
+        satchel.dumps(types.FunctionType(bad, {}))
+
+    def hot(x):
+        return len(x) + abs(x[0])
+
+    for i in range(5000):  # specialized (adaptive) bytecode is not mistaken for malformed
+        hot([i])
+    assert satchel.loads(satchel.dumps(hot))([-3]) == 4

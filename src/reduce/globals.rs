@@ -141,6 +141,8 @@ fn walk<'py>(
             .map(|q| format!("the code of '{q}'"))
             .unwrap_or_else(|_| "a code object".into())
     })?;
+    // Before anything reads co_code: reading a malformed one overruns memory (code.rs).
+    super::code::check_bytecode(code)?;
     let names = code.getattr("co_names")?.cast_into::<PyTuple>()?;
     for name in names.iter() {
         let name = name.cast_into::<PyString>()?;
