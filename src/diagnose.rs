@@ -100,10 +100,13 @@ pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr, seen: Seen) -> PyErr {
     let Some(root_err) = search.fails(obj) else {
         if raised_by_reducer || seen.own_sink {
             let (path, leaf) = found.unwrap_or_else(|| (Vec::new(), obj.clone()));
-            let mut path = render_path(path);
-            path.push(describe(&leaf));
+            let path = render_path(path);
+            let mut what = describe(&leaf);
+            if !path.is_empty() {
+                what = format!("{what} at {}", path.join(" -> "));
+            }
             let error = Error::Changed {
-                what: path.join(" -> "),
+                what,
                 reason: format!(
                     "{}: {}",
                     original_type

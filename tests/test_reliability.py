@@ -586,38 +586,61 @@ def test_a_reduce_that_registers_itself_in_a_class_dict_is_no_panic():
     assert result in ("ok", "PicklingError"), result
 
 
+class _Value:
+    """A class-dict value whose __reduce_ex__ is Python code: the class id calls it while it
+    walks the dict, and the interpreter may switch threads there."""
+
+    def __init__(self, i):
+        self.i = i
+
+    def __reduce_ex__(self, protocol):
+        return (_Value, (self.i,))
+
+
 def test_threads_mutating_a_class_dict_during_dumps_never_panic():
-    class Shared:
-        table = {i: i for i in range(50)}
+    """Each dump is of a new class (its id is computed on its first dump, walking its dict),
+    while two threads change that class and a dict it holds."""
 
-        def method(self):
-            return self.table
+    def make():
+        class Shared:
+            table = {i: _Value(i) for i in range(50)}
 
+            def method(self):
+                return self.table
+
+        return Shared
+
+    current = [make()]
     stop = threading.Event()
 
     def mutate():
         i = 0
         while not stop.is_set():
-            Shared.table[i % 200] = i
-            Shared.table.pop((i + 100) % 200, None)
-            setattr(Shared, f"attr{i % 7}", i)
+            cls = current[0]
+            cls.table[i % 200] = _Value(i)
+            cls.table.pop((i + 100) % 200, None)
+            setattr(cls, f"attr{i % 7}", _Value(i))
             i += 1
 
     threads = [threading.Thread(target=mutate) for _ in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter will
     for t in threads:
         t.start()
     outcomes = {}
     try:
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 4
         n = 0
-        while time.monotonic() < deadline and n < 5000:
-            key = _outcome(lambda: satchel.dumps(Shared))
+        while time.monotonic() < deadline and n < 3000:
+            current[0] = cls = make()
+            key = _outcome(lambda: satchel.dumps(cls))
             outcomes[key] = outcomes.get(key, 0) + 1
             n += 1
     finally:
         stop.set()
         for t in threads:
             t.join()
+        sys.setswitchinterval(interval)
     # A dict changing under iteration is a clear error (or no error): never a BaseException.
     assert set(outcomes) <= {"ok", "PicklingError", "RuntimeError"}, outcomes
     print(f"\n{sum(outcomes.values())} dumps with two threads mutating: {outcomes}")

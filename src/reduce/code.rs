@@ -154,7 +154,9 @@ pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     if raw.chunks_exact(2).any(|unit| unprobed.contains(&unit[0])) {
         return Ok(());
     }
-    let pad: Vec<u8> = std::iter::repeat_n([*nop, 0], PROBE_PAD).flatten().collect();
+    let pad: Vec<u8> = std::iter::repeat_n([*nop, 0], PROBE_PAD)
+        .flatten()
+        .collect();
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("co_code", PyBytes::new(py, &[raw, &pad[..]].concat()))?;
     let Ok(probe) = code.call_method("replace", (), Some(&kwargs)) else {
@@ -181,9 +183,7 @@ fn probe_opcodes(py: Python<'_>) -> PyResult<&(u8, Vec<u8>)> {
             None => py.import("opcode")?.getattr("opmap")?,
         };
         let opmap = opmap.cast_into::<pyo3::types::PyDict>()?;
-        let nop: u8 = opmap
-            .get_item("NOP")?
-            .map_or(Ok(9), |v| v.extract())?;
+        let nop: u8 = opmap.get_item("NOP")?.map_or(Ok(9), |v| v.extract())?;
         let mut unprobed = Vec::new();
         for item in opmap.items().iter() {
             let (name, op): (String, i64) = item.extract()?;
