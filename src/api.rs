@@ -214,6 +214,16 @@ impl Writer {
     /// Called by the pickler with bytes, or (for large buffers) a memoryview, which is copied
     /// because its owner may change it after the call.
     fn write(&self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        catch_panic(data.py(), false, || self.keep(data))
+    }
+
+    fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        catch_panic(py, false, || self.joined(py))
+    }
+}
+
+impl Writer {
+    fn keep(&self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let py = data.py();
         let chunk = if data.is_exact_instance_of::<PyBytes>() {
             data.clone()
@@ -228,7 +238,7 @@ impl Writer {
         Ok(len)
     }
 
-    fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+    fn joined<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let chunks = std::mem::take(&mut *self.chunks.lock().expect("writer lock"));
         if chunks.len() == 1 {
             return Ok(chunks[0].bind(py).clone().cast_into::<PyBytes>()?);
@@ -855,7 +865,9 @@ impl StreamOptions {
         sink: Option<&Bound<'py, BufferSink>>,
     ) -> PyResult<()> {
         let held = sink.map(|s| s.get().take()).unwrap_or_default();
-        write_compressed(body.py(), file, &self.opts, body, &held)
+        catch_panic(body.py(), false, || {
+            write_compressed(body.py(), file, &self.opts, body, &held)
+        })
     }
 }
 

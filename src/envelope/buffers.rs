@@ -75,6 +75,17 @@ impl BufferSink {
     }
 
     fn __call__(&self, buffer: &Bound<'_, PyAny>) -> PyResult<bool> {
+        crate::error::catch_panic(buffer.py(), false, || self.keep(buffer))
+    }
+
+    /// Forget the buffers kept by a dump that failed.
+    fn clear(&self) {
+        drop(self.take());
+    }
+}
+
+impl BufferSink {
+    fn keep(&self, buffer: &Bound<'_, PyAny>) -> PyResult<bool> {
         // raw(): the same memory as one-dimensional unsigned bytes (the C pickler has already
         // refused a non-contiguous buffer).
         let view = PyBuffer::<u8>::get(&buffer.call_method0("raw")?)?;
@@ -89,11 +100,6 @@ impl BufferSink {
             readonly,
         });
         Ok(false)
-    }
-
-    /// Forget the buffers kept by a dump that failed.
-    fn clear(&self) {
-        drop(self.take());
     }
 }
 
@@ -292,6 +298,14 @@ pub fn decompress_all<'py>(
 /// `pickle.loads` of a stream with out-of-band buffers: decode, then unpickle the body.
 #[pyfunction]
 pub fn zstd_load_buffers<'py>(
+    py: Python<'py>,
+    frame: &[u8],
+    buffers: Vec<Bound<'py, pyo3::types::PyTuple>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    crate::error::catch_panic(py, true, || load_buffers(py, frame, buffers))
+}
+
+fn load_buffers<'py>(
     py: Python<'py>,
     frame: &[u8],
     buffers: Vec<Bound<'py, pyo3::types::PyTuple>>,

@@ -90,8 +90,13 @@ pub fn check_memory(py: Python<'_>, size: u64) -> PyResult<()> {
     Ok(())
 }
 
+/// The body of a compressed stream (the bootstrap's `load_zstd` calls it).
 #[pyfunction]
 pub fn zstd_decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    crate::error::catch_panic(py, true, || decompress(py, frame))
+}
+
+fn decompress<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let size = frame_size(py, frame)?;
     check_memory(py, size)?;
     let mut out: Vec<u8> = Vec::new();
