@@ -114,7 +114,7 @@ def _version_tuple(version):
     try:
         major, minor = version.split(".")[:2]  # "1" is corrupt too, not an IndexError
         return int(major), int(minor)
-    except Exception:  # shorter than the tuple (standalone header bytes)
+    except Exception:  # noqa: BLE001 - shorter than a tuple of types (header bytes)
         raise UnpicklingError("corrupt satchel header: version %r" % (version,)) from None
 
 

@@ -1171,7 +1171,11 @@ FUZZ_DUMPS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fuzz", "f
 
 def _fuzz_dumps(*args):
     proc = subprocess.run(
-        [sys.executable, FUZZ_DUMPS, *args], capture_output=True, text=True, timeout=600
+        [sys.executable, FUZZ_DUMPS, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     return proc.returncode, proc.stderr
 
