@@ -6,7 +6,8 @@ pickled by ``satchel.dumps`` in a forked child, so that a crash, a hang or an es
     .venv/bin/python fuzz/fuzz_dumps.py --cases 500 --seed 1     # a fixed, seeded run
     .venv/bin/python fuzz/fuzz_dumps.py --replay 1000123         # one case, in this process
 
-Each case is a seed. ``build(random.Random(seed))`` makes an object graph from hostile parts:
+Each case is a seed; the run is under ``PYTHONMALLOC=debug`` (re-executed so), which turns a
+write past the end of a heap block into an abort when the block is freed. ``build(random.Random(seed))`` makes an object graph from hostile parts:
 ``__reduce__``/``__reduce_ex__`` returning garbage or raising, ``__getattr__`` answering every
 name, ``__eq__``/``__hash__``/``__repr__`` raising or mutating the dicts and sets that hold
 them, dicts mutated by pickling itself (globals, class dicts, kwdefaults, module namespaces)
@@ -585,6 +586,11 @@ def fork_case(seed):
             os.dup2(devnull, 2)  # Rust's panic hook and Python's warnings print here
             signal.alarm(TIMEOUT)
             kind, detail = run_case(seed)
+            # Free what the case made: PYTHONMALLOC=debug checks each block's guard bytes when
+            # it is freed, so a write past the end of one is caught here, in this case.
+            import gc
+
+            gc.collect()
             os.write(write_fd, json.dumps([kind, detail[:2000]]).encode())
             code = 0
         except BaseException as exc:  # noqa: BLE001 - reported, then the child exits
@@ -612,7 +618,16 @@ def main():
     parser.add_argument("--cases", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None, help="first seed (default: random)")
     parser.add_argument("--replay", type=int, default=None, help="run one seed in-process")
+    parser.add_argument(
+        "--no-debug-malloc",
+        action="store_true",
+        help="do not run under PYTHONMALLOC=debug (which catches heap overruns when the "
+        "overrun block is freed; about twice as slow)",
+    )
     args = parser.parse_args()
+    if not args.no_debug_malloc and os.environ.get("PYTHONMALLOC") != "debug":
+        env = dict(os.environ, PYTHONMALLOC="debug")
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     if args.replay is not None:
         try:
             print(run_case(args.replay))

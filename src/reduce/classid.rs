@@ -262,6 +262,8 @@ impl Describer {
     }
 
     fn code(&mut self, code: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+        // Reading co_code of malformed bytecode overruns memory (code.rs, issue 15).
+        super::code::check_bytecode(code)?;
         let bytecode = code.getattr("co_code")?.cast_into::<PyBytes>()?;
         let _ = write!(
             self.out,
