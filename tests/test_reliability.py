@@ -855,12 +855,13 @@ satchel.dump_session(sys.argv[1] + ".orig")
 print("ready", flush=True)
 sys.stdin.readline()  # the parent has copied the snapshot to its place
 outcomes = collections.Counter()
-for _ in range(int(sys.argv[2])):
+while not os.path.exists(sys.argv[1] + ".stop"):  # loads while the parent rewrites the file
     try:
         satchel.load_session(sys.argv[1])
         outcomes["ok"] += 1
     except Exception as exc:  # any clear error is fine; a signal is not
         outcomes[type(exc).__name__] += 1
+satchel.load_session(sys.argv[1])  # the file is whole again
 print(dict(outcomes), flush=True)
 """
 
@@ -871,7 +872,7 @@ def test_load_session_survives_the_file_being_rewritten_and_truncated(tmp_path):
 
     path = str(tmp_path / "snap.satchel")
     proc = subprocess.Popen(
-        [sys.executable, "-c", SESSION_LOADER, path, "300"],
+        [sys.executable, "-c", SESSION_LOADER, path],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -883,26 +884,26 @@ def test_load_session_survives_the_file_being_rewritten_and_truncated(tmp_path):
         assert size >= 1 << 20
         proc.stdin.write(b"go\n")
         proc.stdin.flush()
-        rewrites = 0
-        while proc.poll() is None:
-            if rewrites % 2:
+        for rewrite in range(60):
+            if rewrite % 2:
                 shutil.copyfile(path + ".orig", path)  # cp: truncate, then write
             else:
                 os.truncate(path, size // 3)
                 time.sleep(0.002)
                 shutil.copyfile(path + ".orig", path)
-            rewrites += 1
             time.sleep(0.005)  # an intact file for a while: some loads succeed
-        out, err = proc.communicate(timeout=60)
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        with open(path + ".stop", "w"):
+            pass
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, (proc.returncode, err.decode()[-2000:])
     outcomes = ast.literal_eval(out.decode().strip().splitlines()[-1])
     assert set(outcomes) <= {"ok", "UnpicklingError"}, outcomes
-    assert sum(outcomes.values()) == 300 and outcomes.get("ok"), outcomes
-    assert rewrites > 10, rewrites
-    print(f"\n300 loads during {rewrites} rewrites: {outcomes}")
+    assert sum(outcomes.values()) > 0, outcomes
+    print(f"\nloads during 60 rewrites: {outcomes}")
 
 
 # ---------------------------------------------------------------------------------------------
