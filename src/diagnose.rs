@@ -23,9 +23,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple, PyType};
 use rustc_hash::FxHashSet;
 
-use crate::api::dump_raw;
 use crate::error::{pickling_error_type, Error};
 use crate::ffi::{self, addr, type_addr};
+use crate::pickler::dump_raw;
 use crate::typeref::typerefs;
 
 /// Bounds that keep diagnosis of a huge graph cheap; past them the path is what was found.
@@ -499,7 +499,10 @@ fn children<'py>(
         // the attributes), then its attributes, less the ABC caches it never sends.
         let meta = obj.get_type();
         out.push((
-            text(format!("metaclass '{}' of class '{name}'", meta.qualname()?)),
+            text(format!(
+                "metaclass '{}' of class '{name}'",
+                meta.qualname()?
+            )),
             meta.clone().into_any(),
         ));
         for base in obj.getattr("__bases__")?.cast_into::<PyTuple>()?.iter() {
@@ -534,7 +537,10 @@ fn children<'py>(
         || ty == refs.abstract_classmethod
         || ty == refs.abstract_staticmethod
     {
-        out.push((text("its function (__func__)".into()), obj.getattr("__func__")?));
+        out.push((
+            text("its function (__func__)".into()),
+            obj.getattr("__func__")?,
+        ));
     } else if ty == refs.property || ty == refs.abstract_property {
         for part in ["fget", "fset", "fdel"] {
             let value = obj.getattr(part)?;

@@ -8,6 +8,7 @@ mod diagnose;
 mod envelope;
 mod error;
 mod ffi;
+mod pickler;
 mod reduce;
 mod typeref;
 
@@ -46,10 +47,10 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<allow::AllowList>()?;
     m.add("SignatureError", error::signature_error_type(py)?.bind(py))?;
-    m.add_class::<api::Reducer>()?;
-    m.add_class::<api::ReducerOverride>()?;
-    m.add_class::<api::Writer>()?;
-    m.add_class::<api::StreamOptions>()?;
+    m.add_class::<pickler::Reducer>()?;
+    m.add_class::<pickler::ReducerOverride>()?;
+    m.add_class::<pickler::writer::Writer>()?;
+    m.add_class::<pickler::options::StreamOptions>()?;
     m.add_class::<envelope::buffers::BufferSink>()?;
     m.add_class::<ffi::OwnedBytes>()?;
     m.add_class::<reduce::Reduced>()?;

@@ -7,4 +7,8 @@ pub mod compress;
 pub mod extent;
 pub mod fingerprint;
 pub mod header;
+pub mod inspect;
+pub mod key;
 pub mod signature;
+pub mod unwrap;
+pub mod wrap;

@@ -202,7 +202,7 @@ unsafe extern "C" fn reducer_meth_o(
         )
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::api::call_reducer(&slf, &obj)
+        crate::pickler::call_reducer(&slf, &obj)
     }));
     // A panic becomes satchel.PicklingError here: the C pickler passes the error up to the
     // caller as it is, and a PanicException (a BaseException) would escape `except Exception`.

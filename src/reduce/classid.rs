@@ -287,11 +287,13 @@ impl<'py> Describer<'py> {
             || ty == refs.abstract_classmethod
             || ty == refs.abstract_staticmethod
         {
-            self.tag(if ty == refs.classmethod || ty == refs.abstract_classmethod {
-                tag::CLASSMETHOD
-            } else {
-                tag::STATICMETHOD
-            });
+            self.tag(
+                if ty == refs.classmethod || ty == refs.abstract_classmethod {
+                    tag::CLASSMETHOD
+                } else {
+                    tag::STATICMETHOD
+                },
+            );
             // The descriptor's own type: classmethod or abc.abstractclassmethod, ...
             self.global(value.get_type().as_any(), depth + 1)?;
             self.value(&value.getattr("__func__")?, depth + 1)?;

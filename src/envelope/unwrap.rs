@@ -1,0 +1,204 @@
+//! Unwrapping a stream (the body of `satchel.loads`): the signature, the header and its
+//! version and interpreter check, then the body, decompressed with its buffers if need be.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString};
+
+use super::{buffers, compress, fingerprint, header, key, signature};
+use crate::error::Error;
+use crate::typeref::typerefs;
+
+/// `satchel.loads` (`unpickle`: `satchel.Unpickler`'s own unpickling of the body).
+pub fn loads<'py>(
+    data: &Bound<'py, PyAny>,
+    key: Option<&Bound<'py, PyAny>>,
+    allowed: Option<Bound<'py, PyAny>>,
+    unpickle: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = data.py();
+    let refs = typerefs(py);
+    let key = key.filter(|k| !k.is_none());
+    let owned;
+    let view;
+    let (raw, bytes): (&[u8], &Bound<'py, PyAny>) = match data.cast::<PyBytes>() {
+        Ok(b) => (b.as_bytes(), b.as_any()),
+        Err(_) => match pyo3::buffer::PyBuffer::<u8>::get(data) {
+            // A read-only contiguous buffer (a memoryview of bytes, a read-only mmap of a
+            // file: load_session) is read in place; nothing can change it while we hold it.
+            // A signed one is copied first, so that what is verified is what is loaded.
+            Ok(v) if v.readonly() && v.is_c_contiguous() && key.is_none() => {
+                view = v;
+                (crate::ffi::buffer_bytes(&view), data)
+            }
+            _ if key.is_none() && allowed.is_none() && unpickle.is_none() => {
+                return refs.pickle_loads.bind(py).call((data,), kwargs)
+            }
+            _ => {
+                owned = py
+                    .get_type::<PyBytes>()
+                    .call1((data,))?
+                    .cast_into::<PyBytes>()?;
+                (owned.as_bytes(), owned.as_any())
+            }
+        },
+    };
+    if let Some(key) = key {
+        let keys = key::verifying_keys(py, key)?;
+        let Some((stream, mac)) = signature::split(raw) else {
+            return Err(Error::Signature {
+                reason: "the stream is not signed, or its signature is truncated".into(),
+            }
+            .into_pyerr(py));
+        };
+        if !signature::verify(&keys, stream, mac) {
+            return Err(Error::Signature {
+                reason: "the signature does not match: a wrong key, or the stream was altered"
+                    .into(),
+            }
+            .into_pyerr(py));
+        }
+    }
+    let load = |body: Bound<'py, PyAny>,
+                buffers: Option<Vec<Bound<'py, PyAny>>>|
+     -> PyResult<Bound<'py, PyAny>> {
+        let kwargs = match buffers {
+            None => kwargs.cloned(),
+            Some(buffers) => {
+                let k = kwargs.map_or_else(|| Ok(PyDict::new(py)), |k| k.copy())?;
+                if k.contains("buffers")? {
+                    return Err(Error::BadOption {
+                        reason: "buffers= is for out-of-band buffers sent apart from the \
+                                 stream; this compressed stream carries its own"
+                            .into(),
+                    }
+                    .into_pyerr(py));
+                }
+                k.set_item("buffers", buffers)?;
+                Some(k)
+            }
+        };
+        match (unpickle, &allowed) {
+            (Some(unpickle), _) => {
+                let kwargs = kwargs.unwrap_or_else(|| PyDict::new(py));
+                unpickle.call1((body, kwargs))
+            }
+            (None, Some(allowed)) => allowed_load(py, body, allowed, kwargs.as_ref()),
+            (None, None) => refs.pickle_loads.bind(py).call((body,), kwargs.as_ref()),
+        }
+    };
+    let plain = |body: Bound<'py, PyAny>| load(body, None);
+    let h = match header::parse(raw) {
+        Ok(h) => h,
+        Err(header::ParseError::NotSatchel) => return plain(bytes.clone()),
+        Err(header::ParseError::Corrupt(reason)) => {
+            return Err(Error::CorruptHeader { reason }.into_pyerr(py))
+        }
+    };
+    let boot = crate::bootstrap::boot(py).module.bind(py);
+    let ours = boot_version(py)?;
+    let fp_ours = fingerprint::fingerprint(py)?;
+    // The common case, decided here: this very version, and (nonportable) this very build.
+    let nonportable = h.flags & header::FLAG_NONPORTABLE != 0;
+    let same_build = !nonportable || (!h.fingerprint_is_text && h.fingerprint == fp_ours.digest);
+    if h.version == ours && same_build {
+        return loads_body(py, raw, bytes, &h, load);
+    }
+    if h.version.split('.').next() != Some(&fingerprint::FORMAT_MAJOR.to_string()) {
+        let ty = boot
+            .getattr("IncompatibleFormat")?
+            .cast_into::<pyo3::types::PyType>()?;
+        let have: String = boot.getattr("FORMAT_VERSION")?.extract()?;
+        return Err(PyErr::from_type(
+            ty,
+            format!(
+                "stream needs satchel format {}; this receiver has {have}: upgrade satchel \
+                 (pip install -U satchel)",
+                h.version
+            ),
+        ));
+    }
+    let fp = if h.fingerprint_is_text {
+        PyString::new(
+            py,
+            &h.fingerprint
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+        .into_any()
+    } else {
+        PyBytes::new(py, &h.fingerprint).into_any()
+    };
+    boot.getattr("check")?
+        .call1((&h.version, h.flags, fp, &h.producer))?;
+    loads_body(py, raw, bytes, &h, load)
+}
+
+/// Unpickle `body` with an unpickler whose find_class asks `allowed` first.
+fn allowed_load<'py>(
+    py: Python<'py>,
+    body: Bound<'py, PyAny>,
+    allowed: &Bound<'py, PyAny>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    static LOAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let load = LOAD.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("satchel._allow")?.getattr("load")?.unbind())
+    })?;
+    let kwargs = match kwargs {
+        Some(k) => k.copy()?,
+        None => PyDict::new(py),
+    };
+    load.bind(py).call1((body, allowed, kwargs))
+}
+
+/// The installed bootstrap's FORMAT_VERSION, read once.
+fn boot_version(py: Python<'_>) -> PyResult<&'static str> {
+    static VERSION: PyOnceLock<String> = PyOnceLock::new();
+    VERSION
+        .get_or_try_init(py, || {
+            crate::bootstrap::boot(py)
+                .module
+                .bind(py)
+                .getattr("FORMAT_VERSION")?
+                .extract()
+        })
+        .map(String::as_str)
+}
+
+/// Unpickle a checked stream's body (decoded first if compressed, with its out-of-band
+/// buffers). `load(body, buffers)`.
+fn loads_body<'py>(
+    py: Python<'py>,
+    raw: &[u8],
+    bytes: &Bound<'py, PyAny>,
+    h: &header::Header,
+    load: impl FnOnce(Bound<'py, PyAny>, Option<Vec<Bound<'py, PyAny>>>) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let body: Bound<'py, PyAny> = match h.compressed {
+        Some((start, n)) if h.buffers.is_empty() => {
+            compress::zstd_decompress(py, &raw[start..start + n])?.into_any()
+        }
+        Some((start, n)) => {
+            let specs: Vec<_> = h.buffers.iter().map(|b| b.slices(raw)).collect();
+            let (body, buffers) = buffers::decompress_all(py, &raw[start..start + n], &specs)?;
+            return load(body.into_any(), Some(buffers));
+        }
+        None if h.header_len >= raw.len() => {
+            return Err(Error::CorruptHeader {
+                reason: "the stream ends after its header".into(),
+            }
+            .into_pyerr(py))
+        }
+        // A view, not a copy: the body is a complete pickle of its own.
+        None => pyo3::types::PyMemoryView::from(bytes)?.get_item(
+            // builtins.slice, not PySlice::new: pyo3 0.30.1's passes new ints to PySlice_New,
+            // which does not take them over (two leaked ints per load).
+            py.get_type::<pyo3::types::PySlice>()
+                .call1((h.header_len, raw.len()))?,
+        )?,
+    };
+    load(body, None)
+}
