@@ -56,12 +56,21 @@ class IncompatibleInterpreter(UnpicklingError):
     """A nonportable stream (bytecode) was made by a different interpreter build."""
 
 
-# Header flags (wire format).
+# Header flags (wire format). This file is where the wire constants live: build.rs reads
+# FORMAT_VERSION above, the FLAG_ lines below, and the "# wire:" comments (constants the
+# bootstrap never reads by name, kept as comments so that standalone payloads do not carry
+# them) into satchel's Rust side (src/wire.rs); tests/test_wire.py checks both agree.
 FLAG_NONPORTABLE = 1
 FLAG_COMPRESSED = 2
 FLAG_STANDALONE = 4
-# 8: the body holds a started generator's frame; 16: the header was written before the body
-# (format 1.4). Only a nonportable stream's IncompatibleInterpreter reads them (bytecode.py).
+# wire: FLAG_GENERATORS = 8
+# wire: FLAG_STREAMED = 16
+# FLAG_GENERATORS: the body holds a started generator's frame; FLAG_STREAMED: the header was
+# written before the body (format 1.4). Only a nonportable stream's IncompatibleInterpreter
+# reads them (bytecode.py's _mismatch).
+# The module a lean header (format 1.4+) imports its check from: where satchel is missing, its
+# name is the ModuleNotFoundError a receiver reads (src/envelope/header.rs).
+# wire: LEAN_MODULE = "satchel or dump with standalone=True"
 
 _IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
 

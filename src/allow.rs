@@ -96,7 +96,7 @@ impl AllowList {
 
     /// Raises `satchel.UnpicklingError` unless `module.name` is allowed.
     fn __call__(&self, py: Python<'_>, module: &str, name: &str) -> PyResult<()> {
-        if module == crate::bootstrap::MODULE_NAME
+        if module == crate::wire::BOOT_MODULE
             || self.in_allowed_module(module)
             || self.exact.contains(&format!("{module}.{name}"))
         {

@@ -274,3 +274,16 @@ pub fn bootstrap_module(py: Python<'_>) -> Py<PyAny> {
 pub fn bootstrap_source(py: Python<'_>) -> Bound<'_, PyString> {
     PyString::new(py, crate::bootstrap::SOURCE)
 }
+
+/// The wire constants as satchel's Rust side has them (tests compare them with the bootstrap).
+#[pyfunction]
+pub fn _wire(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    crate::wire::table(py)
+}
+
+/// Whether `data` opens with a satchel header (a corrupt one counts as none): what
+/// `satchel.dask` asks of each task's stream, without reading header bytes itself.
+#[pyfunction]
+pub fn _has_header(data: &Bound<'_, PyBytes>) -> bool {
+    envelope::header::parse(data.as_bytes()).is_ok()
+}

@@ -3,9 +3,10 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::{PyDict, PyModule, PyTuple};
 
 use crate::typeref::typerefs;
+use crate::wire::{BOOT_MODULE, FORMAT_VERSION, LEAN_MODULE};
 
 /// The parts of the bootstrap (docs/FORMAT.md): the core, the nonportable (bytecode)
 /// constructors, the portable ones and the loader of out-of-band buffers (never standalone).
@@ -22,46 +23,72 @@ pub const SOURCE: &str = concat!(
     "\n",
     include_str!("../bootstrap/buffers.py")
 );
-/// The loader a standalone header runs to install the bootstrap (stdlib only).
+/// The loader a standalone header runs to install the bootstrap (stdlib only). satchel runs
+/// it too, at import: how a bootstrap module is installed or upgraded is written once, there.
 pub const LOADER: &str = include_str!("../bootstrap/loader.py");
-/// The module name streams reference; the major of FORMAT_VERSION is part of it.
-pub const MODULE_NAME: &str = "_satchel_boot_1";
-/// File name shown in tracebacks that pass through a constructor.
-pub const FILENAME: &str = "<satchel bootstrap>/boot.py";
+/// The parts satchel's own module holds (`PARTS` in the bootstrap), beyond the core.
+const PARTS: [&str; 3] = ["bytecode", "portable", "buffers"];
 
-/// The constructors a reduction tuple names, resolved once.
-pub struct Boot {
-    pub module: Py<PyModule>,
-    /// The module's dict: the globals of every constructor.
-    pub globals: Py<PyAny>,
-    pub function: Py<PyAny>,
-    pub portable_code: Py<PyAny>,
-    pub portable_function: Py<PyAny>,
-    pub make_function: Py<PyAny>,
-    pub function_setstate: Py<PyAny>,
-    pub make_code: Py<PyAny>,
-    pub make_cell: Py<PyAny>,
-    pub cell_setstate: Py<PyAny>,
-    pub make_skeleton_class: Py<PyAny>,
-    pub make_skeleton_enum: Py<PyAny>,
-    pub class_setstate: Py<PyAny>,
-    pub dataclass_setstate: Py<PyAny>,
-    pub make_field: Py<PyAny>,
-    pub make_class: Py<PyAny>,
-    pub make_generator: Py<PyAny>,
-    pub finished_generator: Py<PyAny>,
-    pub generator_skeleton: Py<PyAny>,
-    pub generator_setstate: Py<PyAny>,
-    pub await_of: Py<PyAny>,
-    pub make_typevar: Py<PyAny>,
-    pub make_module: Py<PyAny>,
-    pub module_setstate: Py<PyAny>,
-    pub builtin_type: Py<PyAny>,
-    pub make_lru_cache: Py<PyAny>,
-    pub make_weak_mapping: Py<PyAny>,
-    /// The module lean headers import their check from (`header::LEAN_MODULE`).
-    pub lean: Py<PyModule>,
+macro_rules! constructors {
+    ($($name:ident),* $(,)?) => {
+        /// The constructors a reduction tuple names, resolved once: one field per bootstrap
+        /// name, listed once (the `constructors!` call below).
+        pub struct Boot {
+            pub module: Py<PyModule>,
+            /// The module's dict: the globals of every constructor.
+            pub globals: Py<PyAny>,
+            /// The module lean headers import their check from (`wire::LEAN_MODULE`).
+            pub lean: Py<PyModule>,
+            $(pub $name: Py<PyAny>,)*
+        }
+
+        /// The bootstrap names satchel's reductions call (`tests/test_wire.py` checks that
+        /// each is a public constructor of the bootstrap).
+        pub const CONSTRUCTORS: &[&str] = &[$(stringify!($name)),*];
+
+        impl Boot {
+            fn load(py: Python<'_>) -> PyResult<Self> {
+                let module = install(py)?;
+                let lean = install_lean(py, &module)?;
+                Ok(Boot {
+                    $($name: module.getattr(stringify!($name))?.unbind(),)*
+                    lean: lean.unbind(),
+                    globals: module.dict().into_any().unbind(),
+                    module: module.unbind(),
+                })
+            }
+        }
+    };
 }
+
+// Every bootstrap constructor a reduction names (wire format: bootstrap/boot.py's names).
+constructors!(
+    function,
+    portable_code,
+    portable_function,
+    make_function,
+    function_setstate,
+    make_code,
+    make_cell,
+    cell_setstate,
+    make_skeleton_class,
+    make_skeleton_enum,
+    class_setstate,
+    dataclass_setstate,
+    make_field,
+    make_class,
+    make_generator,
+    finished_generator,
+    generator_skeleton,
+    generator_setstate,
+    await_of,
+    make_typevar,
+    make_module,
+    module_setstate,
+    builtin_type,
+    make_lru_cache,
+    make_weak_mapping,
+);
 
 static BOOT: PyOnceLock<Boot> = PyOnceLock::new();
 
@@ -76,41 +103,53 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
 }
 
 /// The installed bootstrap module. satchel's own (marked `_satchel_installed`) is used as it
-/// is; a module an earlier standalone stream installed is upgraded in place (the source runs in
-/// it again, which keeps its class tracker: `_keep` in boot.py); otherwise a fresh module.
+/// is; otherwise the loader (bootstrap/loader.py, what a standalone header runs) installs the
+/// source with every part, or upgrades in place a module an earlier standalone stream
+/// installed (which keeps its class tracker: `_keep` in boot.py).
 fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let modules = typerefs(py).sys_modules.bind(py);
     let existing = modules
-        .get_item(MODULE_NAME)?
+        .get_item(BOOT_MODULE)?
         .and_then(|m| m.cast_into::<PyModule>().ok());
     if let Some(m) = &existing {
         if m.hasattr("_satchel_installed")? {
             return Ok(m.clone());
         }
     }
-    // A shim (python/_satchel_boot_1) or a standalone stream's module: run our source in it.
-    let module = match existing.filter(|m| m.hasattr("FORMAT_VERSION").unwrap_or(false)) {
-        Some(m) => m,
-        None => PyModule::new(py, MODULE_NAME)?,
-    };
-    let globals = module.dict();
-    let code = py
-        .import("builtins")?
-        .getattr("compile")?
-        .call1((SOURCE, FILENAME, "exec"))?;
-    py.import("builtins")?
-        .getattr("exec")?
-        .call1((code, &globals))?;
-    // Tracebacks through the constructors show their source lines.
+    // The loader imports the module when it is missing, which here (satchel's own import)
+    // would import satchel again: it gets a fresh module instead. One that is no bootstrap
+    // (the `python/_satchel_boot_1` shim being imported) is replaced.
+    if !existing.is_some_and(|m| m.hasattr("FORMAT_VERSION").unwrap_or(false)) {
+        let module = PyModule::new(py, BOOT_MODULE)?;
+        set_spec(py, &module, BOOT_MODULE)?;
+        modules.set_item(BOOT_MODULE, &module)?;
+    }
+    let builtins = py.import("builtins")?;
+    let globals = PyDict::new(py);
+    globals.set_item("S", SOURCE)?;
+    globals.set_item("V", FORMAT_VERSION)?;
+    globals.set_item("N", PyTuple::new(py, PARTS)?)?;
+    let loader =
+        builtins
+            .getattr("compile")?
+            .call1((LOADER, "<satchel bootstrap loader>", "exec"))?;
+    builtins.getattr("exec")?.call1((loader, &globals))?;
+    let module = modules
+        .get_item(BOOT_MODULE)?
+        .ok_or_else(|| {
+            pyo3::exceptions::PyImportError::new_err("the bootstrap loader installed no module")
+        })?
+        .cast_into::<PyModule>()?;
+    // Tracebacks through the constructors show their source lines (the loader compiles the
+    // source under this name).
+    let filename = format!("<satchel bootstrap {FORMAT_VERSION}>");
     let lines: Vec<String> = SOURCE.split_inclusive('\n').map(str::to_owned).collect();
-    let entry = (SOURCE.len(), py.None(), lines, FILENAME);
+    let entry = (SOURCE.len(), py.None(), lines, &filename);
     py.import("linecache")?
         .getattr("cache")?
         .cast_into::<PyDict>()?
-        .set_item(FILENAME, entry)?;
-    set_spec(py, &module, MODULE_NAME)?;
+        .set_item(&filename, entry)?;
     module.setattr("_satchel_installed", true)?;
-    modules.set_item(MODULE_NAME, &module)?;
     Ok(module)
 }
 
@@ -127,14 +166,14 @@ fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>, name: &str) -> PyResul
     module.setattr("__spec__", spec)
 }
 
-/// The module a lean header names (`header::LEAN_MODULE`): the bootstrap's `check` as `c`, in
+/// The module a lean header names (`wire::LEAN_MODULE`): the bootstrap's `check` as `c`, in
 /// `sys.modules` so that `pickle.loads` finds it without a file system lookup. Its name is what
 /// a receiver without satchel reads in its `ModuleNotFoundError`.
 fn install_lean<'py>(
     py: Python<'py>,
     boot: &Bound<'py, PyModule>,
 ) -> PyResult<Bound<'py, PyModule>> {
-    let name = crate::envelope::header::LEAN_MODULE;
+    let name = LEAN_MODULE;
     let module = PyModule::new(py, name)?;
     module.setattr(
         "__doc__",
@@ -151,42 +190,4 @@ fn install_lean<'py>(
 #[pyfunction]
 pub fn lean_module(py: Python<'_>) -> Py<PyModule> {
     boot(py).lean.clone_ref(py)
-}
-
-impl Boot {
-    fn load(py: Python<'_>) -> PyResult<Self> {
-        let module = install(py)?;
-        let lean = install_lean(py, &module)?;
-        let get = |name: &str| -> PyResult<Py<PyAny>> { Ok(module.getattr(name)?.unbind()) };
-        Ok(Boot {
-            function: get("function")?,
-            portable_code: get("portable_code")?,
-            portable_function: get("portable_function")?,
-            make_function: get("make_function")?,
-            function_setstate: get("function_setstate")?,
-            make_code: get("make_code")?,
-            make_cell: get("make_cell")?,
-            cell_setstate: get("cell_setstate")?,
-            make_skeleton_class: get("make_skeleton_class")?,
-            make_skeleton_enum: get("make_skeleton_enum")?,
-            class_setstate: get("class_setstate")?,
-            dataclass_setstate: get("dataclass_setstate")?,
-            make_field: get("make_field")?,
-            make_class: get("make_class")?,
-            make_generator: get("make_generator")?,
-            finished_generator: get("finished_generator")?,
-            generator_skeleton: get("generator_skeleton")?,
-            generator_setstate: get("generator_setstate")?,
-            await_of: get("await_of")?,
-            make_typevar: get("make_typevar")?,
-            make_module: get("make_module")?,
-            module_setstate: get("module_setstate")?,
-            builtin_type: get("builtin_type")?,
-            make_lru_cache: get("make_lru_cache")?,
-            make_weak_mapping: get("make_weak_mapping")?,
-            lean: lean.unbind(),
-            globals: module.dict().into_any().unbind(),
-            module: module.unbind(),
-        })
-    }
 }

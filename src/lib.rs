@@ -1,6 +1,10 @@
 //! satchel's Rust core: the reducer behind `satchel.Pickler.reducer_override`, the code
 //! analysis caches, and `dumps`/`dump` without a Python frame.
 
+// First: its macros (the wire module names as literals) are used by the modules below.
+#[macro_use]
+mod wire;
+
 mod allow;
 mod api;
 mod bootstrap;
@@ -23,7 +27,7 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // (pyproject.toml's dynamic version) and the compiler to satchel.__version__.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BOOTSTRAP_SOURCE", api::bootstrap_source(py))?;
-    m.add("BOOTSTRAP_MODULE_NAME", bootstrap::MODULE_NAME)?;
+    m.add("BOOTSTRAP_MODULE_NAME", wire::BOOT_MODULE)?;
     m.add("PicklingError", error::pickling_error_type(py)?.bind(py))?;
     let boot = bootstrap::boot(py).module.bind(py);
     for name in [
@@ -79,12 +83,14 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::_explain, m)?)?;
     m.add_function(wrap_pyfunction!(api::_reset_reducer, m)?)?;
     m.add_function(wrap_pyfunction!(api::_content_id, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_wire, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_has_header, m)?)?;
     m.add_function(wrap_pyfunction!(api::_register_pickler, m)?)?;
     m.add_function(wrap_pyfunction!(api::register_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(api::unregister_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(api::list_registry_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(api::bootstrap_module, m)?)?;
     m.add_function(wrap_pyfunction!(bootstrap::lean_module, m)?)?;
-    m.add("LEAN_MODULE_NAME", envelope::header::LEAN_MODULE)?;
+    m.add("LEAN_MODULE_NAME", wire::LEAN_MODULE)?;
     Ok(())
 }

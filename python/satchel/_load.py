@@ -161,7 +161,8 @@ def _foreign_major(file):
     if not ahead:
         return False
     opening = ahead[2:] if ahead[:1] == b"\x80" else ahead
-    return opening.startswith(b"c_satchel_boot_") and not opening.startswith(b"c_satchel_boot_1\n")
+    ours = b"c" + _satchel.BOOTSTRAP_MODULE_NAME.encode() + b"\n"
+    return opening.startswith(b"c_satchel_boot_") and not opening.startswith(ours)
 
 
 def _readonly(data):

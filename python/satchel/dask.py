@@ -36,6 +36,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 from distributed.protocol.serialize import dask_deserialize, dask_serialize
 
 import satchel
+from satchel import _satchel
 
 __all__ = ["PLUGIN_NAME", "SatchelSchedulerPlugin", "SatchelWorkerPlugin", "dumps", "install"]
 __all__ += ["is_installed", "uninstall"]
@@ -100,14 +101,8 @@ def _dumps_with_dask_serializers(x, kwargs):
 
 
 def _has_header(data) -> bool:
-    # A satchel header opens with a GLOBAL right after PROTO; bodies from protocol 4 on open
-    # with FRAME, so the (costlier) parse runs only on likely candidates.
-    if data[2:3] != b"c":
-        return False
-    try:
-        return satchel.inspect(data)["satchel_header"]
-    except pickle.UnpicklingError:
-        return False
+    # satchel's own header parser (plain pickles, the common case, are told apart at once).
+    return _satchel._has_header(data)
 
 
 class _Guarded:

@@ -8,8 +8,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 use sha2::{Digest, Sha256};
 
-/// The bootstrap format major, part of the fingerprint and of the bootstrap's module name.
-pub const FORMAT_MAJOR: u32 = 1;
+use crate::wire::FORMAT_MAJOR;
 
 pub struct Fingerprint {
     pub text: String,

@@ -8,7 +8,7 @@
 //! standalone:          GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
 //!                      GLOBAL _satchel_boot_1.check  MARK ... (as above)
 //! ```
-//! A lean header names its check through [`LEAN_MODULE`], whose name is the message a receiver
+//! A lean header names its check through `wire::LEAN_MODULE`, whose name is the message a receiver
 //! without satchel reads: `No module named 'satchel or dump with standalone=True'`. Streams
 //! before format 1.4 named `_satchel_boot_1.check` there; both are read.
 //! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`,
@@ -18,28 +18,11 @@
 
 use crate::envelope::fingerprint::Fingerprint;
 
-pub const FLAG_NONPORTABLE: u8 = 1;
-pub const FLAG_COMPRESSED: u8 = 2;
-pub const FLAG_STANDALONE: u8 = 4;
-/// The body holds a started generator, coroutine or async generator (format 1.4): its frame
-/// resumes only on the interpreter build that wrote it, so `mode='portable'` is no remedy.
-pub const FLAG_GENERATORS: u8 = 8;
-/// The header was written before the body (`dump`, `Pickler.dump` without compression), so
-/// it cannot say whether FLAG_GENERATORS applies (format 1.4).
-pub const FLAG_STREAMED: u8 = 16;
+use crate::wire::{BOOT_MODULE, LEAN_MODULE};
+pub use crate::wire::{
+    FLAG_COMPRESSED, FLAG_GENERATORS, FLAG_NONPORTABLE, FLAG_STANDALONE, FLAG_STREAMED,
+};
 
-const BOOT_MODULE: &str = "_satchel_boot_1";
-macro_rules! lean_module {
-    () => {
-        "satchel or dump with standalone=True"
-    };
-}
-/// The module a lean header (format 1.4+) imports its check from: an alias of the bootstrap's
-/// `check` as `c`, installed by satchel (`src/bootstrap.rs`, and `python/<this name>/` on
-/// disk). Where satchel is missing, `pickle.loads` raises `ModuleNotFoundError: No module
-/// named '<this name>'`, so the name is the message: it names satchel and the sender's fix. It
-/// holds no dot (an import would stop there) and no character a file name cannot hold.
-pub const LEAN_MODULE: &str = lean_module!();
 /// How a lean header's first global starts (GLOBAL opcode, module line).
 const LEAN_OPENING: &[u8] = concat!("c", lean_module!(), "\n").as_bytes();
 /// The attribute of LEAN_MODULE the lean header calls (one byte: the header's budget).

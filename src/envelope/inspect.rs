@@ -73,12 +73,7 @@ pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         h.flags & header::FLAG_STANDALONE == 0 && h.flags & header::FLAG_NONPORTABLE != 0;
     // From format 1.4 a header written after its body says whether it holds a started
     // generator (FLAG_GENERATORS); older streams and streamed headers do not know.
-    let minor = h
-        .version
-        .split('.')
-        .nth(1)
-        .and_then(|m| m.parse::<u32>().ok());
-    if minor.is_some_and(|m| m >= 4) && h.flags & header::FLAG_STREAMED == 0 {
+    if crate::wire::says_generators(&h.version) && h.flags & header::FLAG_STREAMED == 0 {
         let live = h.flags & header::FLAG_GENERATORS != 0;
         d.set_item("suspended_generators", live)?;
         d.set_item(

@@ -97,28 +97,15 @@ pub fn loads<'py>(
         }
     };
     let boot = crate::bootstrap::boot(py).module.bind(py);
-    let ours = boot_version(py)?;
     let fp_ours = fingerprint::fingerprint(py)?;
     // The common case, decided here: this very version, and (nonportable) this very build.
     let nonportable = h.flags & header::FLAG_NONPORTABLE != 0;
     let same_build = !nonportable || (!h.fingerprint_is_text && h.fingerprint == fp_ours.digest);
-    if h.version == ours && same_build {
+    if h.version == crate::wire::FORMAT_VERSION && same_build {
         return loads_body(py, raw, bytes, &h, load);
     }
-    if h.version.split('.').next() != Some(&fingerprint::FORMAT_MAJOR.to_string()) {
-        let ty = boot
-            .getattr("IncompatibleFormat")?
-            .cast_into::<pyo3::types::PyType>()?;
-        let have: String = boot.getattr("FORMAT_VERSION")?.extract()?;
-        return Err(PyErr::from_type(
-            ty,
-            format!(
-                "stream needs satchel format {}; this receiver has {have}: upgrade satchel \
-                 (pip install -U satchel)",
-                h.version
-            ),
-        ));
-    }
+    // Everything else is the bootstrap's check: another format (IncompatibleFormat, whose
+    // message lives there), another build (IncompatibleInterpreter), a corrupt version.
     let fp = if h.fingerprint_is_text {
         PyString::new(
             py,
@@ -152,20 +139,6 @@ fn allowed_load<'py>(
         None => PyDict::new(py),
     };
     load.bind(py).call1((body, allowed, kwargs))
-}
-
-/// The installed bootstrap's FORMAT_VERSION, read once.
-fn boot_version(py: Python<'_>) -> PyResult<&'static str> {
-    static VERSION: PyOnceLock<String> = PyOnceLock::new();
-    VERSION
-        .get_or_try_init(py, || {
-            crate::bootstrap::boot(py)
-                .module
-                .bind(py)
-                .getattr("FORMAT_VERSION")?
-                .extract()
-        })
-        .map(String::as_str)
 }
 
 /// Unpickle a checked stream's body (decoded first if compressed, with its out-of-band

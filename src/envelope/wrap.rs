@@ -32,11 +32,7 @@ pub fn header<'py>(py: Python<'py>, protocol: u8, flags: u8) -> PyResult<Bound<'
         return Ok(h.into_bound(py));
     }
     let fp = fingerprint::fingerprint(py)?;
-    let version = crate::bootstrap::boot(py)
-        .module
-        .bind(py)
-        .getattr("FORMAT_VERSION")?
-        .extract::<String>()?;
+    let version = crate::wire::FORMAT_VERSION;
     let standalone = if flags & header::FLAG_STANDALONE != 0 {
         use crate::bootstrap::{BYTECODE, CORE, LOADER, PORTABLE};
         let portable = flags & header::FLAG_NONPORTABLE == 0;
@@ -57,10 +53,7 @@ pub fn header<'py>(py: Python<'py>, protocol: u8, flags: u8) -> PyResult<Bound<'
     } else {
         None
     };
-    let bytes = PyBytes::new(
-        py,
-        &header::build(protocol, flags, &version, fp, standalone),
-    );
+    let bytes = PyBytes::new(py, &header::build(protocol, flags, version, fp, standalone));
     HEADERS
         .lock()
         .expect("header cache lock")
