@@ -8,10 +8,12 @@ use rustc_hash::FxHashMap;
 use crate::ffi::addr;
 
 pub struct TypeRefs {
-    /// Every kind `reduce::classify_rare` recognises by exact type: type address -> kind. One
-    /// hash probe, whatever the number of kinds, is all a plain instance pays there.
+    /// Every kind `reduce::classify_rare` recognises by exact type: type address -> kind
+    /// (`reduce::KIND_TYPES` and the types made below). One hash probe, whatever the number of
+    /// kinds.
     pub exact_kinds: FxHashMap<usize, crate::reduce::Kind>,
-    // Exact types dispatched on by `reduce::classify` (addresses, compared against ob_type).
+    // Exact types that reducers and `diagnose` compare against ob_type (addresses); the kinds
+    // themselves are classified through `exact_kinds`.
     pub function: usize,
     pub code: usize,
     pub cell: usize,
@@ -21,14 +23,8 @@ pub struct TypeRefs {
     pub property: usize,
     pub lru_cache: usize,
     pub mappingproxy: usize,
-    pub weak_key_dict: usize,
-    pub weak_value_dict: usize,
     pub weak_set: usize,
     pub typevar: usize,
-    pub paramspec: usize,
-    pub newtype: usize,
-    pub dataclass_field_base: usize,
-    pub dataclass_field: usize,
     pub generator: usize,
     pub coroutine: usize,
     pub async_generator: usize,
@@ -36,7 +32,6 @@ pub struct TypeRefs {
     pub itertools: [usize; 5],
     /// The type of `coro.__await__()`.
     pub coroutine_wrapper: usize,
-    pub getset_descriptor: usize,
     /// `abc.abstractclassmethod`, `abstractstaticmethod`, `abstractproperty`: reduced as the
     /// classmethod, staticmethod and property they subclass, under their own type.
     pub abstract_classmethod: usize,
@@ -44,7 +39,6 @@ pub struct TypeRefs {
     pub abstract_property: usize,
     /// dict keys, values and items views, then OrderedDict's (reduce/dictview.rs).
     pub dict_views: [usize; 6],
-    pub memoryview: usize,
     /// `_io` TextIOWrapper, BufferedReader, BufferedRandom, BufferedWriter and FileIO: what
     /// `open()` returns (reduce/file.rs).
     pub files: [usize; 5],
@@ -199,14 +193,8 @@ impl TypeRefs {
             property: ta(&builtins, "property")?,
             lru_cache: ta(&functools, "_lru_cache_wrapper")?,
             mappingproxy: ta(&types, "MappingProxyType")?,
-            weak_key_dict: ta(&weakref, "WeakKeyDictionary")?,
-            weak_value_dict: ta(&weakref, "WeakValueDictionary")?,
             weak_set: ta(&weakref, "WeakSet")?,
             typevar: ta(&typing, "TypeVar")?,
-            paramspec: ta(&typing, "ParamSpec")?,
-            newtype: ta(&typing, "NewType")?,
-            dataclass_field_base: ta(&dataclasses, "_FIELD_BASE")?,
-            dataclass_field: ta(&dataclasses, "Field")?,
             generator: ta(&types, "GeneratorType")?,
             coroutine: ta(&types, "CoroutineType")?,
             async_generator: ta(&types, "AsyncGeneratorType")?,
@@ -221,7 +209,6 @@ impl TypeRefs {
                 ]
             },
             coroutine_wrapper: coroutine_wrapper_type(py)?,
-            getset_descriptor: ta(&types, "GetSetDescriptorType")?,
             // Deprecated since 3.3: 0 (matching no type) should a version drop them.
             abstract_classmethod: ta(&abc, "abstractclassmethod").unwrap_or(0),
             abstract_staticmethod: ta(&abc, "abstractstaticmethod").unwrap_or(0),
@@ -233,7 +220,6 @@ impl TypeRefs {
                 }
                 views
             },
-            memoryview: ta(&builtins, "memoryview")?,
             files: {
                 let io = py.import("_io")?;
                 [
@@ -332,7 +318,7 @@ impl TypeRefs {
             lazy_annotations: py.version_info() >= (3, 14),
             has_type_params: types.getattr("FunctionType")?.hasattr("__type_params__")?,
         };
-        refs.exact_kinds = crate::reduce::exact_kinds(&refs);
+        refs.exact_kinds = crate::reduce::exact_kinds(py, &refs)?;
         Ok(refs)
     }
 }

@@ -50,9 +50,11 @@ pub enum Kind {
     WeakMapping,
     TypeVar,
     NewType,
-    DataclassField,
+    /// `dataclasses._FIELD_BASE` markers (`_FIELD`, `_FIELD_CLASSVAR`, `_FIELD_INITVAR`).
+    FieldMarker,
     Singleton,
     GetSetDescriptor,
+    /// `dataclasses.Field`.
     Field,
     Generator,
     Coroutine,
@@ -65,7 +67,9 @@ pub enum Kind {
     File,
 }
 
-/// The hot path: plain instances fall through two pointer compares and two flag reads.
+/// The hot path. A plain instance pays one pointer compare, one type-flag read, then
+/// `classify_rare`'s one hash probe, one flag read and one MRO walk (`PyModule_Check`):
+/// about 60 instructions in all, against some 4,500 for pickling it (`docs/ADDING.md`).
 #[inline(always)]
 pub fn classify(obj: &Bound<'_, PyAny>, refs: &TypeRefs) -> Option<Kind> {
     let ty = type_addr(obj);
@@ -78,65 +82,98 @@ pub fn classify(obj: &Bound<'_, PyAny>, refs: &TypeRefs) -> Option<Kind> {
     }
 }
 
-/// Everything but functions and classes: one hash probe on the exact type (plain instances
-/// land here too, and leave with that one probe and two flag reads), then the kinds that
-/// include subclasses.
+/// Everything but functions and classes: one hash probe on the exact type (`KIND_TYPES`),
+/// then the two kinds that include subclasses: exceptions (a type flag) and modules (lazy
+/// modules subclass `ModuleType`).
 #[cold]
 #[inline(never)]
 fn classify_rare(obj: &Bound<'_, PyAny>, ty: usize, refs: &TypeRefs) -> Option<Kind> {
     if let Some(&kind) = refs.exact_kinds.get(&ty) {
         Some(kind)
-    } else if ffi::is_module(obj) {
-        Some(Kind::Module)
     } else if ffi::is_exception(obj) {
         Some(Kind::Exception)
+    } else if ffi::is_module(obj) {
+        Some(Kind::Module)
     } else {
         None
     }
 }
 
-/// The table behind `classify_rare`: each kind's exact types. A type listed twice keeps its
-/// first kind. A new kind recognised by exact type goes here.
-pub fn exact_kinds(refs: &TypeRefs) -> FxHashMap<usize, Kind> {
-    let mut table: Vec<(usize, Kind)> = vec![
-        (refs.code, Kind::Code),
-        (refs.cell, Kind::Cell),
-        (refs.method, Kind::Method),
-        (refs.classmethod, Kind::ClassMethod),
-        (refs.abstract_classmethod, Kind::ClassMethod),
-        (refs.staticmethod, Kind::StaticMethod),
-        (refs.abstract_staticmethod, Kind::StaticMethod),
-        (refs.property, Kind::Property),
-        (refs.abstract_property, Kind::Property),
-        (refs.lru_cache, Kind::LruCache),
-        (refs.mappingproxy, Kind::MappingProxy),
-        (refs.weak_key_dict, Kind::WeakMapping),
-        (refs.weak_value_dict, Kind::WeakMapping),
-        (refs.weak_set, Kind::WeakMapping),
-        (refs.typevar, Kind::TypeVar),
-        (refs.paramspec, Kind::TypeVar),
-        (refs.newtype, Kind::NewType),
-        (refs.dataclass_field_base, Kind::DataclassField),
-        (refs.getset_descriptor, Kind::GetSetDescriptor),
-        (refs.dataclass_field, Kind::Field),
-        (refs.generator, Kind::Generator),
-        (refs.coroutine, Kind::Coroutine),
-        (refs.async_generator, Kind::AsyncGenerator),
-        (refs.coroutine_wrapper, Kind::CoroutineWrapper),
-        (refs.memoryview, Kind::MemoryView),
-    ];
-    table.extend(refs.itertools.iter().map(|&t| (t, Kind::Itertools)));
+/// Whether a `KIND_TYPES` entry must exist on every supported interpreter.
+#[derive(Clone, Copy)]
+enum Needed {
+    Always,
+    /// Deprecated or version-dependent: skipped where the interpreter lacks it.
+    IfPresent,
+}
+
+/// The kinds recognised by exact type: `(module, attribute, kind)`. A new kind whose type is
+/// importable is one line here, its `Kind` variant and its arm in `reduce_kind`
+/// (`docs/ADDING.md`). A type listed twice keeps its first kind.
+const KIND_TYPES: &[(&str, &str, Kind, Needed)] = {
+    use Kind::*;
+    use Needed::*;
+    &[
+        ("types", "CodeType", Code, Always),
+        ("types", "CellType", Cell, Always),
+        ("types", "MethodType", Method, Always),
+        ("types", "ModuleType", Module, Always),
+        ("builtins", "classmethod", ClassMethod, Always),
+        ("abc", "abstractclassmethod", ClassMethod, IfPresent),
+        ("builtins", "staticmethod", StaticMethod, Always),
+        ("abc", "abstractstaticmethod", StaticMethod, IfPresent),
+        ("builtins", "property", Property, Always),
+        ("abc", "abstractproperty", Property, IfPresent),
+        ("functools", "_lru_cache_wrapper", LruCache, Always),
+        ("types", "MappingProxyType", MappingProxy, Always),
+        ("weakref", "WeakKeyDictionary", WeakMapping, Always),
+        ("weakref", "WeakValueDictionary", WeakMapping, Always),
+        ("weakref", "WeakSet", WeakMapping, Always),
+        ("typing", "TypeVar", TypeVar, Always),
+        ("typing", "ParamSpec", TypeVar, Always),
+        ("typing", "NewType", NewType, Always),
+        // `dataclasses._FIELD_BASE`: the type of the `_FIELD`, `_FIELD_CLASSVAR` and
+        // `_FIELD_INITVAR` markers, not `dataclasses.Field` (`Kind::Field`).
+        ("dataclasses", "_FIELD_BASE", FieldMarker, Always),
+        ("types", "GetSetDescriptorType", GetSetDescriptor, Always),
+        ("dataclasses", "Field", Field, Always),
+        ("types", "GeneratorType", Generator, Always),
+        ("types", "CoroutineType", Coroutine, Always),
+        ("types", "AsyncGeneratorType", AsyncGenerator, Always),
+        ("builtins", "memoryview", MemoryView, Always),
+        ("itertools", "count", Itertools, Always),
+        ("itertools", "repeat", Itertools, Always),
+        ("itertools", "islice", Itertools, Always),
+        ("itertools", "chain", Itertools, Always),
+        ("itertools", "cycle", Itertools, Always),
+        // What `open()` returns (reduce/file.rs).
+        ("_io", "TextIOWrapper", File, Always),
+        ("_io", "BufferedReader", File, Always),
+        ("_io", "BufferedRandom", File, Always),
+        ("_io", "BufferedWriter", File, Always),
+        ("_io", "FileIO", File, Always),
+    ]
+};
+
+/// The table behind `classify_rare`: `KIND_TYPES`, then the types no module names (made at
+/// init in `typeref.rs`): the coroutine wrapper, dict views and the dataclass singletons.
+pub fn exact_kinds(py: Python<'_>, refs: &TypeRefs) -> PyResult<FxHashMap<usize, Kind>> {
+    let mut table: Vec<(usize, Kind)> = Vec::with_capacity(KIND_TYPES.len() + 16);
+    for &(module, name, kind, needed) in KIND_TYPES {
+        match (py.import(module)?.getattr(name), needed) {
+            (Ok(ty), _) => table.push((ffi::addr(&ty), kind)),
+            (Err(_), Needed::IfPresent) => {}
+            (Err(e), Needed::Always) => return Err(e),
+        }
+    }
+    table.push((refs.coroutine_wrapper, Kind::CoroutineWrapper));
     table.extend(refs.dict_views.iter().map(|&t| (t, Kind::DictView)));
-    table.extend(refs.files.iter().map(|&t| (t, Kind::File)));
     table.extend(refs.singletons.keys().map(|&t| (t, Kind::Singleton)));
     let mut kinds = FxHashMap::default();
     for (ty, kind) in table {
-        // 0: a type this interpreter does not have.
-        if ty != 0 {
-            kinds.entry(ty).or_insert(kind);
-        }
+        kinds.entry(ty).or_insert(kind);
     }
-    kinds
+    Ok(kinds)
 }
 
 /// One module's globals in a dump: the original dict (held so that its address, the key,
@@ -337,7 +374,7 @@ fn reduce_kind<'py>(
         Kind::WeakMapping => stdlib::reduce_weak_mapping(obj),
         Kind::TypeVar => stdlib::reduce_typevar(obj),
         Kind::NewType => stdlib::reduce_newtype(obj),
-        Kind::DataclassField => stdlib::reduce_dataclass_field(obj),
+        Kind::FieldMarker => stdlib::reduce_field_marker(obj),
         Kind::Singleton => stdlib::reduce_singleton(obj),
         Kind::GetSetDescriptor => stdlib::reduce_getset_descriptor(obj),
         Kind::Field if state.portable() => stdlib::reduce_dataclass_field_portable(obj),

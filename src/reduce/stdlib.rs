@@ -167,7 +167,9 @@ pub fn reduce_newtype<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny
     .into_any())
 }
 
-pub fn reduce_dataclass_field<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// A `dataclasses._FIELD_BASE` marker (`_FIELD`, `_FIELD_CLASSVAR`, `_FIELD_INITVAR`): by name,
+/// as `getattr(dataclasses, name)`.
+pub fn reduce_field_marker<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let dataclasses = py.import("dataclasses")?;
     call(
