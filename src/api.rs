@@ -179,6 +179,23 @@ pub fn _set_portable(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
+/// Make a pickler a session snapshot's (`satchel._session`): functions whose globals are
+/// `namespace` travel by value without their globals, with `placeholder` (which loads as the
+/// namespace being restored) in their place. Everything else about them is `dumps`'s encoding.
+#[pyfunction]
+pub fn _set_session(
+    pickler: &Bound<'_, PyAny>,
+    namespace: &Bound<'_, PyDict>,
+    placeholder: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    // `_SessionPickler.__init__` calls this once per pickler: a pickler dumps one session.
+    pickler::reducer_of(pickler)?
+        .get()
+        .state
+        .set_session(namespace.clone().unbind(), placeholder.clone().unbind());
+    Ok(())
+}
+
 /// `satchel.loads`. A satchel stream's header is read here, its check runs here (the installed
 /// bootstrap's `check`, so a standalone stream's payload is neither decompressed nor run), and
 /// only the body is unpickled. A truncated or corrupt header is an UnpicklingError about the

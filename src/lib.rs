@@ -63,6 +63,7 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::_loads_with, m)?)?;
     m.add_function(wrap_pyfunction!(api::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(api::_set_portable, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_set_session, m)?)?;
     m.add_function(wrap_pyfunction!(api::_take_generators, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::extent::_pickle_extent, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::compress::zstd_decompress, m)?)?;

@@ -654,6 +654,82 @@ def test_progress_is_on_by_default_on_a_terminal(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# 4b. One function encoder: a session function is satchel.dumps's encoding without globals
+# ---------------------------------------------------------------------------------------------
+
+ONE_ENCODER = r"""
+import io, json, pickle, sys
+import satchel
+from satchel import _session
+
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+
+
+def f(x, y=(1, 2), *, allowed=frozenset(WORDS), n=2):
+    "Doc."
+    return x in allowed and WORDS
+
+
+ns = vars(sys.modules["__main__"])
+session = _session._SessionPickler(io.BytesIO(), ns, mode=sys.argv[1])
+plain = satchel.Pickler(io.BytesIO(), mode=sys.argv[1])
+s, d = session.reducer_override(f), plain.reducer_override(f)
+s_extra, d_extra = dict(s[2][2]), dict(d[2][2])
+s_module, d_module = s_extra.pop("__module__"), d_extra.pop("__module__", "(derived)")
+out = io.BytesIO()
+_session._SessionPickler(out, ns, mode=sys.argv[1]).dump(f)
+print(json.dumps({
+    "constructor": s[0] is d[0], "setter": s[5] is d[5],
+    "code": pickle.dumps(s[1][0]) == pickle.dumps(d[1][0]),
+    "closure": s[1][2:] == d[1][2:],
+    "globals": [s[1][1] is _session._NAMESPACE, isinstance(d[1][1], dict)],
+    "sent": [sorted(s[2][0]), sorted(d[2][0])],
+    "defaults": s[2][1] == d[2][1],
+    "extra": pickle.dumps(s_extra, 5) == pickle.dumps(d_extra, 5),
+    "kwdefaults": sorted(s_extra["__kwdefaults__"]),
+    "module": [s_module, d_module],
+    "stream": out.getvalue().hex(),
+}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["nonportable", "portable"])
+def test_session_function_encodes_as_dumps_does(tmp_path, mode):
+    """The session path uses satchel.dumps's function encoder (reduce/function.rs): the same
+    constructor, code, closure, defaults and attributes, with sorted frozensets in kwdefaults
+    (the stream does not depend on PYTHONHASHSEED), only the globals replaced by the session
+    namespace's placeholder and ``__module__`` always sent."""
+    script = tmp_path / "one_encoder.py"  # portable mode needs the source in a file
+    script.write_text(ONE_ENCODER)
+    runs = []
+    for seed in ("1", "2"):
+        proc = subprocess.run(
+            [sys.executable, str(script), mode],
+            capture_output=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        runs.append(json_out(proc.stdout))
+    got = runs[0]
+    stream = got.pop("stream")
+    assert got == {
+        "constructor": True,
+        "setter": True,
+        "code": True,
+        "closure": True,
+        "globals": [True, True],
+        "sent": [[], ["WORDS"]],
+        "defaults": True,
+        "extra": True,
+        "kwdefaults": ["allowed", "n"],
+        "module": ["__main__", "(derived)"],
+    }
+    assert runs[1]["stream"] == stream  # frozensets sorted: the same bytes under any hash seed
+
+
+# ---------------------------------------------------------------------------------------------
 # 5. Other interpreters
 # ---------------------------------------------------------------------------------------------
 

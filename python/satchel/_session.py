@@ -34,23 +34,21 @@ header), written by ``satchel.Pickler`` with the given ``mode``, ``compress`` (z
 default) and ``standalone``. Its body is a dict::
 
     {"format": "satchel-session/1", "module": "__main__", "producer": "CPython 3.11.7",
-     "created": 1700000000.0, "imports": ["xml.etree", ...],
+     "created": 1700000000.0, "imports": [],
      "skipped": [("lock", "cannot pickle '_thread.lock' object"), ...],
      "saved": {"name": value, ...}, "complete": True}
 
-``imports`` are submodules the session's functions reach through a saved module global
-(``xml.etree.ElementTree.parse`` with only ``xml`` bound); ``load_session`` imports them. A
-session function is ``FunctionType(code, NS, name, None, closure)`` with state
-``(func.__dict__ or None, {"__qualname__", "__module__", "__doc__", "__defaults__",
-"__kwdefaults__", "__annotations__", "__type_params__"})`` (the last four when set) (set by BUILD, so a function may refer to itself),
-where ``FunctionType`` is ``getattr(importlib.import_module("types"), "FunctionType")`` and
-``NS`` is ``vars(dict.get(sys.modules, "_satchel_session_namespace",
-importlib.import_module("__main__")))``: ``load_session`` binds that key to the target
-namespace while it loads; a plain ``pickle.loads`` of the file binds functions to
-``__main__``. ``code`` is the code object (nonportable) or, in portable mode,
-``getattr(f, "__code__")`` of a function satchel rebuilds from source (and its closure
-likewise). All of these are stdlib callables, so a standalone portable snapshot loads on an
-interpreter without satchel: ``vars(__main__).update(pickle.loads(data)["saved"])``.
+``imports`` is empty in snapshots written now (each function carries the submodules it reaches
+through a module global, ``xml.etree.ElementTree.parse`` with only ``xml`` bound, as
+``satchel.dumps`` does); ``load_session`` still imports what older snapshots list there. A
+session function is encoded exactly as ``satchel.dumps`` encodes a function (``docs/FORMAT.md``:
+one ``function`` call, or ``make_function`` then ``function_setstate``), except that its globals
+are not sent: in place of its rebuilt globals dict the stream holds ``NS``, ``vars(dict.get(
+sys.modules, "_satchel_session_namespace", importlib.import_module("__main__")))``, and its
+``__module__`` always travels. ``load_session`` binds that key to the target namespace while it
+loads; a plain ``pickle.loads`` of the file binds functions to ``__main__``. A standalone
+snapshot carries the bootstrap those constructors live in, so it loads on an interpreter
+without satchel: ``vars(__main__).update(pickle.loads(data)["saved"])``.
 
 The file is written atomically: to a temporary file ``.NAME.XXXXXXXX.tmp`` in the destination
 directory (locked with ``flock`` while it is written), flushed and fsynced, then renamed over
@@ -72,9 +70,9 @@ import stat
 import sys
 import threading
 import time
-import types
 
 import satchel
+from satchel import _satchel
 from satchel._pickler import Pickler
 
 FORMAT = "satchel-session/1"
@@ -85,9 +83,6 @@ NAMESPACE_KEY = "_satchel_session_namespace"
 PROGRESS_INTERVAL = 0.05
 #: With ``progress=None``, seconds a save runs before its progress line appears.
 PROGRESS_DELAY = 0.5
-
-_FunctionType = types.FunctionType
-_CodeType = types.CodeType
 
 _DUNDER = re.compile(r"__.*__\Z", re.DOTALL)
 _IPYTHON_NAMES = re.compile(r"(_+|_i+|_i?\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)\Z")
@@ -205,17 +200,10 @@ _FUNCTION = _Call(getattr, _Call(_import, "types"), "FunctionType")
 _COMPLETE = _Call(bool, 1)
 
 
-def _code_names(code, out):
-    """Every name the code and its nested code objects read as globals or attributes."""
-    out.update(code.co_names)
-    for const in code.co_consts:
-        if type(const) is _CodeType:
-            _code_names(const, out)
-
-
 class _SessionPickler(Pickler):
     """``satchel.Pickler`` that pickles functions of the session namespace ``ns`` without
-    their globals, bound on loading to the namespace being restored (``_NAMESPACE``)."""
+    their globals, bound on loading to the namespace being restored (``_NAMESPACE``). The Rust
+    reducer encodes them (``satchel.dumps``'s function encoding, told by ``_set_session``)."""
 
     def __init__(self, file, ns, *, mode, compress=False, standalone=None, buffer_callback=None):
         super().__init__(
@@ -226,13 +214,8 @@ class _SessionPickler(Pickler):
             standalone=standalone,
             compress=compress,
         )
-        self._ns = ns
-        self._portable = mode == "portable"
-        self._base = {"__name__": ns.get("__name__"), "__package__": ns.get("__package__")}
+        _satchel._set_session(self, ns, _NAMESPACE)
         self._satchel_reduce = super().reducer_override
-        self._keep = []  # surrogates live as long as the dump (their ids are memo keys)
-        #: Names read by the session's functions (set by the caller to collect them).
-        self.code_names = None
         #: ``{id(value): message}`` for the top-level values, and the callback they trigger.
         self.ticks = None
         self.on_tick = None
@@ -242,37 +225,9 @@ class _SessionPickler(Pickler):
             message = self.ticks.get(id(obj))
             if message is not None:
                 self.on_tick(message, force=obj is _COMPLETE)
-        if type(obj) is _FunctionType and obj.__globals__ is self._ns:
-            return self._session_function(obj)
         if type(obj) is _Call:
             return obj.func, obj.args
         return self._satchel_reduce(obj)
-
-    def _session_function(self, f):
-        if self.code_names is not None:
-            _code_names(f.__code__, self.code_names)
-        closure = f.__closure__
-        if self._portable:
-            # satchel rebuilds this surrogate from source on the receiver; only its code and
-            # cells are used there.
-            g = _FunctionType(f.__code__, self._base, f.__name__, None, closure)
-            g.__qualname__ = f.__qualname__
-            self._keep.append(g)
-            code = _Call(getattr, g, "__code__")
-            if closure is not None:
-                closure = _Call(getattr, g, "__closure__")
-        else:
-            code = f.__code__
-        slots = {"__qualname__": f.__qualname__, "__module__": f.__module__, "__doc__": f.__doc__}
-        if f.__defaults__ is not None:
-            slots["__defaults__"] = f.__defaults__
-        if f.__kwdefaults__:
-            slots["__kwdefaults__"] = f.__kwdefaults__
-        if f.__annotations__:
-            slots["__annotations__"] = f.__annotations__
-        if getattr(f, "__type_params__", None):  # Python 3.12+: def f[T](x: T)
-            slots["__type_params__"] = f.__type_params__
-        return _FUNCTION, (code, _NAMESPACE, f.__name__, None, closure), (f.__dict__ or None, slots)
 
 
 class _CountingSink:
@@ -443,9 +398,8 @@ def _reason(exc):
 
 
 def _classify(items, ns, mode, strict, progress):
-    """Try each global: ``(saved {name: value}, skipped, sizes, names read by functions)``."""
+    """Try each global: ``(saved {name: value}, skipped, sizes)``."""
     pickler, sink = _trial_pickler(ns, mode)
-    pickler.code_names = names = set()
     saved, skipped, sizes = {}, [], {}
     total = len(items)
     for index, (name, value) in enumerate(items, 1):
@@ -462,7 +416,7 @@ def _classify(items, ns, mode, strict, progress):
             raise _strict_error(name, exc) from exc
         else:
             skipped.append((name, _reason(exc)))
-    return saved, skipped, sizes, names
+    return saved, skipped, sizes
 
 
 def _tick_messages(stream, sizes, compress):
@@ -510,23 +464,6 @@ def _culprit(saved, ns, mode):
         else:
             high = mid
     return names[high - 1], fails(high) or exc
-
-
-def _submodules(saved, names):
-    """Submodules of saved module globals that the session's functions reach by attribute
-    (``xml.etree.ElementTree`` when a function reads ``xml.etree.ElementTree``)."""
-    found = set()
-    loaded = [m for m in list(sys.modules) if "." in m]
-    for value in saved.values():
-        if not isinstance(value, types.ModuleType):
-            continue
-        prefix = f"{getattr(value, '__name__', '')}."
-        if prefix == ".":
-            continue
-        for module in loaded:
-            if module.startswith(prefix) and names.issuperset(module[len(prefix) :].split(".")):
-                found.add(module)
-    return sorted(found)
 
 
 #: Temporary files of a dump to ``path`` are ``.NAME.XXXXXXXX.tmp`` beside it (the random part
@@ -672,13 +609,15 @@ def dump_session(
     items, excluded = _split(ns, shell)
     show = _Progress(progress)
     try:
-        saved, skipped, sizes, names = _classify(items, ns, mode, strict, show)
+        saved, skipped, sizes = _classify(items, ns, mode, strict, show)
         payload = {
             "format": FORMAT,
             "module": module_name,
             "producer": f"{platform.python_implementation()} {platform.python_version()}",
             "created": time.time(),
-            "imports": _submodules(saved, names),
+            # Each function names the submodules it reaches itself (its "submodules"); the key
+            # stays for the format, and for snapshots written before that.
+            "imports": [],
             "skipped": skipped,
             "saved": saved,
         }

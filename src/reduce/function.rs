@@ -34,7 +34,10 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     if f.globals.is(boot(py).globals.bind(py)) {
         return Ok(not_implemented(py));
     }
-    if byref::importable_as(obj, f.module.as_ref(), &f.qualname)? {
+    // A session snapshot's function (`dump_session`) always travels by value, without the
+    // globals it reads: on loading, its globals are the namespace being restored.
+    let session = state.session_globals(&f.globals);
+    if session.is_none() && byref::importable_as(obj, f.module.as_ref(), &f.qualname)? {
         return Ok(not_implemented(py));
     }
     let info = globals::code_info(&f.code)?;
@@ -47,7 +50,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
             let value = if is_flat(&value, refs, 0) {
                 value
             } else {
-                flat = false;
+                flat = session.is_some() && flat;
                 // A frozenset global would pickle in hash order.
                 super::stdlib::sorted_sets(&value)?.unwrap_or(value)
             };
@@ -70,8 +73,27 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         }
     }
 
-    let (base, module_name, fresh) = base_globals(state, globals_dict)?;
-    let extra = extra(obj, &f, &info, module_name.as_ref(), &fglobals)?;
+    let (base, module_name, fresh) = match &session {
+        None => {
+            let (base, name, fresh) = base_globals(state, globals_dict)?;
+            (base.into_any(), name, fresh)
+        }
+        Some(placeholder) => (placeholder.clone(), None, false),
+    };
+    // A session function's `__module__` is always sent: the namespace it is restored into
+    // may have another `__name__`.
+    let extra = extra(
+        obj,
+        &f,
+        &info,
+        module_name.as_ref(),
+        &fglobals,
+        session.is_some(),
+    )?;
+    if session.is_some() {
+        // Its globals were read only to find the submodules it reaches (in `extra`).
+        fglobals.clear();
+    }
     flat = flat
         && extra
             .as_ref()
@@ -98,8 +120,8 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         extra,
     };
     let skeleton =
-        |code: &Bound<'py, PyAny>, base: &Bound<'py, PyDict>, closure: &Bound<'py, PyAny>| {
-            PyTuple::new(py, [code.clone(), base.clone().into_any(), closure.clone()])
+        |code: &Bound<'py, PyAny>, base: &Bound<'py, PyAny>, closure: &Bound<'py, PyAny>| {
+            PyTuple::new(py, [code.clone(), base.clone(), closure.clone()])
         };
     emit(
         parts,
@@ -115,7 +137,9 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
 struct Parts<'py> {
     flat: bool,
     fresh: bool,
-    base: Bound<'py, PyDict>,
+    /// The globals the function gets: its module's dict for this dump, or a session's
+    /// placeholder.
+    base: Bound<'py, PyAny>,
     fglobals: Bound<'py, PyDict>,
     defaults: Bound<'py, PyAny>,
     extra: Bound<'py, PyAny>,
@@ -131,7 +155,7 @@ fn emit<'py>(
     skeleton_ctor: &Py<PyAny>,
     skeleton_args: impl FnOnce(
         &Bound<'py, PyAny>,
-        &Bound<'py, PyDict>,
+        &Bound<'py, PyAny>,
         &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyTuple>>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -141,22 +165,12 @@ fn emit<'py>(
         // The first function of its module in this dump writes its (flat) globals straight
         // into the shared dict, which the stream has not written yet: one dict fewer.
         let fglobals = if p.fresh {
-            p.base.update(p.fglobals.as_mapping())?;
+            p.base.cast::<PyDict>()?.update(p.fglobals.as_mapping())?;
             py.None().into_bound(py)
         } else {
             p.fglobals.into_any()
         };
-        let args = PyTuple::new(
-            py,
-            [
-                code,
-                p.base.into_any(),
-                closure,
-                fglobals,
-                p.defaults,
-                p.extra,
-            ],
-        )?;
+        let args = PyTuple::new(py, [code, p.base, closure, fglobals, p.defaults, p.extra])?;
         return super::call(one_call, args);
     }
     let args = skeleton_args(&code, &p.base, &closure)?;
@@ -230,6 +244,7 @@ fn extra<'py>(
     info: &globals::CodeInfo,
     module_name: Option<&Bound<'py, PyAny>>,
     fglobals: &Bound<'py, PyDict>,
+    always_module: bool,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let py = obj.py();
     let mut extra: Option<Bound<'py, PyDict>> = None;
@@ -246,7 +261,7 @@ fn extra<'py>(
     let derived_module = module_name
         .cloned()
         .unwrap_or_else(|| py.None().into_bound(py));
-    if !eq(&module, &derived_module)? {
+    if always_module || !eq(&module, &derived_module)? {
         put("__module__", module)?;
     }
     // FunctionType takes the doc from co_consts[0] when it is a str.
@@ -374,7 +389,7 @@ fn portable<'py>(
     f: &ffi::FunctionFields<'py>,
     flat: bool,
     fresh: bool,
-    base: Bound<'py, PyDict>,
+    base: Bound<'py, PyAny>,
     fglobals: Bound<'py, PyDict>,
     defaults: Bound<'py, PyAny>,
     extra: Option<Bound<'py, PyDict>>,
@@ -434,12 +449,12 @@ fn portable<'py>(
         extra: extra.into_any(),
     };
     let skeleton =
-        |code: &Bound<'py, PyAny>, base: &Bound<'py, PyDict>, cells: &Bound<'py, PyAny>| {
+        |code: &Bound<'py, PyAny>, base: &Bound<'py, PyAny>, cells: &Bound<'py, PyAny>| {
             PyTuple::new(
                 py,
                 [
                     code.clone(),
-                    base.clone().into_any(),
+                    base.clone(),
                     cells.clone(),
                     none(),
                     none(),

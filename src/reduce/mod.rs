@@ -196,6 +196,15 @@ pub struct DumpState {
     bootstrap_used: std::sync::atomic::AtomicBool,
     /// This dump wrote a started generator's frame (`header::FLAG_GENERATORS`).
     generators: std::sync::atomic::AtomicBool,
+    /// A session snapshot's pickler: functions whose globals are this namespace travel
+    /// without them, bound on loading to the namespace being restored (`function.rs`).
+    session: std::sync::OnceLock<SessionGlobals>,
+}
+
+/// The namespace of a session snapshot, and what the stream writes in its place.
+pub struct SessionGlobals {
+    namespace: Py<PyDict>,
+    placeholder: Py<PyAny>,
 }
 
 /// What a dump noted about its body, for the header written with it.
@@ -215,7 +224,26 @@ impl DumpState {
             portable: std::sync::atomic::AtomicBool::new(false),
             bootstrap_used: std::sync::atomic::AtomicBool::new(false),
             generators: std::sync::atomic::AtomicBool::new(false),
+            session: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Make this a session pickler for `namespace` (the first call wins: a pickler dumps one
+    /// session).
+    pub fn set_session(&self, namespace: Py<PyDict>, placeholder: Py<PyAny>) {
+        let _ = self.session.set(SessionGlobals {
+            namespace,
+            placeholder,
+        });
+    }
+
+    /// What a function with these globals gets as its globals in the stream, when they are
+    /// the session's namespace: its placeholder (None for every other function).
+    pub fn session_globals<'py>(&self, globals: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+        let session = self.session.get()?;
+        globals
+            .is(session.namespace.bind(globals.py()))
+            .then(|| session.placeholder.bind(globals.py()).clone())
     }
 
     /// Let this pickler reduce plain instances itself (its dispatch table is satchel's own).
@@ -265,6 +293,10 @@ impl DumpState {
                 visit.call(&e._original)?;
                 visit.call(&e.base)?;
             }
+        }
+        if let Some(session) = self.session.get() {
+            visit.call(&session.namespace)?;
+            visit.call(&session.placeholder)?;
         }
         Ok(())
     }
