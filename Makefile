@@ -13,7 +13,7 @@ BUILD_STAMP := $(VENV)/.build-stamp
 # with standalone=True/, docs/FORMAT.md) is left out, and it never changes.
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) ! -path '* *' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test test-debug test-pythons test-newest bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
+.PHONY: all venv build demo test cargo-test test-debug test-pythons test-newest bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -39,8 +39,13 @@ build: $(BUILD_STAMP)
 demo: build
 	$(PY) examples/demo.py
 
-test: build $(STAMP)
+test: build $(STAMP) cargo-test
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# The pure-Rust unit tests (envelope, wire constants). The test binary links the venv's
+# libpython, which is why pyo3's extension-module feature comes from maturin only (Cargo.toml).
+cargo-test: $(DEMO_STAMP)
+	PYO3_PYTHON=$(abspath $(PY)) cargo test -q
 
 test-debug: build $(STAMP)
 	PYTHONMALLOC=debug $(PY) -m pytest -q -p no:cacheprovider tests

@@ -604,6 +604,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_check_covers_flags_itemsize_and_each_frames_length_and_tail() {
+        let frames: [&[u8]; 2] = [b"abcdefgh", b"xy"];
+        let base = check(FLAG_READONLY, 8, &frames);
+        // The format (docs/FORMAT.md): sha256("satchel buffer check 1\0", flags, itemsize,
+        // u64 frame count, per frame u64 length and last 4 bytes), first 8 bytes.
+        assert_eq!(base, [0x6a, 0xef, 0xb0, 0xe4, 0x99, 0xdd, 0x00, 0x55]);
+        assert_ne!(check(0, 8, &frames), base);
+        assert_ne!(check(FLAG_READONLY, 1, &frames), base);
+        let longer: [&[u8]; 2] = [b"abcdefgh", b"xyz"];
+        assert_ne!(check(FLAG_READONLY, 8, &longer), base);
+        let tail: [&[u8]; 2] = [b"abcdefgX", b"xy"];
+        assert_ne!(check(FLAG_READONLY, 8, &tail), base);
+        // Bytes before a frame's last four are left to zstd's own checksum.
+        let head: [&[u8]; 2] = [b"Xbcdefgh", b"xy"];
+        assert_eq!(check(FLAG_READONLY, 8, &head), base);
+    }
+
+    #[test]
     fn shuffle_round_trips() {
         for k in [2, 3, 4, 8, 20] {
             let data: Vec<u8> = (0..k * 1003).map(|i| (i * 7 % 251) as u8).collect();

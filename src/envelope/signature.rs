@@ -44,3 +44,49 @@ pub fn verify(keys: &[Vec<u8>], stream: &[u8], mac: &[u8]) -> bool {
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn the_mac_is_hmac_sha256() {
+        // RFC 4231, test case 2: the trailer is wire format, so pin the algorithm.
+        let t = trailer(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(&t[..MAGIC.len()], MAGIC);
+        assert_eq!(
+            hex(&t[MAGIC.len()..]),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(t.len(), TRAILER_LEN);
+    }
+
+    #[test]
+    fn a_signed_stream_splits_and_verifies_under_its_key_only() {
+        let stream = b"\x80\x05K\x01.".to_vec();
+        let mut signed = stream.clone();
+        signed.extend(trailer(b"k1", &stream));
+        let (body, mac) = split(&signed).expect("a trailer");
+        assert_eq!(body, &stream[..]);
+        assert!(verify(&[b"k1".to_vec()], body, mac));
+        assert!(verify(&[b"old".to_vec(), b"k1".to_vec()], body, mac)); // key rotation
+        assert!(!verify(&[b"k2".to_vec()], body, mac));
+        assert!(!verify(&[], body, mac));
+        let mut tampered = body.to_vec();
+        tampered[2] ^= 1;
+        assert!(!verify(&[b"k1".to_vec()], &tampered, mac));
+    }
+
+    #[test]
+    fn unsigned_or_short_data_has_no_trailer() {
+        assert!(split(b"\x80\x05K\x01.").is_none());
+        assert!(split(&[0; TRAILER_LEN - 1]).is_none());
+        let mut fake = vec![0u8; TRAILER_LEN];
+        fake[..MAGIC.len()].copy_from_slice(b"SATCHEL-SIG2");
+        assert!(split(&fake).is_none());
+    }
+}
