@@ -981,7 +981,7 @@ def test_typevar_variance_is_part_of_its_identity():
     assert got == (False, True, True)
 
 
-# --- self-referencing class members (issue 13 item 3) -------------------------------------------
+# --- self-referencing class members -------------------------------------------------------------
 # Anything in a class dict that refers back to the class is built before the class state is set
 # (pickle builds a state before it calls the setter), so none of it may need the finished class:
 # a bound method travels as `MethodType(func, self)`, never as `getattr(A, name)` on a skeleton.

@@ -3,7 +3,7 @@ that changes behaviour get different ids, the same definition gets the same id i
 and describing a class never panics, whatever user code does meanwhile.
 
 A receiver that already holds a class under an id hands that class back for any stream with the
-same id, so an id shared by two definitions silently runs the wrong one (issue 13)."""
+same id, so an id shared by two definitions silently runs the wrong one."""
 
 import os
 import pickle
@@ -347,7 +347,7 @@ def test_identical_bodies_in_different_processes_get_identical_ids(seed):
     assert eval(child.stdout) == here  # noqa: S307 (our own child's repr of a list of str)
 
 
-# --- the describer never panics (issue 15 item 1) ----------------------------------------------
+# --- the describer never panics -----------------------------------------------------------------
 
 
 def _outcomes(action, n):

@@ -70,7 +70,7 @@ def _expected_failures():
             if when:
                 out[nodeid] = why
 
-    # Out of scope (issue 13): the test calls one of cloudpickle's private helpers, which the
+    # Out of scope: the test calls one of cloudpickle's private helpers, which the
     # shim does not fake (calling it raises ImportError).
     private = "calls cloudpickle's private helper {}"
     add(f"{T}test_extract_class_dict", private.format("_extract_class_dict"))

@@ -1,4 +1,4 @@
-"""Portable classes whose stdlib machinery differs between Python versions (issue 14): enums
+"""Portable classes whose stdlib machinery differs between Python versions: enums
 (Flag and IntFlag included), namedtuple and typing.NamedTuple classes, dataclasses, and
 annotations on 3.14+ (PEP 649). Each travels as what it was made of and is rebuilt by the
 receiver's own stdlib (src/reduce/portable_class.rs), so a stream loads on every version.
@@ -305,7 +305,7 @@ def test_forward_references_travel_as_text(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# The acceptance (issue 14): this interpreter's standalone portable stream, every receiver
+# The acceptance: this interpreter's standalone portable stream, every receiver
 # ---------------------------------------------------------------------------------------------
 
 ACCEPTANCE_SCRIPT = r"""

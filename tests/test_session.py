@@ -1,4 +1,4 @@
-"""Session snapshots (issue 6): ``satchel.dump_session`` / ``satchel.load_session`` and the
+"""Session snapshots: ``satchel.dump_session`` / ``satchel.load_session`` and the
 ``%satchel`` IPython magics.
 
 The key cases cross a process boundary: a script runs as ``__main__`` of a fresh interpreter

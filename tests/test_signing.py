@@ -1,4 +1,4 @@
-"""Signed streams (key=) and allowlisted loading (allow=): issue 8.
+"""Signed streams (key=) and allowlisted loading (allow=).
 
 A signed stream is the stream plus b"SATCHEL-SIG1" and an HMAC-SHA256 over it; satchel.loads
 with the key checks it before a single opcode runs. The "nothing ran" checks use a stream that

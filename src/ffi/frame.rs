@@ -585,55 +585,6 @@ pub fn is_iterator(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { ffi::PyIter_Check(obj.as_ptr()) != 0 }
 }
 
-/// Bytes of C stack left below the caller in this thread, where the platform says (Linux).
-/// Frame capture recurses through the pickler once per nested generator (`yield from`
-/// chains, generators held by generators); it stops with a `PicklingError` before this runs
-/// out, whatever `sys.setrecursionlimit` allows (a thread may have a 512 KiB stack).
-pub fn stack_left() -> Option<usize> {
-    thread_local! {
-        static LOW: std::cell::Cell<Option<Option<usize>>> = const { std::cell::Cell::new(None) };
-    }
-    let low = LOW.with(|low| {
-        if low.get().is_none() {
-            low.set(Some(stack_low()));
-        }
-        low.get().flatten()
-    })?;
-    let here = 0u8;
-    let sp = std::ptr::addr_of!(here) as usize;
-    Some(sp.saturating_sub(low))
-}
-
-/// The lowest address of this thread's stack (it grows down).
-#[cfg(target_os = "linux")]
-fn stack_low() -> Option<usize> {
-    extern "C" {
-        fn pthread_self() -> usize;
-        fn pthread_getattr_np(thread: usize, attr: *mut u64) -> i32;
-        fn pthread_attr_getstack(attr: *const u64, addr: *mut usize, size: *mut usize) -> i32;
-        fn pthread_attr_destroy(attr: *mut u64) -> i32;
-    }
-    // pthread_attr_t is 56 bytes on x86-64 and 64 on aarch64 (glibc and musl): 128 is room.
-    let mut attr = [0u64; 16];
-    let (mut addr, mut size) = (0usize, 0usize);
-    // SAFETY: pthread_getattr_np fills the (large enough, aligned) attribute buffer for the
-    // calling thread; pthread_attr_getstack reads it into two plain integers; the buffer is
-    // destroyed once, only after a successful init.
-    unsafe {
-        if pthread_getattr_np(pthread_self(), attr.as_mut_ptr()) != 0 {
-            return None;
-        }
-        let ok = pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
-        pthread_attr_destroy(attr.as_mut_ptr());
-        (ok && addr != 0 && size != 0).then_some(addr)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn stack_low() -> Option<usize> {
-    None
-}
-
 /// 3.15: whether the object's type has `_tp_iteritem`, so `FOR_ITER`/`SEND` may iterate it by a
 /// tagged index (a "virtual iterator": exact lists, tuples, strs, bytes).
 pub fn iterates_by_index(obj: &Bound<'_, PyAny>, layout: &Layout) -> bool {

@@ -93,7 +93,8 @@ fn stack_low() -> Option<usize> {
 }
 
 /// Stack kept free below satchel's deepest frame: pyo3's frames, a Python call at the bottom,
-/// the exception raised there.
+/// the exception raised there (for a generator's frame capture: the pickler's frames down to
+/// the next generator, whose analysis runs Python).
 pub const MARGIN: usize = 128 * 1024;
 
 /// One more level of satchel's recursion at `depth`, or `Error::NestedTooDeep` about `what`

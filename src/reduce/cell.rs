@@ -19,7 +19,7 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         }
         Some(value) => {
             // A frozenset would pickle in hash order.
-            let value = super::stdlib::sorted_sets(&value)?.unwrap_or(value);
+            let value = super::determinism::sorted_sets(&value)?.unwrap_or(value);
             call_then_set(
                 &boot.make_cell,
                 PyTuple::empty(py),

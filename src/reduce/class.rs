@@ -250,7 +250,7 @@ fn class_dict<'py>(
 /// in defaults.
 fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if value.is_exact_instance_of::<PySet>() {
-        return super::stdlib::sorted_set(&value);
+        return super::determinism::sorted_set(&value);
     }
-    Ok(super::stdlib::sorted_sets(&value)?.unwrap_or(value))
+    Ok(super::determinism::sorted_sets(&value)?.unwrap_or(value))
 }

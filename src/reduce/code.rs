@@ -126,7 +126,7 @@ fn canonical_items<'py>(
             canonical_code(&item, prefix, paths)?
         } else if let Ok(fs) = item.cast::<PyFrozenSet>() {
             paths.push(prefix.clone());
-            PyTuple::new(fs.py(), super::stdlib::sorted_items(fs)?)?.into_any()
+            PyTuple::new(fs.py(), super::determinism::sorted_items(fs)?)?.into_any()
         } else if let Ok(t) = item.cast::<PyTuple>() {
             canonical_items(t, code, prefix, paths)?.into_any()
         } else {

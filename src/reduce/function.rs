@@ -52,7 +52,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
             } else {
                 flat = session.is_some() && flat;
                 // A frozenset global would pickle in hash order.
-                super::stdlib::sorted_sets(&value)?.unwrap_or(value)
+                super::determinism::sorted_sets(&value)?.unwrap_or(value)
             };
             fglobals.set_item(name, value)?;
         }
@@ -63,7 +63,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         Some(d) if is_flat(d, refs, 0) => d.clone(),
         Some(d) => {
             flat = false;
-            super::stdlib::sorted_sets(d)?.unwrap_or_else(|| d.clone())
+            super::determinism::sorted_sets(d)?.unwrap_or_else(|| d.clone())
         }
         None => none(),
     };
@@ -282,7 +282,7 @@ fn extra<'py>(
         if !kw.is_none() {
             put(
                 "__kwdefaults__",
-                super::stdlib::sorted_sets(kw)?.unwrap_or_else(|| kw.clone()),
+                super::determinism::sorted_sets(kw)?.unwrap_or_else(|| kw.clone()),
             )?;
         }
     }

@@ -17,10 +17,7 @@ use super::{call, call_then_set, DumpState, Kind};
 use crate::bootstrap::boot;
 use crate::error::Error;
 use crate::ffi::frame::{self, GenState, Layout, Slot, Snapshot};
-
-/// The C stack a generator's reduction leaves for the pickler's frames down to the next
-/// generator and for the work of the deepest one (its analysis runs Python).
-const STACK_MARGIN: usize = 128 * 1024;
+use crate::ffi::stack;
 
 /// CO_VARARGS and CO_VARKEYWORDS (Include/cpython/code.h).
 const CO_VARARGS: u32 = 0x4;
@@ -61,7 +58,7 @@ pub fn reduce<'py>(
     let what = || describe(obj, kind);
     // A generator's frame may hold generators (`yield from` chains, awaited coroutines), each
     // pickled by a nested call of the pickler: stop while the C stack still has room.
-    if let Some(left) = frame::stack_left().filter(|left| *left < STACK_MARGIN) {
+    if let Some(left) = stack::remaining().filter(|left| *left < stack::MARGIN) {
         return Err(Error::TooDeepForStack { what: what(), left }.into_pyerr(py));
     }
     let gen = frame::Gen::new(obj).expect("classified as a generator kind");

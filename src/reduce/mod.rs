@@ -6,6 +6,7 @@ mod cell;
 mod class;
 mod classid;
 mod code;
+mod determinism;
 mod dictview;
 mod file;
 mod function;
@@ -462,7 +463,7 @@ pub fn call_then_set<'py>(
     .into_any())
 }
 
-pub use stdlib::Reduced;
+pub use determinism::Reduced;
 
 /// The global names a code object reads (for error diagnosis).
 pub fn code_info_names<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {

@@ -1,5 +1,5 @@
 """The error path: how long satchel, cloudpickle and pickle take to raise on an unpicklable
-object deep in, or after, a lot of picklable data (issue 15, item 6).
+object deep in, or after, a lot of picklable data.
 
 Cases (each raises: a ``threading.Lock`` cannot be pickled):
 

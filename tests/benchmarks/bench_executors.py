@@ -1,4 +1,4 @@
-"""Per-task overhead of process pools (issue 5): one tiny task per call, through
+"""Per-task overhead of process pools: one tiny task per call, through
 
 - satchel.futures.ProcessPoolExecutor (spawn, satchel pickling) on a lambda,
 - loky's reusable executor (cloudpickle) on the same lambda,

@@ -1,4 +1,4 @@
-"""Session snapshots (issue 6): ``satchel.dump_session`` against ``dill.dump_module``.
+"""Session snapshots: ``satchel.dump_session`` against ``dill.dump_module``.
 
 The session is a generated script run as ``__main__`` of a fresh interpreter: 200 functions
 (arithmetic, loops, calls between them, numpy, closures' factories), 20 classes (methods,
