@@ -99,11 +99,15 @@ test-pythons: $(STAMP) interpreters
 test-newest: $(STAMP)
 	REQUIRE_PYTHONS=1 PYTHONS=$(NEWEST) bash tools/test_other_pythons.sh tests $(PYTEST_ARGS)
 
-lint: $(STAMP)
+# The stubs are checked against the built extension (stubtest), and the README's examples as
+# a user's typed code (mypy --strict), so `lint` builds first.
+lint: build $(STAMP)
 	cargo fmt --check
 	cargo clippy --release -q -- -D warnings
 	$(VENV)/bin/ruff check python tests examples bootstrap compat-matrix tools fuzz
 	$(VENV)/bin/ruff format --check python tests examples bootstrap tools compat-matrix fuzz
+	$(PY) -m mypy.stubtest satchel._satchel --allowlist tools/stubtest-allowlist.txt
+	$(PY) -m mypy --strict tests/typing
 
 fmt:
 	cargo fmt

@@ -1,4 +1,4 @@
-"""satchel under multiprocessing (spawn), concurrent.futures, loky and joblib (issue 5).
+"""satchel under multiprocessing (spawn), concurrent.futures, loky and joblib.
 
 Every case runs as the ``__main__`` script of a fresh interpreter (run_script), so the
 lambdas, closures and classes it defines are ``__main__`` objects, exactly what the stdlib
@@ -172,7 +172,7 @@ with ctx.Pool(1) as pool:
     pids = [p.pid for p in pool._pool]
     pool.close()
     pool.join()
-report([out, smp.installed()], pids)
+report([out, smp.is_installed()], pids)
 """
     )
     assert result == [6, True]

@@ -5,9 +5,12 @@ written in Rust.
 Loading a pickle runs code: only load streams from sources you trust.
 """
 
+import os
 import pickle
 import sys
+import types
 import warnings
+from typing import TYPE_CHECKING, Any, Literal
 
 from satchel import _satchel
 from satchel._load import Unpickler, load
@@ -63,8 +66,11 @@ __all__ = [
 
 _satchel._register_pickler(Pickler)
 
+if TYPE_CHECKING:
+    from satchel._session import SessionReport
 
-def is_tornado_coroutine(func):
+
+def is_tornado_coroutine(func: object) -> bool:
     """Whether ``func`` is a Tornado coroutine function (cloudpickle's, deprecated there too).
 
     satchel needs nothing special for them: a ``@tornado.gen.coroutine`` function pickles like
@@ -82,30 +88,49 @@ def is_tornado_coroutine(func):
     return gen.is_coroutine_function(func)
 
 
-def dump_session(path, **kwargs):
+def dump_session(
+    path: str | os.PathLike[str],
+    *,
+    module: types.ModuleType | None = None,
+    strict: bool = False,
+    mode: Literal["nonportable", "portable"] = "nonportable",
+    compress: bool = True,
+    standalone: bool | None = None,
+    progress: bool | None = None,
+) -> "SessionReport":
     """Snapshot the session (``__main__``, a module, or IPython's user namespace) to ``path``,
     atomically; one unpicklable global is skipped and reported, not fatal (see
     ``satchel._session``)."""
     from satchel._session import dump_session as impl
 
-    return impl(path, **kwargs)
+    return impl(
+        path,
+        module=module,
+        strict=strict,
+        mode=mode,
+        compress=compress,
+        standalone=standalone,
+        progress=progress,
+    )
 
 
-def load_session(path, **kwargs):
+def load_session(
+    path: str | os.PathLike[str], *, module: types.ModuleType | None = None
+) -> "SessionReport":
     """Restore a snapshot written by :func:`dump_session`; returns its report."""
     from satchel._session import load_session as impl
 
-    return impl(path, **kwargs)
+    return impl(path, module=module)
 
 
-def load_ipython_extension(ipython):
+def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext satchel``: the ``%satchel save PATH`` / ``%satchel load PATH`` magics."""
     from satchel._ipython import load_ipython_extension as impl
 
     return impl(ipython)
 
 
-def unload_ipython_extension(ipython):
+def unload_ipython_extension(ipython: Any) -> None:
     from satchel._ipython import unload_ipython_extension as impl
 
     return impl(ipython)

@@ -10,8 +10,20 @@ import _compat_pickle
 import _pickle
 import io
 import pickle
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from satchel import _satchel
+
+_Key = bytes | bytearray | memoryview
+#: allow=: "data", entries "module.name" / "module.*", or a callable allow(module, name).
+_Allow = str | Iterable[str] | Callable[[str, str], object]
+
+
+class _ReadableFile(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+    def readline(self) -> bytes: ...
+
 
 # The signature trailer (docs/FORMAT.md, "Signature"): magic, then a 32-byte HMAC.
 _MAGIC = b"SATCHEL-SIG1"
@@ -133,7 +145,13 @@ def _trailer(file, signed):
     return file.read(_TRAILER) if signed else b""
 
 
-def load(file, *, key=None, allow=None, **kwargs):
+def load(
+    file: _ReadableFile,
+    *,
+    key: _Key | list[_Key] | None = None,
+    allow: _Allow | None = None,
+    **kwargs: Any,
+) -> Any:
     """Read one stream from ``file`` and load it: ``satchel.loads(stream, key=, allow=, ...)``.
 
     ``file`` needs ``read`` and ``readline``, as for ``pickle.load``; it is left just after the
@@ -181,15 +199,15 @@ class Unpickler(_pickle.Unpickler):
 
     def __init__(
         self,
-        file,
+        file: _ReadableFile,
         *,
-        key=None,
-        allow=None,
-        fix_imports=True,
-        encoding="ASCII",
-        errors="strict",
-        buffers=None,
-    ):
+        key: _Key | list[_Key] | None = None,
+        allow: _Allow | None = None,
+        fix_imports: bool = True,
+        encoding: str = "ASCII",
+        errors: str = "strict",
+        buffers: Iterable[Any] | None = None,
+    ) -> None:
         super().__init__(
             file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers
         )
@@ -210,7 +228,7 @@ class Unpickler(_pickle.Unpickler):
             self._satchel_allowed(*checked)
         return super().find_class(module, name)
 
-    def load(self):
+    def load(self) -> Any:
         data = read_stream(self._satchel_file, signed=self._satchel_key is not None)
         return _satchel._loads_with(
             _readonly(data),

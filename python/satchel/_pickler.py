@@ -2,8 +2,14 @@
 
 import _pickle
 import pickle
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 from satchel import _satchel
+
+
+class _WritableFile(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 class Pickler(_pickle.Pickler):
@@ -25,15 +31,15 @@ class Pickler(_pickle.Pickler):
 
     def __init__(
         self,
-        file,
-        protocol=None,
-        buffer_callback=None,
+        file: _WritableFile,
+        protocol: int | None = None,
+        buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
         *,
-        mode="nonportable",
-        standalone=None,
-        compress=None,
-        _body_only=False,
-    ):
+        mode: Literal["nonportable", "portable"] = "nonportable",
+        standalone: bool | None = None,
+        compress: bool | None = None,
+        _body_only: bool = False,
+    ) -> None:
         options = _satchel.StreamOptions(
             protocol, buffer_callback, mode, standalone, compress, _body_only
         )
@@ -50,7 +56,7 @@ class Pickler(_pickle.Pickler):
         if options.portable:
             _satchel._set_portable(self)
 
-    def dump(self, obj):
+    def dump(self, obj: Any) -> None:
         # A subclass whose __init__ skipped ours: the C pickler reports the missing __init__.
         options = getattr(self, "_satchel_options", None)
         if options is None:
@@ -85,7 +91,7 @@ class Pickler(_pickle.Pickler):
                 raise
             raise explained from exc
 
-    def clear_memo(self):
+    def clear_memo(self) -> None:
         """Forget what was pickled, including the per-dump globals satchel shares between
         functions (they were written to the stream along with the memo)."""
         super().clear_memo()

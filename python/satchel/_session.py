@@ -70,6 +70,8 @@ import stat
 import sys
 import threading
 import time
+import types
+from collections.abc import Iterable
 
 import satchel
 from satchel import _satchel
@@ -93,18 +95,23 @@ _IPYTHON_NAMES = re.compile(r"(_+|_i+|_i?\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ip
 # ---------------------------------------------------------------------------------------------
 
 
-class Skipped(tuple):
+class Skipped(tuple[str, str]):
     """A global left out of a snapshot: ``(name, reason)``, also as attributes."""
 
     __slots__ = ()
 
-    def __new__(cls, name, reason):
+    def __new__(cls, name: str, reason: str) -> "Skipped":
         return super().__new__(cls, (name, reason))
 
-    name = property(lambda self: self[0])
-    reason = property(lambda self: self[1])
+    @property
+    def name(self) -> str:
+        return self[0]
 
-    def __repr__(self):
+    @property
+    def reason(self) -> str:
+        return self[1]
+
+    def __repr__(self) -> str:
         return f"Skipped(name={self[0]!r}, reason={self[1]!r})"
 
 
@@ -130,18 +137,28 @@ class SessionReport:
     - ``warnings``: problems that did not stop a load (a submodule that failed to import).
     """
 
-    def __init__(self, action, path, size, module, saved, skipped, excluded=(), sizes=None):
+    def __init__(
+        self,
+        action: str,
+        path: str,
+        size: int,
+        module: str | None,
+        saved: Iterable[str],
+        skipped: Iterable[tuple[str, str]],
+        excluded: Iterable[str] = (),
+        sizes: dict[str, int] | None = None,
+    ) -> None:
         self.action = action
         self.path = path
         self.size = size
         self.module = module
-        self.saved = list(saved)
-        self.skipped = [Skipped(*s) for s in skipped]
-        self.excluded = list(excluded)
-        self.sizes = dict(sizes or {})
-        self.warnings = []
+        self.saved: list[str] = list(saved)
+        self.skipped: list[Skipped] = [Skipped(*s) for s in skipped]
+        self.excluded: list[str] = list(excluded)
+        self.sizes: dict[str, int] = dict(sizes or {})
+        self.warnings: list[str] = []
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = "to" if self.action == "saved" else "from"
         count = len(self.saved)
         lines = [
@@ -582,15 +599,15 @@ def _write_atomically(path, write):
 
 
 def dump_session(
-    path,
+    path: str | os.PathLike[str],
     *,
-    module=None,
-    strict=False,
-    mode="nonportable",
-    compress=True,
-    standalone=None,
-    progress=None,
-):
+    module: types.ModuleType | None = None,
+    strict: bool = False,
+    mode: str = "nonportable",
+    compress: bool = True,
+    standalone: bool | None = None,
+    progress: bool | None = None,
+) -> SessionReport:
     """Snapshot a namespace to ``path`` and return a :class:`SessionReport`.
 
     The namespace is ``module``'s, else IPython's user namespace when called inside IPython,
@@ -734,7 +751,9 @@ def _snapshot_bytes(path):
                 memory.close()
 
 
-def load_session(path, *, module=None):
+def load_session(
+    path: str | os.PathLike[str], *, module: types.ModuleType | None = None
+) -> SessionReport:
     """Restore a snapshot written by :func:`dump_session` into ``module``'s namespace, else
     IPython's user namespace inside IPython, else ``__main__``'s; return its report.
 

@@ -29,6 +29,8 @@ import logging
 import pickle
 import sys
 import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import distributed.protocol.pickle as _dpickle
 from dask._task_spec import GraphNode, Task
@@ -67,7 +69,12 @@ class _DaskPickler(satchel.Pickler):
         return super().reducer_override(obj)
 
 
-def dumps(x, *, buffer_callback=None, protocol=_dpickle.HIGHEST_PROTOCOL):
+def dumps(
+    x: Any,
+    *,
+    buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
+    protocol: int = _dpickle.HIGHEST_PROTOCOL,
+) -> bytes:
     """``distributed.protocol.pickle.dumps`` written with satchel (same signature)."""
     buffers: list = []
     kwargs = {"protocol": protocol or _dpickle.HIGHEST_PROTOCOL}
@@ -226,7 +233,7 @@ class SatchelSchedulerPlugin(SchedulerPlugin):
         _patch()
 
 
-def install(client):
+def install(client: Any) -> Awaitable[None] | None:
     """Ship task functions and data through satchel on ``client``'s whole cluster.
 
     Patches this process, the scheduler and every worker, including workers that join later.
@@ -245,7 +252,7 @@ async def _install_async(client):
     await client.register_plugin(SatchelWorkerPlugin())
 
 
-def uninstall(client):
+def uninstall(client: Any) -> Awaitable[None] | None:
     """Undo :func:`install`: distributed's own pickling again, here and on the cluster."""
     if client.asynchronous:
         return _uninstall_async(client)

@@ -10,7 +10,10 @@ traceback text as its ``__cause__`` (the stdlib's ``_RemoteTraceback``), and sat
 ``__context__``/``__cause__`` chain.
 """
 
+from collections.abc import Callable
 from concurrent.futures import process as _process
+from multiprocessing.context import BaseContext
+from typing import Any
 
 from satchel import multiprocessing as _smp
 
@@ -21,7 +24,14 @@ class ProcessPoolExecutor(_process.ProcessPoolExecutor):
     """``concurrent.futures.ProcessPoolExecutor`` whose default ``mp_context`` is
     ``satchel.multiprocessing.get_context()`` (spawn). Other arguments are the stdlib's."""
 
-    def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), **kwargs):
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        mp_context: BaseContext | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        **kwargs: Any,
+    ) -> None:
         if mp_context is None:
             mp_context = _smp.get_context()
         _smp.install()

@@ -24,25 +24,31 @@ from multiprocessing import reduction as _reduction
 
 from satchel import _satchel
 
-__all__ = ["get_context", "install", "uninstall", "installed"]
+__all__ = ["get_context", "install", "uninstall", "is_installed", "installed"]
 
 _OVERRIDE = _satchel.ReducerOverride()
 
 
-def install():
+def install() -> None:
     """Make multiprocessing's ForkingPickler reduce with satchel in this process (idempotent)."""
     if _reduction.ForkingPickler.__dict__.get("reducer_override") is not _OVERRIDE:
         _reduction.ForkingPickler.reducer_override = _OVERRIDE
 
 
-def uninstall():
+def uninstall() -> None:
     """Give multiprocessing its own pickling back in this process."""
     if _reduction.ForkingPickler.__dict__.get("reducer_override") is _OVERRIDE:
         del _reduction.ForkingPickler.reducer_override
 
 
-def installed():
+def is_installed() -> bool:
+    """Whether multiprocessing pickles with satchel in this process (``satchel.dask`` has the
+    same name)."""
     return _reduction.ForkingPickler.__dict__.get("reducer_override") is _OVERRIDE
+
+
+#: The first name of ``is_installed``, kept for code that used it.
+installed = is_installed
 
 
 class SpawnProcess(_context.SpawnProcess):
@@ -58,7 +64,7 @@ class SpawnContext(_context.SpawnContext):
     Process = SpawnProcess
 
 
-_CONTEXTS = {"spawn": SpawnContext()}
+_CONTEXTS: dict[str, _context.BaseContext] = {"spawn": SpawnContext()}
 
 if hasattr(_context, "ForkProcess"):
 
@@ -91,7 +97,7 @@ if hasattr(_context, "ForkServerProcess"):
     _CONTEXTS["forkserver"] = ForkServerContext()
 
 
-def get_context(method=None):
+def get_context(method: str | None = None) -> _context.BaseContext:
     """A multiprocessing context whose task and result traffic goes through satchel.
 
     ``method`` is "spawn" (the default here, on every OS, unlike the stdlib), "fork" or
