@@ -504,7 +504,7 @@ def test_class_bytes_do_not_depend_on_pickling_an_instance_first():
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. No BaseException from satchel's code (issue 15, item 1). pyo3's dict iterator panics when
+# 6. No BaseException from satchel's code. pyo3's dict iterator panics when
 #    Python code changes the dict during the walk, and a panic used to reach Python as
 #    pyo3_runtime.PanicException, a BaseException that `except Exception` misses.
 # ---------------------------------------------------------------------------------------------
@@ -688,7 +688,7 @@ def test_an_error_type_with_a_strict_constructor_is_kept_as_the_cause():
 
 
 # ---------------------------------------------------------------------------------------------
-# 7. Bounded recursion in satchel's own Rust (issue 15, item 2): constants nested deeper than
+# 7. Bounded recursion in satchel's own Rust: constants nested deeper than
 #    the recursion limit or the thread's stack allow are a PicklingError, never a segfault.
 # ---------------------------------------------------------------------------------------------
 
@@ -744,7 +744,7 @@ def test_deeply_nested_code_constants_are_refused_not_a_crash(kind, depth, stack
 
 
 # ---------------------------------------------------------------------------------------------
-# 8. Exception types (issue 15, item 7)
+# 8. Exception types
 # ---------------------------------------------------------------------------------------------
 
 
@@ -841,7 +841,7 @@ def test_a_module_whose_name_is_not_a_string_loads():
 
 
 # ---------------------------------------------------------------------------------------------
-# 9. load_session never dies by signal (issue 15, item 3): a snapshot of 1 MiB and more was
+# 9. load_session never dies by signal: a snapshot of 1 MiB and more was
 #    memory-mapped, and a program shortening the file during the load (cp, truncate, rsync
 #    --inplace) killed the loader with SIGBUS.
 # ---------------------------------------------------------------------------------------------
@@ -907,7 +907,7 @@ def test_load_session_survives_the_file_being_rewritten_and_truncated(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# 10. Files of dump_session (issue 15, item 8)
+# 10. Files of dump_session
 # ---------------------------------------------------------------------------------------------
 
 KILLED_DUMP = r"""
@@ -955,6 +955,8 @@ def test_a_killed_dump_leaves_a_temporary_file_the_next_dump_removes(tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
+            proc.stdout.close()
         left = _tmp_files(tmp_path)
         assert len(left) == 1 and left[0].startswith(".snap.satchel."), left
         leftovers.append(left[0])
@@ -974,6 +976,7 @@ def test_a_killed_dump_leaves_a_temporary_file_the_next_dump_removes(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     assert satchel.load_session(path, module=_module_with()).saved == ["value"]
 
 
@@ -1006,7 +1009,7 @@ def test_a_new_snapshot_honours_the_umask(tmp_path, umask, mode):
 
 
 # ---------------------------------------------------------------------------------------------
-# 11. Checksummed compression (issue 15, item 5; format 1.4). Every zstd frame ends with zstd's
+# 11. Checksummed compression (format 1.4). Every zstd frame ends with zstd's
 #     content checksum, and each out-of-band buffer carries a check binding its flags, element
 #     size and frames. A flipped bit used to load wrong data silently about 60% of the time.
 # ---------------------------------------------------------------------------------------------
@@ -1162,7 +1165,7 @@ def test_bit_flips_in_a_compressed_stream_with_buffers_are_detected():
 
 
 # ---------------------------------------------------------------------------------------------
-# 12. The dumps-side fuzzer (issue 15, item 9; fuzz/fuzz_dumps.py): a seeded short run, and the
+# 12. The dumps-side fuzzer (fuzz/fuzz_dumps.py): a seeded short run, and the
 #     cases it found. Each case runs in a forked child, so a crash is a finding, not the end of
 #     the test run.
 # ---------------------------------------------------------------------------------------------
