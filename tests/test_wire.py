@@ -57,3 +57,14 @@ def test_the_packaged_shims_have_the_wire_names():
         assert (python / name / "__init__.py").is_file(), name
     maturin = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["maturin"]
     assert set(maturin["python-packages"]) == {WIRE["BOOT_MODULE"], WIRE["LEAN_MODULE"]}
+
+
+def test_the_version_lives_in_cargo_toml_alone():
+    """Cargo.toml's version is the package metadata's (maturin) and satchel.__version__ (the
+    compiler's CARGO_PKG_VERSION); no other file writes it."""
+    import importlib.metadata
+
+    version = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]["version"]
+    assert satchel.__version__ == version == importlib.metadata.version("satchel")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and project["dynamic"] == ["version"]
