@@ -408,6 +408,8 @@ def fmt_time(s):
 
 
 def fmt_size(n):
+    if n is None:
+        return "—"
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
 
 
