@@ -2,6 +2,8 @@
 # The demo needs only the build tool and cloudpickle (requirements-demo.txt); the tests, the
 # benchmarks and the linters install the rest (requirements-dev.txt) when they run.
 PYTHON ?= python3
+# bench_instr.py flags for `make bench`: K=1 keeps it to minutes; --quick also drops dill.
+BENCH_INSTR_FLAGS ?= --k 1
 # The newest CPython satchel supports: CI runs the whole suite on it too (docs/ADDING.md).
 NEWEST ?= 3.15
 VENV   ?= .venv
@@ -13,7 +15,7 @@ BUILD_STAMP := $(VENV)/.build-stamp
 # with standalone=True/, docs/FORMAT.md) is left out, and it never changes.
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) ! -path '* *' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test cargo-test test-debug test-pythons test-newest bench fuzz lint fmt clean interpreters interpreters-ci wheels matrix
+.PHONY: all venv build demo test cargo-test test-debug test-pythons test-newest bench bench-instr fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -55,6 +57,12 @@ bench: build $(STAMP)
 	$(PY) tests/benchmarks/bench.py --out docs
 	$(PY) tests/benchmarks/bench_executors.py --out docs
 	$(PY) tests/benchmarks/bench_session.py --out docs
+	$(PY) tests/benchmarks/bench_instr.py --out docs $(BENCH_INSTR_FLAGS)
+
+# Instruction counts only (callgrind, issue 18's shapes), quick: K=1, no dill. About 10 min on
+# a loaded 2-core machine; `make bench` runs the full version (K=3, dill too).
+bench-instr: build $(STAMP)
+	$(PY) tests/benchmarks/bench_instr.py --quick --out docs
 
 # Other interpreters for the cross-version tests and the compat matrix, from Debian's packages
 # only: Debian's 3.11 and PyPy 3.9 (apt); CPython 3.13-3.15 and PyPy 3.11 from Debian sid in

@@ -245,6 +245,11 @@ pub struct TypeShape {
     pub version_tag: u32,
     pub var_sized: bool,
     pub has_new: bool,
+    /// Attribute lookup on its instances is `object`'s own (no `__getattribute__` or
+    /// `__getattr__` of the class in the way): `getattr(obj, "__reduce_ex__")` finds the class's.
+    pub generic_getattr: bool,
+    /// Its instances have a `__dict__` (`tp_dictoffset != 0`).
+    pub has_dict: bool,
 }
 
 pub fn type_shape(ty: &Bound<'_, PyAny>) -> TypeShape {
@@ -257,6 +262,10 @@ pub fn type_shape(ty: &Bound<'_, PyAny>) -> TypeShape {
             version_tag: if valid { (*tp).tp_version_tag } else { 0 },
             var_sized: (*tp).tp_itemsize != 0,
             has_new: (*tp).tp_new.is_some(),
+            // Addresses, not fn pointers: PyObject_GenericGetAttr is libpython's one symbol.
+            generic_getattr: (*tp).tp_getattro.map(|f| f as usize)
+                == Some(ffi::PyObject_GenericGetAttr as *const () as usize),
+            has_dict: (*tp).tp_dictoffset != 0,
         }
     }
 }

@@ -114,8 +114,12 @@ pub fn seen_by(pickler: Option<&Bound<'_, PyAny>>) -> diagnose::Seen {
 /// The pickler's reducer function (a METH_O builtin whose `__self__` is its `Reducer`).
 fn reducer_for<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = pickler.py();
-    let dict = pickler.getattr("__dict__")?.cast_into::<PyDict>()?;
-    if let Some(r) = dict.get_item(REDUCER_ATTR)? {
+    // Runs once per dump (the C pickler looks reducer_override up in every dump()): interned
+    // names, so no string is made and hashed each time.
+    let dict = pickler
+        .getattr(pyo3::intern!(py, "__dict__"))?
+        .cast_into::<PyDict>()?;
+    if let Some(r) = dict.get_item(pyo3::intern!(py, REDUCER_ATTR))? {
         return Ok(r);
     }
     let reducer = Bound::new(py, Reducer::new())?;

@@ -83,6 +83,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     // A session function's `__module__` is always sent: the namespace it is restored into
     // may have another `__name__`.
     let extra = extra(
+        state,
         obj,
         &f,
         &info,
@@ -183,8 +184,11 @@ fn emit<'py>(
     )
 }
 
-/// Values that cannot lead back to the function: atomic values, tuples of them, and modules
-/// that travel by reference.
+/// Dicts up to this size are checked item by item for `is_flat`; larger ones are not flat.
+const FLAT_DICT_MAX: usize = 16;
+
+/// Values that cannot lead back to the function: atomic values, tuples and small dicts of
+/// them, and modules that travel by reference.
 fn is_flat(value: &Bound<'_, PyAny>, refs: &TypeRefs, depth: u8) -> bool {
     let ty = type_addr(value);
     if refs.atomic.contains(&ty) {
@@ -194,6 +198,15 @@ fn is_flat(value: &Bound<'_, PyAny>, refs: &TypeRefs, depth: u8) -> bool {
         return value
             .cast::<PyTuple>()
             .is_ok_and(|t| t.iter().all(|v| is_flat(&v, refs, depth + 1)));
+    }
+    // A small dict of such values (a closure's lookup table, an options default) cannot lead
+    // back to the function either: it goes in the one-call form rather than skeleton + state.
+    if ty == refs.dict_type.as_ptr() as usize && depth < 3 {
+        return value.cast::<PyDict>().is_ok_and(|d| {
+            d.len() <= FLAT_DICT_MAX
+                && d.iter()
+                    .all(|(k, v)| is_flat(&k, refs, depth + 1) && is_flat(&v, refs, depth + 1))
+        });
     }
     if ffi::is_module(value) {
         return super::module::by_reference(value).unwrap_or(false);
@@ -224,7 +237,11 @@ fn base_globals<'py>(
     let py = globals.py();
     let (base, fresh) = state.base_globals(globals, || {
         let base = PyDict::new(py);
-        for name in BASE_GLOBALS {
+        let names = [
+            pyo3::intern!(py, BASE_GLOBALS[0]),
+            pyo3::intern!(py, BASE_GLOBALS[1]),
+        ];
+        for name in names {
             if let Some(value) = globals.get_item(name)? {
                 if !value.is_none() {
                     base.set_item(name, value)?;
@@ -239,6 +256,7 @@ fn base_globals<'py>(
 
 /// The attributes FunctionType would not derive by itself, or None when there are none.
 fn extra<'py>(
+    state: &DumpState,
     obj: &Bound<'py, PyAny>,
     f: &ffi::FunctionFields<'py>,
     info: &globals::CodeInfo,
@@ -248,55 +266,77 @@ fn extra<'py>(
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let py = obj.py();
     let mut extra: Option<Bound<'py, PyDict>> = None;
-    let mut put = |k: &str, v: Bound<'py, PyAny>| -> PyResult<()> {
+    let mut put = |k: &Bound<'py, PyString>, v: Bound<'py, PyAny>| -> PyResult<()> {
         extra.get_or_insert_with(|| PyDict::new(py)).set_item(k, v)
     };
     if !eq(&f.name, info.name.bind(py))? {
-        put("__name__", f.name.clone())?;
+        put(pyo3::intern!(py, "__name__"), f.name.clone())?;
     }
     if !eq(&f.qualname, info.qualname.bind(py))? {
-        put("__qualname__", f.qualname.clone())?;
+        put(pyo3::intern!(py, "__qualname__"), f.qualname.clone())?;
     }
     let module = f.module.clone().unwrap_or_else(|| py.None().into_bound(py));
     let derived_module = module_name
         .cloned()
         .unwrap_or_else(|| py.None().into_bound(py));
     if always_module || !eq(&module, &derived_module)? {
-        put("__module__", module)?;
+        put(pyo3::intern!(py, "__module__"), module)?;
     }
     // FunctionType takes the doc from co_consts[0] when it is a str.
     let derived_doc = info.doc.bind(py);
     let doc = f.doc.clone().unwrap_or_else(|| py.None().into_bound(py));
     if !eq(&doc, derived_doc)? {
-        put("__doc__", doc)?;
+        put(pyo3::intern!(py, "__doc__"), doc)?;
     }
     // 3.14 (PEP 649) fills annotations lazily from __annotate__, leaving the slot NULL until
     // first access: there, always ask (forward references travel as text: annotations_of).
     if f.has_annotations || typerefs(py).lazy_annotations {
         let annotations = super::portable_class::annotations_of(obj)?;
         if annotations.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
-            put("__annotations__", annotations)?;
+            put(pyo3::intern!(py, "__annotations__"), annotations)?;
         }
     }
     if let Some(kw) = &f.kwdefaults {
         if !kw.is_none() {
-            put(
-                "__kwdefaults__",
-                super::determinism::sorted_sets(kw)?.unwrap_or_else(|| kw.clone()),
-            )?;
+            // Flat values hold no set: nothing for sorted_sets to reorder.
+            let kw = if is_flat(kw, typerefs(py), 0) {
+                kw.clone()
+            } else {
+                super::determinism::sorted_sets(kw)?.unwrap_or_else(|| kw.clone())
+            };
+            put(pyo3::intern!(py, "__kwdefaults__"), kw)?;
         }
     }
     if let Some(d) = &f.dict {
         if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
-            put("__dict__", d.clone())?;
+            put(pyo3::intern!(py, "__dict__"), d.clone())?;
         }
     }
     if let Some(params) = type_params(obj)? {
-        put("__type_params__", params)?;
+        put(pyo3::intern!(py, "__type_params__"), params)?;
     }
-    let subs = submodules(fglobals, f.closure.as_ref(), info.all_names.bind(py))?;
+    let names = info.all_names.bind(py);
+    let closure_modules = f.closure.as_ref().is_some_and(|c| {
+        c.cast::<PyTuple>().is_ok_and(|t| {
+            t.iter()
+                .any(|cell| ffi::cell_contents(&cell).is_some_and(|v| ffi::is_module(&v)))
+        })
+    });
+    // Without modules in its cells, what a function finds depends only on its code and its
+    // module's globals: once per dump for every function of one code object.
+    let global_modules = fglobals.iter().any(|(_, v)| ffi::is_module(&v));
+    let subs = match f.globals.cast::<PyDict>() {
+        _ if !global_modules && !closure_modules => Vec::new(),
+        Ok(globals) if !closure_modules => state.submodules(globals, &f.code, || {
+            submodules(fglobals, f.closure.as_ref(), names)
+        })?,
+        _ => submodules(fglobals, f.closure.as_ref(), names)?,
+    };
     if !subs.is_empty() {
-        put("submodules", PyTuple::new(py, subs)?.into_any())?;
+        put(
+            pyo3::intern!(py, "submodules"),
+            PyTuple::new(py, subs)?.into_any(),
+        )?;
     }
     Ok(extra)
 }

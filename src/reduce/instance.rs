@@ -23,8 +23,22 @@ use super::not_implemented;
 use crate::ffi::{self, addr};
 use crate::typeref::typerefs;
 
-/// type address -> (version tag, plain?)
-static PLAIN: Mutex<Option<FxHashMap<usize, (u32, bool)>>> = Mutex::new(None);
+/// How satchel reduces the instances of one type (decided once per type version).
+#[derive(Clone)]
+enum Decision {
+    /// `(copyreg.__newobj__, (cls,), __dict__ or None)`, built here.
+    Plain,
+    /// The class's own `__reduce__` (a plain function), called here with the instance: what
+    /// `object.__reduce_ex__` would call, without the two attribute lookups and bound methods
+    /// the C pickler's route through `__reduce_ex__` costs per instance. `bool`: instances
+    /// have a `__dict__` (a `__reduce__` in it would override the class's).
+    OwnReduce(std::sync::Arc<Py<PyAny>>, bool),
+    /// Left to the pickler.
+    Other,
+}
+
+/// type address -> (version tag, decision)
+static PLAIN: Mutex<Option<FxHashMap<usize, (u32, Decision)>>> = Mutex::new(None);
 
 /// Methods whose presence anywhere but on `object` changes how instances pickle.
 const REDUCE_HOOKS: [&str; 3] = ["__reduce_ex__", "__reduce__", "__getstate__"];
@@ -34,8 +48,24 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
     let cls = obj.get_type().into_any();
-    if !is_plain(&cls, obj)? || refs.copyreg_dispatch.bind(py).contains(&cls)? {
+    let decision = decision(&cls, obj)?;
+    if matches!(decision, Decision::Other) || refs.copyreg_dispatch.bind(py).contains(&cls)? {
         return Ok(not_implemented(py));
+    }
+    if let Decision::OwnReduce(func, has_dict) = decision {
+        if has_dict {
+            if let Some(d) = obj.getattr_opt(pyo3::intern!(py, "__dict__"))? {
+                let d = d.cast::<PyDict>()?;
+                if d.contains(pyo3::intern!(py, "__reduce_ex__"))?
+                    || d.contains(pyo3::intern!(py, "__reduce__"))?
+                {
+                    return Ok(not_implemented(py));
+                }
+            }
+        }
+        // What the pickler would get from obj.__reduce_ex__(protocol); it checks the result
+        // (string or tuple) exactly as it checks __reduce_ex__'s.
+        return func.bind(py).call1((obj,));
     }
     let state = match obj.getattr_opt(pyo3::intern!(py, "__dict__"))? {
         Some(d) if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) => {
@@ -63,29 +93,61 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     .into_any())
 }
 
-fn is_plain(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+fn decision(cls: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<Decision> {
     let shape = ffi::type_shape(cls);
     if shape.version_tag == 0 {
-        return decide(cls, obj, &shape);
+        // Nothing to key a cache on: only the plain path, which decide() checks in full.
+        return Ok(if decide(cls, obj, &shape)? {
+            Decision::Plain
+        } else {
+            Decision::Other
+        });
     }
     let key = addr(cls);
     let cached = PLAIN
         .lock()
         .expect("instance cache lock")
         .as_ref()
-        .and_then(|m| m.get(&key).copied());
-    if let Some((tag, plain)) = cached {
+        .and_then(|m| m.get(&key).cloned());
+    if let Some((tag, decision)) = cached {
         if tag == shape.version_tag {
-            return Ok(plain);
+            return Ok(decision);
         }
     }
-    let plain = decide(cls, obj, &shape)?;
+    let decision = if decide(cls, obj, &shape)? {
+        Decision::Plain
+    } else if let Some(func) = own_reduce(cls, &shape)? {
+        Decision::OwnReduce(std::sync::Arc::new(func.unbind()), shape.has_dict)
+    } else {
+        Decision::Other
+    };
     PLAIN
         .lock()
         .expect("instance cache lock")
         .get_or_insert_with(FxHashMap::default)
-        .insert(key, (shape.version_tag, plain));
-    Ok(plain)
+        .insert(key, (shape.version_tag, decision.clone()));
+    Ok(decision)
+}
+
+/// The class's `__reduce__` when `object.__reduce_ex__` would simply call it: the class keeps
+/// object's `__reduce_ex__` and attribute lookup, its metaclass is `type`, and `__reduce__` is
+/// a plain Python function (no descriptor of another kind whose binding could differ).
+fn own_reduce<'py>(
+    cls: &Bound<'py, PyAny>,
+    shape: &ffi::TypeShape,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = cls.py();
+    let refs = typerefs(py);
+    if !shape.generic_getattr || !cls.get_type().is(refs.type_type.bind(py)) {
+        return Ok(None);
+    }
+    let object = refs.object_type.bind(py);
+    let reduce_ex = pyo3::intern!(py, "__reduce_ex__");
+    if !cls.getattr(reduce_ex)?.is(&object.getattr(reduce_ex)?) {
+        return Ok(None);
+    }
+    let reduce = cls.getattr(pyo3::intern!(py, "__reduce__"))?;
+    Ok((ffi::type_addr(&reduce) == refs.function).then_some(reduce))
 }
 
 /// Whether `object.__reduce_ex__` takes its `reduce_newobj` path with no arguments, no slots

@@ -200,12 +200,23 @@ pub struct DumpState {
     /// A session snapshot's pickler: functions whose globals are this namespace travel
     /// without them, bound on loading to the namespace being restored (`function.rs`).
     session: std::sync::OnceLock<SessionGlobals>,
+    /// Submodules found for (globals dict, code object) in this dump (`function::submodules`):
+    /// the 200 closures of one factory search `sys.modules` once, not 200 times.
+    submodules: Mutex<Vec<SubmodulesEntry>>,
 }
 
 /// The namespace of a session snapshot, and what the stream writes in its place.
 pub struct SessionGlobals {
     namespace: Py<PyDict>,
     placeholder: Py<PyAny>,
+}
+
+/// One (globals, code) pair's submodules in a dump; holds the code so its address (part of the
+/// key) cannot be reused while the dump runs (the globals dict is held by `globals_ref`).
+struct SubmodulesEntry {
+    globals: usize,
+    code: Py<PyAny>,
+    found: Vec<Py<PyAny>>,
 }
 
 /// What a dump noted about its body, for the header written with it.
@@ -226,6 +237,7 @@ impl DumpState {
             bootstrap_used: std::sync::atomic::AtomicBool::new(false),
             generators: std::sync::atomic::AtomicBool::new(false),
             session: std::sync::OnceLock::new(),
+            submodules: Mutex::new(Vec::new()),
         }
     }
 
@@ -245,6 +257,38 @@ impl DumpState {
         globals
             .is(session.namespace.bind(globals.py()))
             .then(|| session.placeholder.bind(globals.py()).clone())
+    }
+
+    /// The submodules `find` returns for functions of `code` with globals `globals`, computed
+    /// once per dump.
+    pub fn submodules<'py>(
+        &self,
+        globals: &Bound<'py, PyDict>,
+        code: &Bound<'py, PyAny>,
+        find: impl FnOnce() -> PyResult<Vec<Bound<'py, PyAny>>>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let py = code.py();
+        let key = crate::ffi::addr(globals.as_any());
+        let found = {
+            let guard = self.submodules.lock().expect("dump state lock");
+            guard
+                .iter()
+                .find(|e| e.globals == key && e.code.bind(py).is(code))
+                .map(|e| e.found.iter().map(|m| m.bind(py).clone()).collect())
+        };
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        let found = find()?;
+        self.submodules
+            .lock()
+            .expect("dump state lock")
+            .push(SubmodulesEntry {
+                globals: key,
+                code: code.clone().unbind(),
+                found: found.iter().map(|m| m.clone().unbind()).collect(),
+            });
+        Ok(found)
     }
 
     /// Let this pickler reduce plain instances itself (its dispatch table is satchel's own).
@@ -284,6 +328,8 @@ impl DumpState {
         self.take_marks();
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
+        let old = std::mem::take(&mut *self.submodules.lock().expect("dump state lock"));
+        drop(old);
     }
 
     /// For the garbage collector: the dicts this state holds (a pickler kept in a cycle with the
@@ -298,6 +344,14 @@ impl DumpState {
         if let Some(session) = self.session.get() {
             visit.call(&session.namespace)?;
             visit.call(&session.placeholder)?;
+        }
+        if let Ok(entries) = self.submodules.try_lock() {
+            for e in entries.iter() {
+                visit.call(&e.code)?;
+                for m in &e.found {
+                    visit.call(m)?;
+                }
+            }
         }
         Ok(())
     }

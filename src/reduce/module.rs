@@ -13,7 +13,7 @@ use crate::typeref::typerefs;
 /// not registered by value. (Functions use this too, to know a module global is flat.)
 pub fn by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = module.py();
-    let Some(name) = module.getattr_opt("__name__")? else {
+    let Some(name) = module.getattr_opt(pyo3::intern!(py, "__name__"))? else {
         return Ok(false);
     };
     let Ok(name_str) = name.cast::<PyString>() else {

@@ -878,7 +878,14 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = render_markdown(rep, time.perf_counter() - t_start)
-    (out_dir / "BENCHMARKS.md").write_text(md)
+    target = out_dir / "BENCHMARKS.md"
+    # Keep the instruction-count section bench_instr.py wrote (make bench runs it after this).
+    begin, end = "<!-- bench_instr: begin -->", "<!-- bench_instr: end -->"
+    old = target.read_text() if target.exists() else ""
+    if begin in old and end in old:
+        kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
+        md = md.rstrip("\n") + "\n\n" + kept + "\n"
+    target.write_text(md)
     try:
         plot(rep.rows, rep.peers, rep.rss, out_dir / "benchmarks.png")
     except ImportError:
