@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use rustc_hash::FxHashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::ffi::{self, type_addr};
 use crate::typeref::{typerefs, TypeRefs};
@@ -159,6 +159,10 @@ pub struct DumpState {
     bootstrap_used: std::sync::atomic::AtomicBool,
     /// This dump wrote a started generator's frame (`header::FLAG_GENERATORS`).
     generators: std::sync::atomic::AtomicBool,
+    /// The classes this dump reduced by value, by the address of their own dict: a
+    /// `__classdict__` cell holding one travels as `vars(cls)` (`cell.rs`). Held, so that an
+    /// address cannot be reused while the dump runs.
+    class_dicts: Mutex<Vec<(usize, Py<PyType>)>>,
 }
 
 /// What a dump noted about its body, for the header written with it.
@@ -178,7 +182,30 @@ impl DumpState {
             portable: std::sync::atomic::AtomicBool::new(false),
             bootstrap_used: std::sync::atomic::AtomicBool::new(false),
             generators: std::sync::atomic::AtomicBool::new(false),
+            class_dicts: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Note a class reduced by value in this dump (`class.rs`), for `class_of_dict`.
+    pub fn note_class(&self, cls: &Bound<'_, PyType>) {
+        let key = crate::ffi::type_dict_addr(cls);
+        if key == 0 {
+            return;
+        }
+        let mut guard = self.class_dicts.lock().expect("dump state lock");
+        if !guard.iter().any(|(k, _)| *k == key) {
+            guard.push((key, cls.clone().unbind()));
+        }
+    }
+
+    /// The class of this dump whose own dict is `dict`, if any.
+    pub fn class_of_dict<'py>(&self, dict: &Bound<'py, PyAny>) -> Option<Bound<'py, PyType>> {
+        let key = crate::ffi::addr(dict);
+        let guard = self.class_dicts.lock().expect("dump state lock");
+        guard
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, cls)| cls.bind(dict.py()).clone())
     }
 
     /// Let this pickler reduce plain instances itself (its dispatch table is satchel's own).
@@ -218,6 +245,8 @@ impl DumpState {
         self.take_marks();
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
+        let old = std::mem::take(&mut *self.class_dicts.lock().expect("dump state lock"));
+        drop(old);
     }
 
     /// For the garbage collector: the dicts this state holds (a pickler kept in a cycle with the
@@ -227,6 +256,11 @@ impl DumpState {
             for e in entries.iter() {
                 visit.call(&e._original)?;
                 visit.call(&e.base)?;
+            }
+        }
+        if let Ok(classes) = self.class_dicts.try_lock() {
+            for (_, cls) in classes.iter() {
+                visit.call(cls)?;
             }
         }
         Ok(())
@@ -327,7 +361,7 @@ fn reduce_kind<'py>(
         Kind::Function => function::reduce(state, obj),
         Kind::Class => class::reduce(state, obj),
         Kind::Code => code::reduce(state, obj),
-        Kind::Cell => cell::reduce(obj),
+        Kind::Cell => cell::reduce(state, obj),
         Kind::Method => method::reduce_method(obj),
         Kind::ClassMethod | Kind::StaticMethod => method::reduce_descriptor(obj),
         Kind::Property => method::reduce_property(obj),
