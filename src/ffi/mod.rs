@@ -92,6 +92,27 @@ pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
     }
 }
 
+/// The address of a heap type's own dict (`tp_dict`, which `cls.__dict__` proxies), or 0 on
+/// PyPy. Since 3.12 a class body's `__classdict__` cell holds this dict (PEP 695 scopes, and
+/// the `__annotate__` functions of 3.14+), so `reduce/cell.rs` recognises it by address.
+pub fn type_dict_addr(ty: &Bound<'_, pyo3::types::PyType>) -> usize {
+    #[cfg(PyPy)]
+    {
+        let _ = ty;
+        0
+    }
+    #[cfg(not(PyPy))]
+    {
+        // SAFETY: `ty` is a type object we hold, so `tp` points to a live PyTypeObject of this
+        // interpreter's layout (no abi3 build); we only read the pointer value of tp_dict,
+        // which a heap type sets once when it is created and never replaces.
+        unsafe {
+            let tp = ty.as_ptr() as *mut ffi::PyTypeObject;
+            (*tp).tp_dict as usize
+        }
+    }
+}
+
 /// A class's version tag (`tp_version_tag`): CPython gives a type a new tag from a global
 /// counter, never reused, the first time it looks an attribute up on it after a change, and
 /// sets it to 0 on every write to the class dict (`PyType_Modified`, which also resets the

@@ -44,6 +44,8 @@ pub fn reduce<'py>(
         return Ok(not_implemented(py));
     }
     let ty = cls.cast::<PyType>()?;
+    // Its body's `__classdict__` cells travel as `vars(cls)` (cell.rs).
+    state.note_class(ty);
     let class_id = super::tracker::class_id(ty)?;
     let boot = boot(py);
     let metaclass = cls.get_type();

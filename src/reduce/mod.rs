@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use rustc_hash::FxHashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::ffi::{self, type_addr};
 use crate::typeref::{typerefs, TypeRefs};
@@ -203,6 +203,10 @@ pub struct DumpState {
     /// Submodules found for (globals dict, code object) in this dump (`function::submodules`):
     /// the 200 closures of one factory search `sys.modules` once, not 200 times.
     submodules: Mutex<Vec<SubmodulesEntry>>,
+    /// The classes this dump reduced by value, by the address of their own dict: a
+    /// `__classdict__` cell holding one travels as `vars(cls)` (`cell.rs`). Held, so that an
+    /// address cannot be reused while the dump runs.
+    class_dicts: Mutex<Vec<(usize, Py<PyType>)>>,
 }
 
 /// The namespace of a session snapshot, and what the stream writes in its place.
@@ -238,6 +242,7 @@ impl DumpState {
             generators: std::sync::atomic::AtomicBool::new(false),
             session: std::sync::OnceLock::new(),
             submodules: Mutex::new(Vec::new()),
+            class_dicts: Mutex::new(Vec::new()),
         }
     }
 
@@ -291,6 +296,28 @@ impl DumpState {
         Ok(found)
     }
 
+    /// Note a class reduced by value in this dump (`class.rs`), for `class_of_dict`.
+    pub fn note_class(&self, cls: &Bound<'_, PyType>) {
+        let key = crate::ffi::type_dict_addr(cls);
+        if key == 0 {
+            return;
+        }
+        let mut guard = self.class_dicts.lock().expect("dump state lock");
+        if !guard.iter().any(|(k, _)| *k == key) {
+            guard.push((key, cls.clone().unbind()));
+        }
+    }
+
+    /// The class of this dump whose own dict is `dict`, if any.
+    pub fn class_of_dict<'py>(&self, dict: &Bound<'py, PyAny>) -> Option<Bound<'py, PyType>> {
+        let key = crate::ffi::addr(dict);
+        let guard = self.class_dicts.lock().expect("dump state lock");
+        guard
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, cls)| cls.bind(dict.py()).clone())
+    }
+
     /// Let this pickler reduce plain instances itself (its dispatch table is satchel's own).
     pub fn enable_plain_instances(&self) {
         self.plain_instances
@@ -330,6 +357,8 @@ impl DumpState {
         drop(old); // decrefs outside the lock
         let old = std::mem::take(&mut *self.submodules.lock().expect("dump state lock"));
         drop(old);
+        let old = std::mem::take(&mut *self.class_dicts.lock().expect("dump state lock"));
+        drop(old);
     }
 
     /// For the garbage collector: the dicts this state holds (a pickler kept in a cycle with the
@@ -351,6 +380,11 @@ impl DumpState {
                 for m in &e.found {
                     visit.call(m)?;
                 }
+            }
+        }
+        if let Ok(classes) = self.class_dicts.try_lock() {
+            for (_, cls) in classes.iter() {
+                visit.call(cls)?;
             }
         }
         Ok(())
@@ -451,7 +485,7 @@ fn reduce_kind<'py>(
         Kind::Function => function::reduce(state, obj),
         Kind::Class => class::reduce(state, obj),
         Kind::Code => code::reduce(state, obj),
-        Kind::Cell => cell::reduce(obj),
+        Kind::Cell => cell::reduce(state, obj),
         Kind::Method => method::reduce_method(obj),
         Kind::ClassMethod | Kind::StaticMethod => method::reduce_descriptor(obj),
         Kind::Property => method::reduce_property(obj),
