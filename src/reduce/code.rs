@@ -150,8 +150,10 @@ const PROBE_PAD: usize = 16;
 /// fuzz/fuzz_dumps.py; marshal and dis read it the same way). The raw units
 /// (`_co_code_adaptive`, which is not deoptimized) go into a probe with NOP padding: CPython's
 /// own deoptimization of the probe writes CACHE units into the padding exactly when it would
-/// have overrun the original. Code the interpreter is running with executors or monitoring
-/// (ENTER_EXECUTOR, INSTRUMENTED_*) came from the compiler and is not probed.
+/// have overrun the original. Bytecode with INSTRUMENTED_LINE, INSTRUMENTED_INSTRUCTION or
+/// ENTER_EXECUTOR units is refused unless the monitoring data or executors the getter reads for
+/// them exist (`ffi::frame::deinstrument`); when they do, it is instrumented code the
+/// interpreter made, and is not probed.
 pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = code.py();
     let Some(raw) = code.getattr_opt(pyo3::intern!(py, "_co_code_adaptive"))? else {
@@ -162,8 +164,24 @@ pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     };
     let (nop, unprobed) = probe_opcodes(py)?;
     let raw = raw.as_bytes();
+    let what = || {
+        code.getattr("co_qualname")
+            .map(|q| format!("'{q}'"))
+            .unwrap_or_else(|_| "a code object".into())
+    };
     if raw.chunks_exact(2).any(|unit| unprobed.contains(&unit[0])) {
-        return Ok(());
+        // Instrumented (sys.monitoring, tracing) or optimized code: de-instrumenting reads the
+        // monitoring data or executors, which the interpreter made for code it ran, and which
+        // a code object built from arbitrary bytes lacks. Real instrumented code is trusted
+        // (a probe copy would lack that data too); with no known layout, as before.
+        use crate::ffi::frame::{active, deinstrument, Deinstrument};
+        match active(py).map(|layout| deinstrument(code, raw, layout)) {
+            Ok(Deinstrument::Missing) => {
+                return Err(Error::MalformedBytecode { what: what() }.into_pyerr(py))
+            }
+            Ok(Deinstrument::Nothing) => {} // only table-deinstrumented opcodes: probe
+            Ok(Deinstrument::Present) | Err(_) => return Ok(()),
+        }
     }
     let pad: Vec<u8> = std::iter::repeat_n([*nop, 0], PROBE_PAD)
         .flatten()
@@ -177,11 +195,7 @@ pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     if deopted.as_bytes().get(raw.len()..) == Some(&pad[..]) {
         return Ok(());
     }
-    let what = code
-        .getattr("co_qualname")
-        .map(|q| format!("'{q}'"))
-        .unwrap_or_else(|_| "a code object".into());
-    Err(Error::MalformedBytecode { what }.into_pyerr(py))
+    Err(Error::MalformedBytecode { what: what() }.into_pyerr(py))
 }
 
 /// NOP, and the opcodes whose code is not probed (`check_bytecode`), read once.
