@@ -32,7 +32,8 @@ use crate::typeref::typerefs;
 const MAX_DEPTH: usize = 64;
 const MAX_TRIALS: usize = 512;
 /// Work units of the walk (one per part looked at; an instance's `__reduce_ex__` costs more).
-const WALK_BUDGET: usize = 50_000_000;
+/// Every object visited is held, with its label, until the walk ends: this bounds memory too.
+const WALK_BUDGET: usize = 2_000_000;
 const REDUCE_COST: usize = 64;
 /// Path elements shown in a message: the first and the last ones of a longer path.
 const SHOWN_HEAD: usize = 16;
@@ -419,6 +420,13 @@ fn children<'py>(
         }
         return Ok(());
     }
+    // A class or function pickled by reference is a name in the stream: the pickler never
+    // looks inside it, so neither does the walk (from `type` or a module's function, the parts
+    // reach the whole interpreter: the walk for an object that changed meanwhile, and so is
+    // never found, ran for minutes and held gigabytes).
+    if (ty == refs.function || ffi::is_type(obj)) && crate::reduce::byref::importable(obj)? {
+        return Ok(());
+    }
     if ty == refs.function {
         let name = obj.getattr("__qualname__")?.to_string();
         let code = obj.getattr("__code__")?;
@@ -499,7 +507,10 @@ fn children<'py>(
         // the attributes), then its attributes, less the ABC caches it never sends.
         let meta = obj.get_type();
         out.push((
-            text(format!("metaclass '{}' of class '{name}'", meta.qualname()?)),
+            text(format!(
+                "metaclass '{}' of class '{name}'",
+                meta.qualname()?
+            )),
             meta.clone().into_any(),
         ));
         for base in obj.getattr("__bases__")?.cast_into::<PyTuple>()?.iter() {
@@ -534,7 +545,10 @@ fn children<'py>(
         || ty == refs.abstract_classmethod
         || ty == refs.abstract_staticmethod
     {
-        out.push((text("its function (__func__)".into()), obj.getattr("__func__")?));
+        out.push((
+            text("its function (__func__)".into()),
+            obj.getattr("__func__")?,
+        ));
     } else if ty == refs.property || ty == refs.abstract_property {
         for part in ["fget", "fset", "fdel"] {
             let value = obj.getattr(part)?;

@@ -659,8 +659,7 @@ pub fn iterates_by_index(obj: &Bound<'_, PyAny>, layout: &Layout) -> bool {
     }
 }
 
-/// What de-instrumenting `code`'s adaptive bytecode (`units`, its `_co_code_adaptive`) would
-/// read, and whether it is there.
+/// What de-instrumenting `code`'s adaptive bytecode would read, and whether it is there.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Deinstrument {
     /// No INSTRUMENTED_LINE, INSTRUMENTED_INSTRUCTION or ENTER_EXECUTOR unit: nothing is read
@@ -676,9 +675,10 @@ pub enum Deinstrument {
 /// CPython's co_code getter (`_Py_GetBaseCodeUnit`) takes the original opcode of an
 /// INSTRUMENTED_LINE from `_co_monitoring->lines`, of an INSTRUMENTED_INSTRUCTION from
 /// `_co_monitoring->per_instruction_opcodes`, and of an ENTER_EXECUTOR from
-/// `co_executors->executors[oparg]`, without checking any of them.
-pub fn deinstrument(code: &Bound<'_, PyAny>, units: &[u8], layout: &Layout) -> Deinstrument {
-    let has = |op: i32| op >= 0 && units.chunks_exact(2).any(|u| i32::from(u[0]) == op);
+/// `co_executors->executors[oparg]`, without checking any of them. `found` holds the
+/// (opcode, oparg) of such instructions, found by walking `code`'s instructions.
+pub fn deinstrument(code: &Bound<'_, PyAny>, found: &[(u8, u8)], layout: &Layout) -> Deinstrument {
+    let has = |op: i32| found.iter().any(|&(o, _)| i32::from(o) == op);
     let line = has(layout.op_instrumented_line);
     let instruction = has(layout.op_instrumented_instruction);
     let executor = has(layout.op_enter_executor);
@@ -721,11 +721,11 @@ pub fn deinstrument(code: &Bound<'_, PyAny>, units: &[u8], layout: &Layout) -> D
             }
             let size = *(array as *const i32);
             let slots = array.add(8) as *const *const u8; // after `int size, capacity`
-            for unit in units.chunks_exact(2) {
-                if i32::from(unit[0]) != layout.op_enter_executor {
+            for &(op, arg) in found {
+                if i32::from(op) != layout.op_enter_executor {
                     continue;
                 }
-                let index = i32::from(unit[1]);
+                let index = i32::from(arg);
                 if index >= size || *slots.add(index as usize) == null {
                     return Deinstrument::Missing;
                 }
