@@ -32,7 +32,8 @@ use crate::typeref::typerefs;
 const MAX_DEPTH: usize = 64;
 const MAX_TRIALS: usize = 512;
 /// Work units of the walk (one per part looked at; an instance's `__reduce_ex__` costs more).
-const WALK_BUDGET: usize = 50_000_000;
+/// Every object visited is held, with its label, until the walk ends: this bounds memory too.
+const WALK_BUDGET: usize = 2_000_000;
 const REDUCE_COST: usize = 64;
 /// Path elements shown in a message: the first and the last ones of a longer path.
 const SHOWN_HEAD: usize = 16;
@@ -417,6 +418,13 @@ fn children<'py>(
         for (label, part) in crate::reduce::generator::parts(obj)? {
             out.push((text(label), part));
         }
+        return Ok(());
+    }
+    // A class or function pickled by reference is a name in the stream: the pickler never
+    // looks inside it, so neither does the walk (from `type` or a module's function, the parts
+    // reach the whole interpreter: the walk for an object that changed meanwhile, and so is
+    // never found, ran for minutes and held gigabytes).
+    if (ty == refs.function || ffi::is_type(obj)) && crate::reduce::byref::importable(obj)? {
         return Ok(());
     }
     if ty == refs.function {

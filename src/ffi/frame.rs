@@ -31,6 +31,17 @@ pub struct Layout {
     pub code_adaptive: usize,
     pub code_nlocalsplus: usize,
     pub code_stacksize: usize,
+    /// 3.12+: `PyCodeObject._co_monitoring` and, in `_PyCoMonitoringData`, `lines` and
+    /// `per_instruction_opcodes` (0 before 3.12).
+    pub code_monitoring: usize,
+    pub monitoring_lines: usize,
+    pub monitoring_per_instruction: usize,
+    /// The opcodes whose de-instrumenting reads that data (-1: none on this version).
+    pub op_instrumented_line: i32,
+    pub op_instrumented_instruction: i32,
+    /// 3.13+: `PyCodeObject.co_executors` (0 before), and ENTER_EXECUTOR (-1 before).
+    pub code_executors: usize,
+    pub op_enter_executor: i32,
     pub state_created: i32,
     pub state_suspended: i32,
     pub state_suspended_yield_from: i32,
@@ -597,4 +608,80 @@ pub fn iterates_by_index(obj: &Bound<'_, PyAny>, layout: &Layout) -> bool {
         let ty = ffi::Py_TYPE(obj.as_ptr()) as *mut u8;
         *field::<usize>(ty, layout.type_iteritem) != 0
     }
+}
+
+/// What de-instrumenting `code`'s adaptive bytecode would read, and whether it is there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deinstrument {
+    /// No INSTRUMENTED_LINE, INSTRUMENTED_INSTRUCTION or ENTER_EXECUTOR unit: nothing is read
+    /// beyond the bytecode itself.
+    Nothing,
+    /// There are such units, and the monitoring data or executors they need exist.
+    Present,
+    /// There are such units and what they need is missing (a code object built from arbitrary
+    /// bytes): CPython's co_code getter would dereference NULL or read past an array.
+    Missing,
+}
+
+/// CPython's co_code getter (`_Py_GetBaseCodeUnit`) takes the original opcode of an
+/// INSTRUMENTED_LINE from `_co_monitoring->lines`, of an INSTRUMENTED_INSTRUCTION from
+/// `_co_monitoring->per_instruction_opcodes`, and of an ENTER_EXECUTOR from
+/// `co_executors->executors[oparg]`, without checking any of them. `found` holds the
+/// (opcode, oparg) of such instructions, found by walking `code`'s instructions.
+pub fn deinstrument(code: &Bound<'_, PyAny>, found: &[(u8, u8)], layout: &Layout) -> Deinstrument {
+    let has = |op: i32| found.iter().any(|&(o, _)| i32::from(o) == op);
+    let line = has(layout.op_instrumented_line);
+    let instruction = has(layout.op_instrumented_instruction);
+    let executor = has(layout.op_enter_executor);
+    if !(line || instruction || executor) {
+        return Deinstrument::Nothing;
+    }
+    if super::type_addr(code) != crate::typeref::typerefs(code.py()).code {
+        return Deinstrument::Missing;
+    }
+    let base = code.as_ptr() as *const u8;
+    let null = std::ptr::null::<u8>();
+    // SAFETY: `code` is an exact code object, and layout's offsets were generated from this
+    // interpreter version's own headers (checked against its debug offsets on 3.13+): each
+    // read is a pointer field inside the PyCodeObject, or inside the _PyCoMonitoringData /
+    // _PyExecutorArray it points to, read only once that pointer is known to be non-NULL.
+    // An executor index is checked against the array's `size` (its first int) before use.
+    unsafe {
+        if line || instruction {
+            if layout.code_monitoring == 0 {
+                return Deinstrument::Missing;
+            }
+            let monitoring = *(base.add(layout.code_monitoring) as *const *const u8);
+            if monitoring == null {
+                return Deinstrument::Missing;
+            }
+            let lines = *(monitoring.add(layout.monitoring_lines) as *const *const u8);
+            let per_instruction =
+                *(monitoring.add(layout.monitoring_per_instruction) as *const *const u8);
+            if (line && lines == null) || (instruction && per_instruction == null) {
+                return Deinstrument::Missing;
+            }
+        }
+        if executor {
+            if layout.code_executors == 0 {
+                return Deinstrument::Missing;
+            }
+            let array = *(base.add(layout.code_executors) as *const *const u8);
+            if array == null {
+                return Deinstrument::Missing;
+            }
+            let size = *(array as *const i32);
+            let slots = array.add(8) as *const *const u8; // after `int size, capacity`
+            for &(op, arg) in found {
+                if i32::from(op) != layout.op_enter_executor {
+                    continue;
+                }
+                let index = i32::from(arg);
+                if index >= size || *slots.add(index as usize) == null {
+                    return Deinstrument::Missing;
+                }
+            }
+        }
+    }
+    Deinstrument::Present
 }

@@ -150,9 +150,10 @@ const PROBE_PAD: usize = 16;
 /// fuzz/fuzz_dumps.py; marshal and dis read it the same way). The raw units
 /// (`_co_code_adaptive`, which is not deoptimized) go into a probe with NOP padding: CPython's
 /// own deoptimization of the probe writes CACHE units into the padding exactly when it would
-/// have overrun the original. Code holding ENTER_EXECUTOR, INSTRUMENTED_LINE or
-/// INSTRUMENTED_INSTRUCTION (whose deoptimization reads the code's executors or monitoring
-/// data, which a probe lacks) is taken to be code the interpreter runs and is not probed.
+/// have overrun the original. Bytecode with INSTRUMENTED_LINE, INSTRUMENTED_INSTRUCTION or
+/// ENTER_EXECUTOR units is refused unless the monitoring data or executors the getter reads for
+/// them exist (`ffi::frame::deinstrument`); when they do, it is instrumented code the
+/// interpreter made, and is not probed.
 pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = code.py();
     let Some(raw) = code.getattr_opt(pyo3::intern!(py, "_co_code_adaptive"))? else {
@@ -161,14 +162,52 @@ pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     let Ok(raw) = raw.cast_into::<PyBytes>() else {
         return Ok(());
     };
-    let (nop, unprobed) = probe_opcodes(py)?;
+    let ops = probe_opcodes(py)?;
     let raw = raw.as_bytes();
-    if raw.chunks_exact(2).any(|unit| unprobed.contains(&unit[0])) {
-        return Ok(());
+    let what = || {
+        code.getattr("co_qualname")
+            .map(|q| format!("'{q}'"))
+            .unwrap_or_else(|_| "a code object".into())
+    };
+    if raw
+        .chunks_exact(2)
+        .any(|unit| ops.unprobed.contains(&unit[0]))
+    {
+        // Maybe instrumented (sys.monitoring, tracing) or optimized code, or only cache
+        // entries whose bytes look like such opcodes: walk the instructions to tell. An
+        // INSTRUMENTED_LINE / INSTRUMENTED_INSTRUCTION / ENTER_EXECUTOR instruction makes the
+        // getter read monitoring data or executors, which the interpreter made for code it ran
+        // and a code object built from arbitrary bytes lacks. Real instrumented code is trusted
+        // (a probe copy would lack that data too); with no known layout, as before.
+        use crate::ffi::frame::{active, deinstrument, Deinstrument};
+        let Ok(layout) = active(py) else {
+            return Ok(());
+        };
+        let special = |op: u8| {
+            let op = i32::from(op);
+            op == layout.op_instrumented_line
+                || op == layout.op_instrumented_instruction
+                || op == layout.op_enter_executor
+        };
+        let mut found: Vec<(u8, u8)> = Vec::new();
+        let mut at = 0;
+        while let Some(unit) = raw.get(at..at + 2) {
+            if special(unit[0]) {
+                found.push((unit[0], unit[1]));
+                break; // what follows depends on the original instruction
+            }
+            at += 2 * (1 + usize::from(ops.caches[usize::from(unit[0])]));
+        }
+        match deinstrument(code, &found, layout) {
+            Deinstrument::Missing => {
+                return Err(Error::MalformedBytecode { what: what() }.into_pyerr(py))
+            }
+            Deinstrument::Nothing => {} // only table-deinstrumented opcodes: probe
+            Deinstrument::Present => return Ok(()),
+        }
     }
-    let pad: Vec<u8> = std::iter::repeat_n([*nop, 0], PROBE_PAD)
-        .flatten()
-        .collect();
+    let nop = ops.nop;
+    let pad: Vec<u8> = std::iter::repeat_n([nop, 0], PROBE_PAD).flatten().collect();
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("co_code", PyBytes::new(py, &[raw, &pad[..]].concat()))?;
     let Ok(probe) = code.call_method("replace", (), Some(&kwargs)) else {
@@ -178,41 +217,79 @@ pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     if deopted.as_bytes().get(raw.len()..) == Some(&pad[..]) {
         return Ok(());
     }
-    let what = code
-        .getattr("co_qualname")
-        .map(|q| format!("'{q}'"))
-        .unwrap_or_else(|_| "a code object".into());
-    Err(Error::MalformedBytecode { what }.into_pyerr(py))
+    Err(Error::MalformedBytecode { what: what() }.into_pyerr(py))
 }
 
-/// NOP, and the opcodes whose code is not probed (`check_bytecode`), read once.
-fn probe_opcodes(py: Python<'_>) -> PyResult<&(u8, Vec<u8>)> {
-    static OPCODES: pyo3::sync::PyOnceLock<(u8, Vec<u8>)> = pyo3::sync::PyOnceLock::new();
+/// What `check_bytecode` needs of this interpreter's opcodes, read once from `dis`/`opcode`.
+struct ProbeOpcodes {
+    nop: u8,
+    /// ENTER_EXECUTOR and INSTRUMENTED_*: seen in a unit, the instructions are walked.
+    unprobed: Vec<u8>,
+    /// Inline cache entries after each opcode (a specialized or instrumented one has its
+    /// base instruction's).
+    caches: [u8; 256],
+}
+
+fn probe_opcodes(py: Python<'_>) -> PyResult<&ProbeOpcodes> {
+    static OPCODES: pyo3::sync::PyOnceLock<ProbeOpcodes> = pyo3::sync::PyOnceLock::new();
     OPCODES.get_or_try_init(py, || {
         let dis = py.import("dis")?;
+        let opcode = py.import("opcode")?;
         let opmap = match dis.getattr_opt("_all_opmap")? {
             Some(m) => m,
-            None => py.import("opcode")?.getattr("opmap")?,
+            None => opcode.getattr("opmap")?,
         };
         let opmap = opmap.cast_into::<pyo3::types::PyDict>()?;
         let nop: u8 = opmap.get_item("NOP")?.map_or(Ok(9), |v| v.extract())?;
-        let mut unprobed = Vec::new();
-        for item in opmap.items().iter() {
-            let (name, op): (String, i64) = item.extract()?;
-            // Only these three are looked up in the code's executors or monitoring data when
-            // deoptimized (`_Py_GetBaseCodeUnit`); every other INSTRUMENTED_* opcode maps to its
-            // base through a static table, so the probe handles it (and must: random bytecode
-            // holds them, and skipping the probe let its co_code overrun the heap on 3.15).
-            let looked_up = [
-                "ENTER_EXECUTOR",
-                "INSTRUMENTED_LINE",
-                "INSTRUMENTED_INSTRUCTION",
-            ];
-            if looked_up.contains(&name.as_str()) && op < 256 {
-                unprobed.push(op as u8);
+        // specialized name -> base name (3.11+: `opcode._specializations`).
+        let mut base = std::collections::HashMap::<String, String>::new();
+        if let Some(specs) = opcode.getattr_opt("_specializations")? {
+            for item in specs.call_method0("items")?.try_iter()? {
+                let (name, specialized): (String, Bound<'_, PyAny>) = item?.extract()?;
+                for s in specialized.try_iter()? {
+                    base.insert(s?.extract()?, name.clone());
+                }
             }
         }
-        Ok((nop, unprobed))
+        // 3.11/3.12: a list by opcode; 3.13+: a mapping by name.
+        let entries = opcode.getattr_opt("_inline_cache_entries")?;
+        let by_op = entries
+            .as_ref()
+            .is_some_and(|e| e.is_instance_of::<pyo3::types::PyList>());
+        let mut unprobed = Vec::new();
+        let mut caches = [0u8; 256];
+        for item in opmap.items().iter() {
+            let (name, op): (String, i64) = item.extract()?;
+            let Ok(op) = u8::try_from(op) else {
+                continue;
+            };
+            if name == "ENTER_EXECUTOR" || name.starts_with("INSTRUMENTED_") {
+                unprobed.push(op);
+            }
+            let mut of = base.get(&name).cloned().unwrap_or_else(|| name.clone());
+            if let Some(plain) = of.strip_prefix("INSTRUMENTED_") {
+                if opmap.contains(plain)? {
+                    of = plain.to_owned();
+                }
+            }
+            let Some(entries) = &entries else { continue };
+            let count = if by_op {
+                match opmap.get_item(&of)? {
+                    Some(base_op) => entries.get_item(base_op).and_then(|c| c.extract()),
+                    None => Ok(0),
+                }
+            } else {
+                entries
+                    .call_method1("get", (&of, 0))
+                    .and_then(|c| c.extract())
+            };
+            caches[usize::from(op)] = count.unwrap_or(0);
+        }
+        Ok(ProbeOpcodes {
+            nop,
+            unprobed,
+            caches,
+        })
     })
 }
 

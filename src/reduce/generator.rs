@@ -221,6 +221,8 @@ fn awaits_future(snap: &Snapshot<'_>) -> PyResult<Option<String>> {
 
 /// `len(code.co_code) // 2`: the code's length in code units.
 fn code_units(code: &Bound<'_, PyAny>) -> PyResult<usize> {
+    // Before anything reads co_code: reading a malformed one overruns memory (code.rs).
+    super::code::check_bytecode(code)?;
     Ok(code
         .getattr("co_code")?
         .cast_into::<PyBytes>()?
@@ -275,6 +277,15 @@ fn check_offset(
 ) -> PyResult<Result<(), String>> {
     let py = code.py();
     let ops = opcodes(py)?;
+    // Before reading co_code: reading a malformed one overruns memory (code.rs). On loading
+    // that is a reason like any other (the caller words the error for its side).
+    if let Err(e) = super::code::check_bytecode(code) {
+        let ty = crate::error::pickling_error_type(py)?.bind(py);
+        if e.is_instance(py, ty) {
+            return Ok(Err("its code object's bytecode is malformed".into()));
+        }
+        return Err(e);
+    }
     let bytes = code.getattr("co_code")?.cast_into::<PyBytes>()?;
     let bytes = bytes.as_bytes();
     let unit = |i: usize| -> Option<(u8, u8)> {

@@ -1,7 +1,7 @@
 //! Classification and dispatch: `reducer_override` classifies each object once, by exact type
 //! first, and returns NotImplemented at once for everything the C pickler handles itself.
 
-mod byref;
+pub(crate) mod byref;
 mod cell;
 mod class;
 mod classid;

@@ -4,11 +4,13 @@
 #define Py_BUILD_CORE 1
 #include "Python.h"
 #include "internal/pycore_frame.h"
+#include "opcode.h"
 #if PY_VERSION_HEX >= 0x030D0000
 #include "internal/pycore_runtime.h"
 #endif
 #if PY_VERSION_HEX >= 0x030E0000
 #include "internal/pycore_interpframe_structs.h"
+#include "internal/pycore_instruments.h"
 #endif
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +45,30 @@ int main(void) {
     OFF(code_adaptive, PyCodeObject, co_code_adaptive);
     OFF(code_nlocalsplus, PyCodeObject, co_nlocalsplus);
     OFF(code_stacksize, PyCodeObject, co_stacksize);
+    /* What CPython's co_code getter dereferences to de-instrument bytecode (3.12+): the
+     * monitoring data for INSTRUMENTED_LINE / INSTRUMENTED_INSTRUCTION and, 3.13+, the
+     * executors for ENTER_EXECUTOR. check_bytecode (src/reduce/code.rs) makes sure they exist
+     * before any read of co_code; -1 / 0 where the interpreter has no such thing. */
+#if PY_VERSION_HEX >= 0x030C0000
+    OFF(code_monitoring, PyCodeObject, _co_monitoring);
+    OFF(monitoring_lines, _PyCoMonitoringData, lines);
+    OFF(monitoring_per_instruction, _PyCoMonitoringData, per_instruction_opcodes);
+    VAL(op_instrumented_line, INSTRUMENTED_LINE);
+    VAL(op_instrumented_instruction, INSTRUMENTED_INSTRUCTION);
+#else
+    VAL(code_monitoring, 0);
+    VAL(monitoring_lines, 0);
+    VAL(monitoring_per_instruction, 0);
+    VAL(op_instrumented_line, -1);
+    VAL(op_instrumented_instruction, -1);
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    OFF(code_executors, PyCodeObject, co_executors);
+    VAL(op_enter_executor, ENTER_EXECUTOR);
+#else
+    VAL(code_executors, 0);
+    VAL(op_enter_executor, -1);
+#endif
     VAL(state_created, FRAME_CREATED);
     VAL(state_suspended, FRAME_SUSPENDED);
 #if PY_VERSION_HEX >= 0x030D0000
