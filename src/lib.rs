@@ -44,6 +44,10 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
             Err(reason) => format!("unsupported: {reason}"),
         },
     )?;
+    m.add(
+        "OVERRIDE_BEFORE_MEMO",
+        typeref::typerefs(py).override_before_memo,
+    )?;
     m.add_class::<allow::AllowList>()?;
     m.add("SignatureError", error::signature_error_type(py)?.bind(py))?;
     m.add_class::<api::Reducer>()?;

@@ -30,6 +30,11 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let refs = typerefs(py);
     let func = obj.cast::<PyFunction>()?;
     let f = ffi::function_fields(func);
+    // PyPy implements builtins such as `object.__new__` and `str.join` as functions whose code
+    // is a `builtin-code`, with no bytecode: builtins, which the pickler writes by reference.
+    if !has_bytecode(&f, refs) {
+        return Ok(not_implemented(py));
+    }
     // The bootstrap's own constructors (in every reduction satchel makes) are importable.
     if f.globals.is(boot(py).globals.bind(py)) {
         return Ok(not_implemented(py));
@@ -108,6 +113,11 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         &boot.make_function,
         skeleton,
     )
+}
+
+/// Whether a function's code is a code object (not a PyPy `builtin-code`).
+pub fn has_bytecode(f: &ffi::FunctionFields<'_>, refs: &TypeRefs) -> bool {
+    type_addr(&f.code) == refs.code
 }
 
 /// What both encodings of a function share: the one-call form when its state is flat, else

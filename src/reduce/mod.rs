@@ -13,6 +13,7 @@ pub mod generator;
 mod globals;
 mod instance;
 mod itertools;
+mod memo;
 mod memoryview;
 mod method;
 mod module;
@@ -22,6 +23,7 @@ mod tracker;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
 pub use classid::content_id;
+pub use memo::override_before_memo;
 
 use std::sync::Mutex;
 
@@ -159,6 +161,9 @@ pub struct DumpState {
     bootstrap_used: std::sync::atomic::AtomicBool,
     /// This dump wrote a started generator's frame (`header::FLAG_GENERATORS`).
     generators: std::sync::atomic::AtomicBool,
+    /// What was reduced since the memo was cleared, where the pickler asks before its memo
+    /// (PyPy: `memo.rs`).
+    seen: memo::Seen,
 }
 
 /// What a dump noted about its body, for the header written with it.
@@ -178,6 +183,7 @@ impl DumpState {
             portable: std::sync::atomic::AtomicBool::new(false),
             bootstrap_used: std::sync::atomic::AtomicBool::new(false),
             generators: std::sync::atomic::AtomicBool::new(false),
+            seen: memo::Seen::default(),
         }
     }
 
@@ -213,9 +219,11 @@ impl DumpState {
         }
     }
 
-    /// Forget the previous dump's globals (a reused pickler starts a new dump).
+    /// Forget the previous dump's globals (a reused pickler starts a new dump) and what it
+    /// reduced (the pickler's memo was cleared with it).
     pub fn reset(&self) {
         self.take_marks();
+        self.seen.clear();
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
     }
@@ -229,7 +237,7 @@ impl DumpState {
                 visit.call(&e.base)?;
             }
         }
-        Ok(())
+        self.seen.traverse(visit)
     }
 
     /// The base globals dict for `globals` in this dump, and whether it was just made.
@@ -275,14 +283,24 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let py = obj.py();
     let refs = typerefs(py);
     match classify(obj, refs) {
-        None if state.plain_instances() => instance::reduce(obj),
+        // Where the pickler asks before its memo, a shared instance would be reduced at each
+        // reference: the pickler's own path looks in the memo first.
+        None if state.plain_instances() && !refs.override_before_memo => instance::reduce(obj),
         None => Ok(not_implemented(py)),
         Some(kind) => {
+            if refs.override_before_memo {
+                if let Some(bare) = state.seen.again(obj) {
+                    return Ok(bare);
+                }
+            }
             let reduced = reduce_kind(state, obj, kind)?;
             if names_bootstrap(&reduced) {
                 state
                     .bootstrap_used
                     .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            if refs.override_before_memo {
+                state.seen.remember(obj, &reduced)?;
             }
             Ok(reduced)
         }
