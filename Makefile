@@ -70,17 +70,18 @@ wheels: $(STAMP)
 matrix: $(STAMP)
 	$(PY) compat-matrix/matrix.py
 
-# Fuzz satchel.loads/inspect with atheris (fuzz/README.md), and suspended generators' frame
-# data with fuzz_frames.py (data-only edits, each resumed in a fork); any finding fails the
-# target. The unsigned-loads target skips inputs whose marshalled code was damaged (a known
-# crash class: CPython has no bytecode verifier; signed loads refuse them), `fuzz/run.py loads
-# N` does not.
+# Fuzz satchel.loads/inspect with atheris, satchel.dumps with hostile objects in forked children,
+# and suspended generators' frame data with fuzz_frames.py (data-only edits, each resumed in a
+# fork); see fuzz/README.md. Any finding fails the target. The unsigned-loads target skips inputs
+# whose marshalled code was damaged (a known crash class: CPython has no bytecode verifier;
+# signed loads refuse them), `fuzz/run.py loads N` does not.
 FUZZ_SECONDS ?= 120
 fuzz: build $(STAMP)
 	$(PY) fuzz/run.py signed $(FUZZ_SECONDS)
 	SATCHEL_FUZZ_INTACT_CODE=1 $(PY) fuzz/run.py loads $(FUZZ_SECONDS)
 	$(PY) fuzz/run.py buffers $(FUZZ_SECONDS)
 	$(PY) fuzz/run.py frames $(FUZZ_SECONDS)
+	$(PY) fuzz/fuzz_dumps.py --seconds $(FUZZ_SECONDS)
 
 # Build satchel for the other CPythons (3.12 to 3.15 where provisioned) and run tests there;
 # PYTHON_TESTS picks the tests (the frame code is per version: generators by default).

@@ -109,8 +109,9 @@ LABEL = _label()
 
 def _version_tuple(version):
     try:
-        return tuple(int(part) for part in version.split(".")[:2])
-    except (AttributeError, ValueError):
+        major, minor = version.split(".")[:2]  # "1" is corrupt too, not an IndexError
+        return int(major), int(minor)
+    except Exception:  # noqa: BLE001 - shorter than a tuple of types (header bytes)
         raise UnpicklingError("corrupt satchel header: version %r" % (version,)) from None
 
 

@@ -3,8 +3,12 @@ by hand: read and write the wrapper, write zstd frames (raw and RLE blocks, any 
 and a reference decoder written from the format's rules, not from satchel's code.
 
     GLOBAL _satchel_boot_1.load_zstd_buffers  MARK  frame
-        (MARK flags itemsize chunk_frame... TUPLE) for each buffer
+        (MARK flags itemsize [check] chunk_frame... TUPLE) for each buffer
     TUPLE REDUCE STOP
+
+Format 1.4: flags bit 2 ("checked") says an 8-byte check comes before the chunks and every
+chunk frame ends with zstd's content checksum; the check is sha256 over the flags, element
+size, chunk count and each frame's length and last 4 bytes (``compute_check``).
 
 The reference decodes each zstd frame with ``satchel._satchel.zstd_decompress`` (one frame, no
 shuffling: the same zstd library) and does the rest itself: the size rules, the exact fill,
@@ -22,6 +26,8 @@ MAX_CHUNK = 64 << 20  # a chunk declaring more is refused
 MAX_RATIO = 1 << 16  # a frame may declare at most len * MAX_RATIO + SLACK bytes
 SLACK = 1 << 20
 FLAG_READONLY = 1
+FLAG_CHECKED = 2
+CHECK_LEN = 8
 
 ZSTD_MAGIC = 0xFD2FB528
 _LEGACY = range(0xFD2FB522, 0xFD2FB528)  # zstd v0.2-v0.7 frames (libzstd's legacy decoders)
@@ -33,6 +39,7 @@ class Buffer:
     flags: bytes  # the opcode as written: K x, I digits \n, M xx, J xxxx
     itemsize: bytes
     chunks: list
+    check: bytes = None  # format 1.4: the bytes before the chunks, when flags say "checked"
 
 
 @dataclasses.dataclass
@@ -107,16 +114,58 @@ def parse(data):
         while r.peek() == ord("("):
             r.pos += 1
             flags, itemsize = r.int_token(), r.int_token()
+            check = r.bytes() if _checked(flags) and r.peek() != ord("t") else None
             chunks = []
             while r.peek() != ord("t"):
                 chunks.append(r.bytes())
             r.pos += 1
-            buffers.append(Buffer(flags, itemsize, chunks))
+            buffers.append(Buffer(flags, itemsize, chunks, check))
         for op in (b"t", b"R", b"."):
             r.expect(op)
     except _Bad:
         return None
     return Wrapper(data[:at], frame, buffers, data[r.pos :])
+
+
+def _checked(flags_token):
+    for reader in ("satchel", "pickle"):
+        try:
+            return bool(int_value(flags_token, reader) & FLAG_CHECKED)
+        except _Bad:
+            pass
+    return False
+
+
+def compute_check(flags, itemsize, frames):
+    """The check of a buffer (format 1.4), as satchel's buffers.rs computes it."""
+    import hashlib
+
+    h = hashlib.sha256(b"satchel buffer check 1\0" + bytes([flags, itemsize]))
+    h.update(struct.pack("<Q", len(frames)))
+    for fr in frames:
+        h.update(struct.pack("<Q", len(fr)) + fr[-4:])
+    return h.digest()[:CHECK_LEN]
+
+
+def has_checksum(fr):
+    """Whether a zstd frame says it ends with a content checksum."""
+    return len(fr) >= 9 and struct.unpack("<I", fr[:4])[0] == ZSTD_MAGIC and fr[4] & 0x04 != 0
+
+
+def reseal(b):
+    """After a mutation: a checked buffer whose chunks all carry checksums gets its check
+    recomputed; one with a chunk re-encoded here (``frame`` writes no checksum) becomes an
+    unchecked (format 1.3) buffer, so that the decoders' size rules are still reached."""
+    try:
+        flags, k = int_value(b.flags, "satchel"), int_value(b.itemsize, "satchel")
+    except _Bad:
+        return
+    if not flags & FLAG_CHECKED:
+        return
+    if all(has_checksum(c) for c in b.chunks):
+        b.check = compute_check(flags, k, b.chunks)
+    else:
+        b.flags, b.check = int_token(flags & ~FLAG_CHECKED), None
 
 
 def int_token(value, how="K"):
@@ -142,7 +191,9 @@ def bytes_token(b, how=None):
 def write(w):
     out = bytearray(w.head + GLOBAL_LINE + b"(" + bytes_token(w.frame))
     for b in w.buffers:
-        out += b"(" + b.flags + b.itemsize + b"".join(bytes_token(c) for c in b.chunks) + b"t"
+        check = bytes_token(b.check) if b.check is not None else b""
+        chunks = b"".join(bytes_token(c) for c in b.chunks)
+        out += b"(" + b.flags + b.itemsize + check + chunks + b"t"
     return bytes(out + b"tR." + w.tail)
 
 
@@ -291,23 +342,35 @@ def reference(w, reader):
         for i, b in enumerate(w.buffers):
             flags = int_value(b.flags, reader)
             k = int_value(b.itemsize, reader)
-            if flags & ~FLAG_READONLY:
+            if flags & ~(FLAG_READONLY | FLAG_CHECKED):
                 raise _Bad(f"buffer {i} has unknown flags {flags}")
-            if not b.chunks:
+            # The elements after flags and itemsize: the check first when the flags say so.
+            chunks = ([b.check] if b.check is not None else []) + list(b.chunks)
+            if flags & FLAG_CHECKED:
+                check, chunks = (chunks[0], chunks[1:]) if chunks else (None, [])
+                intact = (
+                    check is not None
+                    and len(check) == CHECK_LEN
+                    and all(has_checksum(c) for c in chunks)
+                    and check == compute_check(flags, k, chunks)
+                )
+                if not intact:
+                    raise _Bad(f"buffer {i} fails its check")
+            if not chunks:
                 raise _Bad(f"buffer {i} has no chunks")
             if k == 0:
                 raise _Bad(f"buffer {i} has element size 0")
             sizes = []
-            for c in b.chunks:
+            for c in chunks:
                 size = _checked_size(c)
                 if size > MAX_CHUNK or size % k:
                     raise _Bad(f"buffer {i} has a chunk of {size} bytes (elements of {k})")
                 sizes.append(size)
-            specs.append((flags, k, sizes))
+            specs.append((flags, k, sizes, chunks))
         body = _decode(w.frame, body_size)
         buffers = []
-        for (flags, k, sizes), b in zip(specs, w.buffers):
-            data = b"".join(unshuffle(_decode(c, n), k) for c, n in zip(b.chunks, sizes))
+        for flags, k, sizes, chunks in specs:
+            data = b"".join(unshuffle(_decode(c, n), k) for c, n in zip(chunks, sizes))
             buffers.append(data if flags & FLAG_READONLY else bytearray(data))
     except _Bad as exc:
         return "error", str(exc)

@@ -1,6 +1,7 @@
 //! The Python-facing entry points: dumps/dump, the `reducer_override` descriptor that
 //! `satchel.Pickler` carries, and the by-value registry.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -10,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyType};
 use crate::diagnose;
 use crate::envelope::buffers::{self, BufferSink, Held};
 use crate::envelope::{compress, fingerprint, header, signature};
-use crate::error::Error;
+use crate::error::{catch_panic, Error};
 use crate::reduce::{self, DumpState, Marks};
 use crate::typeref::typerefs;
 
@@ -35,6 +36,33 @@ fn pickler_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 #[pyclass(module = "satchel._satchel", frozen)]
 pub struct Reducer {
     state: DumpState,
+    /// The address of the last object this reducer was called with: after a failed dump it is
+    /// (nearly always) the object that failed, or one inside it, which is where diagnosis
+    /// starts looking. Only an address, compared and never dereferenced: one plain store per
+    /// call on the hot path, no reference count.
+    last: AtomicUsize,
+    /// The address of the exception the last failing call raised (diagnosis tells satchel's
+    /// own failures from the file's). Set on the error path only.
+    raised: AtomicUsize,
+}
+
+impl Reducer {
+    fn new() -> Self {
+        Reducer {
+            state: DumpState::new(),
+            last: AtomicUsize::new(0),
+            raised: AtomicUsize::new(0),
+        }
+    }
+
+    /// What diagnosis needs to know of this reducer's calls (diagnose.rs).
+    pub fn seen(&self) -> diagnose::Seen {
+        diagnose::Seen {
+            last: self.last.load(Ordering::Relaxed),
+            raised: self.raised.load(Ordering::Relaxed),
+            own_sink: false,
+        }
+    }
 }
 
 /// `Pickler.reducer_override`: a descriptor, so that `super().reducer_override(obj)` works in
@@ -74,12 +102,7 @@ fn reducer_for<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> 
     if let Some(r) = dict.get_item(REDUCER_ATTR)? {
         return Ok(r);
     }
-    let reducer = Bound::new(
-        py,
-        Reducer {
-            state: DumpState::new(),
-        },
-    )?;
+    let reducer = Bound::new(py, Reducer::new())?;
     let function = crate::ffi::reducer_function(reducer.as_any())?;
     dict.set_item(REDUCER_ATTR, &function)?;
     Ok(function)
@@ -90,8 +113,14 @@ pub fn call_reducer<'py>(
     reducer: &Bound<'py, PyAny>,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let reducer = reducer.cast::<Reducer>()?;
-    reduce::reduce(&reducer.get().state, obj)
+    let reducer = reducer.cast::<Reducer>()?.get();
+    reducer.last.store(crate::ffi::addr(obj), Ordering::Relaxed);
+    let result = reduce::reduce(&reducer.state, obj);
+    if let Err(err) = &result {
+        let raised = err.value(obj.py()).as_ptr() as usize;
+        reducer.raised.store(raised, Ordering::Relaxed);
+    }
+    result
 }
 
 #[pymethods]
@@ -109,7 +138,7 @@ impl ReducerOverride {
         let _ = owner;
         match instance {
             None => Ok(slf.clone().into_any()),
-            Some(pickler) => reducer_for(pickler),
+            Some(pickler) => catch_panic(slf.py(), false, || reducer_for(pickler)),
         }
     }
 
@@ -119,7 +148,7 @@ impl ReducerOverride {
         pickler: &Bound<'py, PyAny>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        reducer_for(pickler)?.call1((obj,))
+        catch_panic(obj.py(), false, || reducer_for(pickler)?.call1((obj,)))
     }
 }
 
@@ -185,6 +214,16 @@ impl Writer {
     /// Called by the pickler with bytes, or (for large buffers) a memoryview, which is copied
     /// because its owner may change it after the call.
     fn write(&self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        catch_panic(data.py(), false, || self.keep(data))
+    }
+
+    fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        catch_panic(py, false, || self.joined(py))
+    }
+}
+
+impl Writer {
+    fn keep(&self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let py = data.py();
         let chunk = if data.is_exact_instance_of::<PyBytes>() {
             data.clone()
@@ -199,7 +238,7 @@ impl Writer {
         Ok(len)
     }
 
-    fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+    fn joined<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let chunks = std::mem::take(&mut *self.chunks.lock().expect("writer lock"));
         if chunks.len() == 1 {
             return Ok(chunks[0].bind(py).clone().cast_into::<PyBytes>()?);
@@ -537,11 +576,14 @@ fn body_cached<'py>(
     let small = value
         .as_ref()
         .is_ok_and(|v| v.as_bytes().len() <= REUSE_MAX_OUTPUT);
+    let mut seen = cached.reducer.get().seen();
+    seen.own_sink = true; // our Writer, no buffer_callback
     if result.is_ok() && small && cached.clear_memo.bind(py).call0().is_ok() {
         cached.reducer.get().state.reset();
         CACHED.with(|c| *c.borrow_mut() = Some(cached));
     }
-    result?;
+    // The pickler (and its memo) is gone before diagnosis: what it pickled is released first.
+    result.map_err(|err| diagnose::explain(obj, err, seen))?;
     Ok((value?, marks))
 }
 
@@ -554,8 +596,15 @@ fn body_fresh<'py>(
     let py = obj.py();
     let writer = Bound::new(py, Writer::new())?;
     let pickler = new_pickler(writer.as_any(), opts, buffer_callback)?;
-    typerefs(py).c_dump.bind(py).call1((&pickler, obj))?;
-    let marks = reducer_of(&pickler)?.get().state.take_marks();
+    let reducer = reducer_of(&pickler)?;
+    if let Err(err) = typerefs(py).c_dump.bind(py).call1((&pickler, obj)) {
+        let mut seen = reducer.get().seen();
+        // Our writer and our own sink cannot be what failed; a caller's buffer_callback can.
+        seen.own_sink = buffer_callback.is_none_or(|cb| cb.is_instance_of::<BufferSink>());
+        drop((pickler, reducer));
+        return Err(diagnose::explain(obj, err, seen));
+    }
+    let marks = reducer.get().state.take_marks();
     Ok((writer.get().getvalue(py)?, marks))
 }
 
@@ -563,6 +612,29 @@ fn body_fresh<'py>(
 #[pyo3(signature = (obj, protocol=None, buffer_callback=None, *, mode="nonportable", standalone=None, compress=None, key=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn dumps<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+    buffer_callback: Option<&Bound<'py, PyAny>>,
+    mode: &str,
+    standalone: Option<bool>,
+    compress: Option<bool>,
+    key: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    catch_panic(obj.py(), false, || {
+        dumps_impl(
+            obj,
+            protocol,
+            buffer_callback,
+            mode,
+            standalone,
+            compress,
+            key,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dumps_impl<'py>(
     obj: &Bound<'py, PyAny>,
     protocol: Option<&Bound<'py, PyAny>>,
     buffer_callback: Option<&Bound<'py, PyAny>>,
@@ -582,7 +654,7 @@ pub fn dumps<'py>(
     } else {
         body_cached(obj, &opts)
     };
-    let (body, marks) = body.map_err(|err| diagnose::explain(obj, err))?;
+    let (body, marks) = body?;
     let held = sink.map(|s| s.get().take()).unwrap_or_default();
     let stream = finish(py, &opts, &body, marks, &held)?;
     match key {
@@ -674,6 +746,31 @@ pub fn dump(
     compress: Option<bool>,
     key: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
+    catch_panic(obj.py(), false, || {
+        dump_impl(
+            obj,
+            file,
+            protocol,
+            buffer_callback,
+            mode,
+            standalone,
+            compress,
+            key,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dump_impl(
+    obj: &Bound<'_, PyAny>,
+    file: &Bound<'_, PyAny>,
+    protocol: Option<&Bound<'_, PyAny>>,
+    buffer_callback: Option<&Bound<'_, PyAny>>,
+    mode: &str,
+    standalone: Option<bool>,
+    compress: Option<bool>,
+    key: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let py = obj.py();
     if key.is_some_and(|k| !k.is_none()) {
         // The MAC covers the whole stream: it is made whole first, then written.
@@ -693,8 +790,7 @@ pub fn dump(
     if opts.compress == Some(true) {
         // The body must be whole to be compressed; streaming dumps never compress on their own.
         let sink = buffer_sink(py, &opts)?;
-        let (body, marks) = body_fresh(obj, &opts, sink.as_ref().map(|s| s.as_any()))
-            .map_err(|err| diagnose::explain(obj, err))?;
+        let (body, marks) = body_fresh(obj, &opts, sink.as_ref().map(|s| s.as_any()))?;
         let held = sink.map(|s| s.get().take()).unwrap_or_default();
         write_compressed(py, file, &opts, &body, &held, Some(marks))?;
         return Ok(());
@@ -704,12 +800,13 @@ pub fn dump(
         (header(py, opts.protocol, opts.flags(false, None))?,),
     )?;
     let pickler = new_pickler(file, &opts, buffer_callback)?;
-    typerefs(py)
-        .c_dump
-        .bind(py)
-        .call1((pickler, obj))
-        .map(|_| ())
-        .map_err(|err| diagnose::explain(obj, err))
+    let reducer = reducer_of(&pickler)?;
+    if let Err(err) = typerefs(py).c_dump.bind(py).call1((&pickler, obj)) {
+        let seen = reducer.get().seen();
+        drop((pickler, reducer));
+        return Err(diagnose::explain(obj, err, seen));
+    }
+    Ok(())
 }
 
 /// The resolved keyword options of a `satchel.Pickler` (python/satchel/_pickler.py keeps one):
@@ -785,7 +882,9 @@ impl StreamOptions {
             bootstrap: true,
             generators,
         });
-        write_compressed(body.py(), file, &self.opts, body, &held, marks)
+        catch_panic(body.py(), false, || {
+            write_compressed(body.py(), file, &self.opts, body, &held, marks)
+        })
     }
 }
 
@@ -810,6 +909,15 @@ pub fn _set_portable(pickler: &Bound<'_, PyAny>) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (data, /, *, key=None, allow=None, **kwargs))]
 pub fn loads<'py>(
+    data: &Bound<'py, PyAny>,
+    key: Option<&Bound<'py, PyAny>>,
+    allow: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    catch_panic(data.py(), true, || loads_impl(data, key, allow, kwargs))
+}
+
+fn loads_impl<'py>(
     data: &Bound<'py, PyAny>,
     key: Option<&Bound<'py, PyAny>>,
     allow: Option<&Bound<'py, PyAny>>,
@@ -1032,6 +1140,10 @@ fn loads_body<'py>(
 /// `satchel.inspect`: what a stream's header says, without running anything.
 #[pyfunction]
 pub fn inspect<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    catch_panic(data.py(), true, || inspect_impl(data))
+}
+
+fn inspect_impl<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let py = data.py();
     let owned;
     let bytes: &[u8] = match data.cast::<PyBytes>() {
@@ -1185,10 +1297,29 @@ pub fn _content_id(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult<Option<Stri
     reduce::content_id(cls)
 }
 
-/// Turn an error raised by `Pickler.dump` into a satchel.PicklingError with a path.
+/// Turn an error raised by `Pickler.dump` into a satchel.PicklingError with a path; `pickler`
+/// is the one that failed (its reducer knows the last object it saw).
 #[pyfunction]
-pub fn _explain(obj: &Bound<'_, PyAny>, err: Bound<'_, PyAny>) -> PyErr {
-    diagnose::explain(obj, PyErr::from_value(err))
+#[pyo3(signature = (obj, err, pickler=None))]
+pub fn _explain(
+    obj: &Bound<'_, PyAny>,
+    err: Bound<'_, PyAny>,
+    pickler: Option<&Bound<'_, PyAny>>,
+) -> PyErr {
+    let py = obj.py();
+    let seen = pickler
+        .and_then(|p| p.getattr("__dict__").ok())
+        .and_then(|d| d.cast_into::<PyDict>().ok())
+        .and_then(|d| d.get_item(REDUCER_ATTR).ok().flatten())
+        .and_then(|f| f.getattr("__self__").ok())
+        .and_then(|r| r.cast_into::<Reducer>().ok())
+        .map(|r| r.get().seen())
+        .unwrap_or_default();
+    match catch_panic(py, false, || {
+        Ok(diagnose::explain(obj, PyErr::from_value(err), seen))
+    }) {
+        Ok(e) | Err(e) => e,
+    }
 }
 
 #[pyfunction]

@@ -1,8 +1,22 @@
-//! Finding where in an object graph pickling failed. This runs only after a dump has failed:
-//! it re-pickles the parts of the object one at a time and descends into the first part that
-//! fails on its own, collecting a path like
-//! "closure cell 'conn' of function 'task' -> attribute 'sock'" (msgspec renders its path only
-//! on error, too).
+//! Finding where in an object graph pickling failed. This runs only after a dump has failed,
+//! and collects a path like "closure cell 'conn' of function 'task' -> attribute 'sock'"
+//! (msgspec renders its path only on error, too).
+//!
+//! It costs about one more walk of what the dump had walked, whatever the shape:
+//! 1. The reducer remembers the address of the last object it was called with (`Seen`). The C
+//!    pickler calls it for every object it does not write itself (not for ints, strings,
+//!    lists, dicts...), so after a failure that is the object that failed, or one inside it.
+//! 2. A depth-first walk from the dumped object, in the pickler's order, finds that address:
+//!    each object is visited once, atoms are skipped without a call, dicts are walked as
+//!    snapshots (user code run by the walk cannot change what it iterates), and the walk has
+//!    a budget. The route it took is the path.
+//! 3. One trial pickles the object found on its own; when it fails, that is the answer (a
+//!    trial-based descent goes on from it, for the rare failure inside the C pickler's own
+//!    containers). Otherwise the old search runs, bounded: trials of the parts of the object
+//!    with fresh picklers, each part tried at most once, at most `MAX_TRIALS` of them.
+//!
+//! Before this, every level re-pickled every part from scratch, once per reference: a list
+//! holding one 200k-item list 4000 times and a lock took 11 s to report.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -16,17 +30,37 @@ use crate::typeref::typerefs;
 
 /// Bounds that keep diagnosis of a huge graph cheap; past them the path is what was found.
 const MAX_DEPTH: usize = 64;
-const MAX_TRIALS: usize = 4000;
+const MAX_TRIALS: usize = 512;
+/// Work units of the walk (one per part looked at; an instance's `__reduce_ex__` costs more).
+const WALK_BUDGET: usize = 50_000_000;
+const REDUCE_COST: usize = 64;
+/// Path elements shown in a message: the first and the last ones of a longer path.
+const SHOWN_HEAD: usize = 16;
+const SHOWN_TAIL: usize = 48;
+
+/// What the failed pickler's reducer saw: the address of the last object it was called with,
+/// and of the exception it raised itself (0: none). Addresses only: compared, never read.
+/// `own_sink`: the pickler wrote to satchel's own writer with no caller's buffer_callback
+/// (`satchel.dumps`), so no file or callback can have raised the error.
+#[derive(Clone, Copy, Default)]
+pub struct Seen {
+    pub last: usize,
+    pub raised: usize,
+    pub own_sink: bool,
+}
 
 /// Turn an error raised while pickling `obj` into satchel's error, or leave it alone.
 ///
-/// - If `obj` pickles fine on its own with a fresh `satchel.Pickler`, the failure came from the
-///   file, the buffer callback or a subclass hook, not from the object: the error passes
-///   through unchanged (as pickle and cloudpickle let it).
+/// - If neither the part that failed nor `obj` fails on its own with a fresh
+///   `satchel.Pickler`, the failure came from the file, the buffer callback or a subclass
+///   hook, not from the object: the error passes through unchanged (as pickle and cloudpickle
+///   let it), unless satchel's reducer raised it or there was no file or callback to blame
+///   (`satchel.dumps`), in which case the object changed while it was pickled
+///   (`Error::Changed`: a `__reduce__` that fails once, another thread).
 /// - Otherwise the error becomes a `satchel.PicklingError` with the path to the part that
 ///   failed. Its class also derives from the original exception's type, so `except ValueError`
 ///   written against pickle keeps working; the original is its `__cause__`.
-pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
+pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr, seen: Seen) -> PyErr {
     let py = obj.py();
     if !err.is_instance_of::<pyo3::exceptions::PyException>(py) {
         return err; // KeyboardInterrupt, SystemExit, ...
@@ -46,34 +80,98 @@ pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
             err,
         );
     }
-    let mut search = Search {
-        trials: 0,
-        visited: FxHashSet::default(),
-    };
+    let raised_by_reducer = seen.raised != 0 && seen.raised == err.value(py).as_ptr() as usize;
+    let mut search = Search::default();
+    let reason_of = |e: &PyErr| e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    // 1-3: the walk to the last object the reducer saw, then a trial of it.
+    let found = (seen.last != 0)
+        .then(|| search.walk_to(obj, seen.last))
+        .flatten();
+    if let Some((path, leaf)) = &found {
+        if let Some(leaf_err) = search.fails(leaf) {
+            let (more, leaf, deeper_err) = search.descend(leaf, path.len());
+            let mut path = path.clone();
+            path.extend(more);
+            let reason = reason_of(deeper_err.as_ref().unwrap_or(&leaf_err));
+            return unpicklable(path, &leaf, reason, &original_type, err);
+        }
+    }
+    // The old search, bounded: does `obj` fail on its own, and which of its parts?
     let Some(root_err) = search.fails(obj) else {
+        if raised_by_reducer || seen.own_sink {
+            let (path, leaf) = found.unwrap_or_else(|| (Vec::new(), obj.clone()));
+            let path = render_path(path);
+            let mut what = describe(&leaf);
+            if !path.is_empty() {
+                what = format!("{what} at {}", path.join(" -> "));
+            }
+            let error = Error::Changed {
+                what,
+                reason: format!(
+                    "{}: {}",
+                    original_type
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    reason_of(&err)
+                ),
+            };
+            return raise_as(error, &original_type, err);
+        }
         return err;
     };
-    let (path, leaf, leaf_err) = search.descend(obj, Vec::new(), 0);
-    let reason_of = |e: &PyErr| e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let (path, leaf, leaf_err) = search.descend(obj, 0);
     let reason = reason_of(leaf_err.as_ref().unwrap_or(&root_err));
+    unpicklable(path, &leaf, reason, &original_type, err)
+}
+
+fn unpicklable(
+    path: Vec<Label<'_>>,
+    leaf: &Bound<'_, PyAny>,
+    reason: String,
+    original_type: &Bound<'_, PyType>,
+    err: PyErr,
+) -> PyErr {
     raise_as(
         Error::Unpicklable {
-            path,
-            what: describe(&leaf),
+            path: render_path(path),
+            what: describe(leaf),
             reason,
         },
-        &original_type,
+        original_type,
         err,
     )
 }
 
-/// `error` as an exception of a class deriving from satchel.PicklingError and `original`.
+/// The labels of a path as text; a very long path keeps its first and last elements.
+fn render_path(path: Vec<Label<'_>>) -> Vec<String> {
+    let n = path.len();
+    if n <= SHOWN_HEAD + SHOWN_TAIL + 1 {
+        return path.iter().map(Label::render).collect();
+    }
+    let mut out: Vec<String> = path[..SHOWN_HEAD].iter().map(Label::render).collect();
+    out.push(format!("... ({} more) ...", n - SHOWN_HEAD - SHOWN_TAIL));
+    out.extend(path[n - SHOWN_TAIL..].iter().map(Label::render));
+    out
+}
+
+/// `error` as an exception of a class deriving from satchel.PicklingError and `original`,
+/// built now, so that a class whose constructor wants other arguments (UnicodeEncodeError
+/// wants five) falls back to plain satchel.PicklingError instead of raising a TypeError later.
 fn raise_as(error: Error, original: &Bound<'_, PyType>, cause: PyErr) -> PyErr {
     let py = original.py();
     let message = error.to_string();
-    match combined_type(original) {
-        Ok(ty) => {
-            let err = PyErr::from_type(ty, message);
+    let built = combined_type(original).and_then(|ty| {
+        let value = ty.call1((message.as_str(),))?;
+        // The message must be what str() shows: a base class's __str__ may read fields that
+        // its own __init__ would have set.
+        if value.str()?.to_str()? != message {
+            return Err(pyo3::exceptions::PyTypeError::new_err("incompatible base"));
+        }
+        Ok(PyErr::from_value(value))
+    });
+    match built {
+        Ok(err) => {
             err.set_cause(py, Some(cause));
             err
         }
@@ -100,6 +198,12 @@ fn combined_type<'py>(original: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyTy
     ns.set_item("__module__", "satchel")?;
     ns.set_item("__qualname__", "PicklingError")?;
     ns.set_item("__doc__", base.getattr("__doc__")?)?;
+    // BaseException's own __init__ and __str__: the message is the one argument, whatever the
+    // original class's constructor wants (UnicodeEncodeError wants five) or its __str__ shows
+    // (KeyError's quotes it).
+    let base_exception = py.get_type::<pyo3::exceptions::PyBaseException>();
+    ns.set_item("__init__", base_exception.getattr("__init__")?)?;
+    ns.set_item("__str__", base_exception.getattr("__str__")?)?;
     let combined = py
         .get_type::<PyType>()
         .call1(("PicklingError", (base, original), ns))?
@@ -108,39 +212,137 @@ fn combined_type<'py>(original: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyTy
     Ok(combined)
 }
 
-struct Search {
-    trials: usize,
-    visited: FxHashSet<usize>,
+/// A step of a path, rendered only when it ends up in a message (a 200k-item list gets no
+/// 200k labels).
+#[derive(Clone)]
+enum Label<'py> {
+    Item(usize),
+    DictKey(Bound<'py, PyAny>),
+    DictValue(Bound<'py, PyAny>),
+    Element(Bound<'py, PyAny>),
+    Text(String),
 }
 
-impl Search {
-    fn fails(&mut self, obj: &Bound<'_, PyAny>) -> Option<PyErr> {
+impl Label<'_> {
+    fn render(&self) -> String {
+        match self {
+            Label::Item(i) => format!("item {i}"),
+            Label::DictKey(k) => format!("key {}", short_repr(k)),
+            Label::DictValue(k) => format!("item [{}]", short_repr(k)),
+            Label::Element(v) => format!("element {}", short_repr(v)),
+            Label::Text(t) => t.clone(),
+        }
+    }
+}
+
+type Parts<'py> = Vec<(Label<'py>, Bound<'py, PyAny>)>;
+
+#[derive(Default)]
+struct Search<'py> {
+    trials: usize,
+    /// Parts that pickled fine on their own (held, so that their addresses stay theirs).
+    fine: FxHashSet<usize>,
+    keep: Vec<Bound<'py, PyAny>>,
+}
+
+/// The exact types the C pickler writes before it calls `reducer_override`: never the failing
+/// object, and without parts.
+fn is_atom(obj: &Bound<'_, PyAny>) -> bool {
+    typerefs(obj.py()).atomic.contains(&type_addr(obj))
+}
+
+impl<'py> Search<'py> {
+    fn fails(&mut self, obj: &Bound<'py, PyAny>) -> Option<PyErr> {
+        if self.fine.contains(&addr(obj)) {
+            return None;
+        }
         self.trials += 1;
         let py = obj.py();
         let file = typerefs(py).bytes_io.bind(py).call0().ok()?;
-        dump_raw(obj, &file).err()
+        let result = dump_raw(obj, &file).err();
+        if result.is_none() {
+            self.fine.insert(addr(obj));
+            self.keep.push(obj.clone());
+        }
+        result
     }
 
-    fn descend<'py>(
+    /// The path from `root` to the object at address `target`, depth first in the pickler's
+    /// order, each object once; None when the budget runs out first or it is not found.
+    fn walk_to(
         &mut self,
-        obj: &Bound<'py, PyAny>,
-        path: Vec<String>,
-        depth: usize,
-    ) -> (Vec<String>, Bound<'py, PyAny>, Option<PyErr>) {
-        if depth < MAX_DEPTH && self.visited.insert(addr(obj)) {
-            for (label, child) in children(obj).unwrap_or_default() {
-                if self.trials >= MAX_TRIALS {
-                    break;
-                }
-                if let Some(err) = self.fails(&child) {
-                    let mut path = path;
-                    path.push(label);
-                    let (p, leaf, leaf_err) = self.descend(&child, path, depth + 1);
-                    return (p, leaf, leaf_err.or(Some(err)));
-                }
+        root: &Bound<'py, PyAny>,
+        target: usize,
+    ) -> Option<(Vec<Label<'py>>, Bound<'py, PyAny>)> {
+        if addr(root) == target {
+            return Some((Vec::new(), root.clone()));
+        }
+        let mut budget = WALK_BUDGET;
+        let mut visited: FxHashSet<usize> = FxHashSet::default();
+        // Everything visited stays referenced until the walk ends: an address seen once cannot
+        // come back as another object (instance parts are fresh objects).
+        let mut held: Vec<Bound<'py, PyAny>> = vec![root.clone()];
+        visited.insert(addr(root));
+        let mut stack: Vec<(Parts<'py>, usize)> = vec![(parts(root, &mut budget), 0)];
+        let mut path: Vec<Label<'py>> = Vec::new();
+        while let Some((kids, next)) = stack.last_mut() {
+            if *next == kids.len() {
+                stack.pop();
+                path.pop();
+                continue;
+            }
+            let (label, kid) = kids[*next].clone();
+            *next += 1;
+            if addr(&kid) == target {
+                path.push(label);
+                return Some((path, kid));
+            }
+            if is_atom(&kid) || !visited.insert(addr(&kid)) {
+                continue;
+            }
+            if budget == 0 {
+                return None;
+            }
+            let grandkids = parts(&kid, &mut budget);
+            held.push(kid);
+            if !grandkids.is_empty() {
+                path.push(label);
+                stack.push((grandkids, 0));
             }
         }
-        (path, obj.clone(), None)
+        None
+    }
+
+    /// From `obj` (which fails on its own) down through the first part that fails on its own,
+    /// by trials: (the path from `obj`, the deepest failing part, its error).
+    fn descend(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> (Vec<Label<'py>>, Bound<'py, PyAny>, Option<PyErr>) {
+        let mut path = Vec::new();
+        let mut node = obj.clone();
+        let mut node_err = None;
+        let mut visited: FxHashSet<usize> = FxHashSet::default();
+        'down: while depth + path.len() < MAX_DEPTH && visited.insert(addr(&node)) {
+            let mut budget = WALK_BUDGET;
+            for (label, child) in parts(&node, &mut budget) {
+                if self.trials >= MAX_TRIALS {
+                    break 'down;
+                }
+                if is_atom(&child) {
+                    continue;
+                }
+                if let Some(err) = self.fails(&child) {
+                    path.push(label);
+                    node = child;
+                    node_err = Some(err);
+                    continue 'down;
+                }
+            }
+            break;
+        }
+        (path, node, node_err)
     }
 }
 
@@ -189,14 +391,33 @@ fn short_repr(obj: &Bound<'_, PyAny>) -> String {
     }
 }
 
-/// The parts of `obj` that pickling visits, each with a label for the path.
-fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+/// The parts of `obj` that pickling visits, each with its label, charged to `budget`. A part
+/// that raises while being listed ends the list (a hostile `__getattr__` or `__reduce_ex__`).
+fn parts<'py>(obj: &Bound<'py, PyAny>, budget: &mut usize) -> Parts<'py> {
+    let mut out = Vec::new();
+    let _ = children(obj, &mut out, budget);
+    *budget = budget.saturating_sub(out.len() + 1);
+    out
+}
+
+/// Pushes the parts of `obj` onto `out`. Dicts are read as `items()` lists made in one C call,
+/// so that nothing run while the parts are used (a key's `__repr__` for a label, a
+/// `__reduce_ex__` further down) can change what is being iterated.
+fn children<'py>(
+    obj: &Bound<'py, PyAny>,
+    out: &mut Parts<'py>,
+    budget: &mut usize,
+) -> PyResult<()> {
     let py = obj.py();
     let refs = typerefs(py);
-    let mut out = Vec::new();
     let ty = type_addr(obj);
+    let text = |s: String| Label::Text(s);
     if ty == refs.generator || ty == refs.coroutine || ty == refs.async_generator {
-        return crate::reduce::generator::parts(obj);
+        *budget = budget.saturating_sub(REDUCE_COST);
+        for (label, part) in crate::reduce::generator::parts(obj)? {
+            out.push((text(label), part));
+        }
+        return Ok(());
     }
     if ty == refs.function {
         let name = obj.getattr("__qualname__")?.to_string();
@@ -205,53 +426,72 @@ fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, Py
             let freevars = code.getattr("co_freevars")?.cast_into::<PyTuple>()?;
             for (var, cell) in freevars.iter().zip(closure.iter()) {
                 if let Some(value) = ffi::cell_contents(&cell) {
-                    out.push((format!("closure cell '{var}' of function '{name}'"), value));
+                    out.push((
+                        text(format!("closure cell '{var}' of function '{name}'")),
+                        value,
+                    ));
                 }
             }
         }
-        let globals = obj.getattr("__globals__")?.cast_into::<PyDict>()?;
-        let info = crate::reduce::code_info_names(&code)?;
-        for var in info.iter() {
-            if let Some(value) = globals.get_item(&var)? {
-                out.push((format!("global '{var}' of function '{name}'"), value));
+        let globals = obj.getattr("__globals__")?;
+        if let Ok(globals) = globals.cast::<PyDict>() {
+            let info = crate::reduce::code_info_names(&code)?;
+            for var in info.iter() {
+                if let Some(value) = globals.get_item(&var)? {
+                    out.push((text(format!("global '{var}' of function '{name}'")), value));
+                }
             }
         }
         if let Ok(defaults) = obj.getattr("__defaults__")?.cast_into::<PyTuple>() {
             for (i, d) in defaults.iter().enumerate() {
-                out.push((format!("default {i} of function '{name}'"), d));
+                out.push((text(format!("default {i} of function '{name}'")), d));
             }
         }
-        if let Ok(kw) = obj.getattr("__kwdefaults__")?.cast_into::<PyDict>() {
-            for (k, v) in kw.iter() {
-                out.push((format!("default of '{k}' of function '{name}'"), v));
-            }
-        }
-        if let Ok(d) = obj.getattr("__dict__")?.cast_into::<PyDict>() {
-            for (k, v) in d.iter() {
-                out.push((format!("attribute '{k}' of function '{name}'"), v));
+        let attrs = [
+            ("__kwdefaults__", "default of '{k}'"),
+            ("__dict__", "attribute '{k}'"),
+            ("__annotations__", "annotation of '{k}'"),
+        ];
+        for (attr, what) in attrs {
+            if let Ok(d) = obj.getattr(attr).and_then(|d| Ok(d.cast_into::<PyDict>()?)) {
+                for (k, v) in dict_items(&d)? {
+                    let label = format!(
+                        "{} of function '{name}'",
+                        what.replace("{k}", &k.to_string())
+                    );
+                    out.push((text(label), v));
+                }
             }
         }
     } else if ty == refs.cell {
         if let Some(value) = ffi::cell_contents(obj) {
-            out.push(("cell contents".into(), value));
+            out.push((text("cell contents".into()), value));
         }
     } else if let Ok(d) = obj.cast::<PyDict>() {
-        for (k, v) in d.iter() {
-            out.push((format!("key {}", short_repr(&k)), k.clone()));
-            out.push((format!("item [{}]", short_repr(&k)), v));
+        for (k, v) in dict_items(d)? {
+            out.push((Label::DictKey(k.clone()), k.clone()));
+            out.push((Label::DictValue(k), v));
         }
     } else if let Ok(l) = obj.cast::<PyList>() {
         for (i, v) in l.iter().enumerate() {
-            out.push((format!("item {i}"), v));
+            if !is_atom(&v) {
+                out.push((Label::Item(i), v));
+            }
         }
+        *budget = budget.saturating_sub(l.len());
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         for (i, v) in t.iter().enumerate() {
-            out.push((format!("item {i}"), v));
+            if !is_atom(&v) {
+                out.push((Label::Item(i), v));
+            }
         }
+        *budget = budget.saturating_sub(t.len());
     } else if obj.cast::<PySet>().is_ok() || obj.cast::<PyFrozenSet>().is_ok() {
         for v in obj.try_iter()? {
             let v = v?;
-            out.push((format!("element {}", short_repr(&v)), v));
+            if !is_atom(&v) {
+                out.push((Label::Element(v.clone()), v));
+            }
         }
     } else if ffi::is_type(obj) {
         let name = obj.getattr("__qualname__")?.to_string();
@@ -259,7 +499,7 @@ fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, Py
         // the attributes), then its attributes, less the ABC caches it never sends.
         let meta = obj.get_type();
         out.push((
-            format!("metaclass '{}' of class '{name}'", meta.qualname()?),
+            text(format!("metaclass '{}' of class '{name}'", meta.qualname()?)),
             meta.clone().into_any(),
         ));
         for base in obj.getattr("__bases__")?.cast_into::<PyTuple>()?.iter() {
@@ -267,64 +507,78 @@ fn children<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, Py
                 "base class '{}' of class '{name}'",
                 base.getattr("__qualname__")?
             );
-            out.push((label, base));
+            out.push((text(label), base));
         }
         let abc = meta.is_subclass(refs.abc_meta.bind(py))?;
-        for item in obj.getattr("__dict__")?.call_method0("items")?.try_iter()? {
-            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+        let items = obj.getattr("__dict__")?.call_method0("items")?;
+        let items = py.get_type::<PyList>().call1((items,))?;
+        for item in items.cast_into::<PyList>()?.iter() {
+            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
             if abc
                 && k.cast::<PyString>()
                     .is_ok_and(|k| k.to_str().is_ok_and(|k| k.starts_with("_abc_")))
             {
                 continue;
             }
-            out.push((format!("attribute '{k}' of class '{name}'"), v));
+            out.push((text(format!("attribute '{k}' of class '{name}'")), v));
         }
     } else if refs.dict_views.contains(&ty) {
         // keys, values, items (of a dict, then of an OrderedDict).
         let kind = ["key", "value", "item"]
             [refs.dict_views.iter().position(|&t| t == ty).unwrap_or(0) % 3];
         for (i, v) in obj.try_iter()?.enumerate() {
-            out.push((format!("{kind} {i} of the view"), v?));
+            out.push((text(format!("{kind} {i} of the view")), v?));
         }
     } else if ty == refs.classmethod
         || ty == refs.staticmethod
         || ty == refs.abstract_classmethod
         || ty == refs.abstract_staticmethod
     {
-        out.push(("its function (__func__)".into(), obj.getattr("__func__")?));
+        out.push((text("its function (__func__)".into()), obj.getattr("__func__")?));
     } else if ty == refs.property || ty == refs.abstract_property {
         for part in ["fget", "fset", "fdel"] {
             let value = obj.getattr(part)?;
             if !value.is_none() {
-                out.push((format!("property's {part}"), value));
+                out.push((text(format!("property's {part}")), value));
             }
         }
     } else if ty == refs.lru_cache {
         out.push((
-            "wrapped function (__wrapped__)".into(),
+            text("wrapped function (__wrapped__)".into()),
             obj.getattr("__wrapped__")?,
         ));
     } else if ty == refs.method {
         out.push((
-            "method's instance (__self__)".into(),
+            text("method's instance (__self__)".into()),
             obj.getattr("__self__")?,
         ));
         out.push((
-            "method's function (__func__)".into(),
+            text("method's function (__func__)".into()),
             obj.getattr("__func__")?,
         ));
     } else if !ffi::is_module(obj) {
-        instance_children(obj, &mut out)?;
+        *budget = budget.saturating_sub(REDUCE_COST);
+        instance_children(obj, out, budget)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A dict's items as they are now (`PyDict_Items`: one C call, no Python code runs), so that
+/// nothing done with them can change what is iterated; pyo3's own dict iterator panics when
+/// the dict changes under it.
+fn dict_items<'py>(
+    d: &Bound<'py, PyDict>,
+) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    d.items().iter().map(|item| item.extract()).collect()
 }
 
 /// Parts of an instance, as its own `__reduce_ex__` presents them.
 fn instance_children<'py>(
     obj: &Bound<'py, PyAny>,
-    out: &mut Vec<(String, Bound<'py, PyAny>)>,
+    out: &mut Parts<'py>,
+    budget: &mut usize,
 ) -> PyResult<()> {
+    let text = |s: String| Label::Text(s);
     let Ok(reduced) = obj.call_method1("__reduce_ex__", (5,)) else {
         return Ok(());
     };
@@ -347,7 +601,7 @@ fn instance_children<'py>(
             } else {
                 format!("argument {i}")
             };
-            out.push((label, a));
+            out.push((text(label), a));
         }
     }
     if let Ok(state) = reduced.get_item(2) {
@@ -359,15 +613,15 @@ fn instance_children<'py>(
         }
         for d in dicts {
             if let Ok(d) = d.cast::<PyDict>() {
-                for (k, v) in d.iter() {
+                for (k, v) in dict_items(d)? {
                     let label = match k.cast::<PyString>() {
                         Ok(s) => format!("attribute '{s}'"),
                         Err(_) => format!("attribute {}", short_repr(&k)),
                     };
-                    out.push((label, v));
+                    out.push((text(label), v));
                 }
             } else if !d.is_none() {
-                out.push(("state".into(), d));
+                out.push((text("state".into()), d));
             }
         }
     }
@@ -377,9 +631,14 @@ fn instance_children<'py>(
                 continue;
             }
             // Iterators are consumed by looking; these come from a fresh __reduce_ex__ call.
+            // They may be endless (itertools.count): the budget ends them.
             if let Ok(iter) = it.try_iter() {
                 for (i, v) in iter.enumerate() {
-                    out.push((format!("{label} {i}"), v?));
+                    if *budget == 0 {
+                        break;
+                    }
+                    *budget -= 1;
+                    out.push((text(format!("{label} {i}")), v?));
                 }
             }
         }

@@ -144,6 +144,30 @@ pub enum Error {
         expected: String,
         found: String,
     },
+    /// A Rust panic caught at the boundary to Python: a satchel bug, reported as the pickling
+    /// (or unpickling) error it stopped, never as pyo3's `PanicException` (a BaseException).
+    Panic {
+        message: String,
+        loading: bool,
+    },
+    /// Satchel's reducer failed on an object that pickles fine when tried again: it changed
+    /// while it was being pickled (another thread, or a `__reduce__` that mutates it).
+    Changed {
+        what: String,
+        reason: String,
+    },
+    /// Satchel's own recursion (code constants, class descriptions, diagnosis) would go past
+    /// the interpreter's recursion limit or the thread's stack.
+    NestedTooDeep {
+        what: String,
+        depth: usize,
+    },
+    /// A code object whose bytecode ends inside an instruction's inline caches (made with
+    /// `CodeType.replace`): CPython writes past the end of memory when anything reads its
+    /// `co_code` (marshal, dis, satchel's own analysis).
+    MalformedBytecode {
+        what: String,
+    },
 }
 
 /// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
@@ -287,6 +311,27 @@ impl std::fmt::Display for Error {
                 "cannot resume the suspended generator in this stream: {slot} of {what} must be \
                  {expected}; it holds {found}"
             ),
+            Error::Panic { message, loading } => write!(
+                f,
+                "satchel failed while {} (an internal error, please report it: {message})",
+                if *loading { "loading" } else { "pickling" }
+            ),
+            Error::Changed { what, reason } => write!(
+                f,
+                "cannot pickle {what}: {reason} (it pickles when tried again: it changed while \
+                 it was being pickled, by another thread or by pickling itself)"
+            ),
+            Error::NestedTooDeep { what, depth } => write!(
+                f,
+                "cannot pickle {what}: it nests more than {depth} levels deep (the recursion \
+                 limit or this thread's stack); flatten it or raise the limit"
+            ),
+            Error::MalformedBytecode { what } => write!(
+                f,
+                "cannot pickle the code of {what}: its bytecode ends inside an instruction's \
+                 inline caches, and reading such bytecode (co_code) overruns memory in \
+                 CPython; it was not made by the compiler"
+            ),
             Error::CodeInPortable { what } => write!(
                 f,
                 "cannot pickle {what} in portable mode: a code object is bytecode for one \
@@ -411,6 +456,7 @@ impl Error {
             }
             Error::CorruptHeader { .. }
             | Error::CorruptBody { .. }
+            | Error::Panic { loading: true, .. }
             | Error::GeneratorLoad { .. }
             | Error::GeneratorContents { .. }
             | Error::NotAllowed { .. }
@@ -426,9 +472,41 @@ impl Error {
     }
 
     /// Same, keeping the user's exception as `__cause__`.
+    ///
+    /// (`with_cause` and `into_pyerr` build the exception lazily; see `catch_panic` for the
+    /// boundary that turns a Rust panic into one of these.)
     pub fn with_cause(self, py: Python<'_>, cause: PyErr) -> PyErr {
         let err = self.into_pyerr(py);
         err.set_cause(py, Some(cause));
         err
     }
+}
+
+/// Run `body`, turning a Rust panic inside it into `Error::Panic` (a `satchel.PicklingError`,
+/// or `UnpicklingError` when `loading`). pyo3 would raise `pyo3_runtime.PanicException`, a
+/// `BaseException` that `except Exception` (pool workers, Dask) does not catch. A
+/// `PanicException` raised by other code and fetched inside `body` resumes as a panic (pyo3
+/// does that on fetch) and ends here too. The release profile keeps `panic = "unwind"`.
+pub fn catch_panic<T>(
+    py: Python<'_>,
+    loading: bool,
+    body: impl FnOnce() -> PyResult<T>,
+) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => Err(Error::Panic {
+            message: panic_message(payload.as_ref()),
+            loading,
+        }
+        .into_pyerr(py)),
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

@@ -47,12 +47,13 @@ def arrays():
 
 def captured_buffers(data):
     """Load ``data`` with plain pickle while recording what load_zstd_buffers received:
-    ``[(flags, itemsize, number of chunks)]``."""
+    ``[(flags, itemsize, number of chunks)]`` (format 1.4: flags 2, "checked", says that an
+    8-byte check comes before the chunks)."""
     seen = []
     real = _satchel_boot_1.load_zstd_buffers
 
     def spy(frame, *buffers):
-        seen.extend((b[0], b[1], len(b) - 2) for b in buffers)
+        seen.extend((b[0], b[1], len(b) - 2 - (b[0] & 2) // 2) for b in buffers)
         return real(frame, *buffers)
 
     _satchel_boot_1.load_zstd_buffers = spy
@@ -102,7 +103,7 @@ def test_buffers_are_shuffled_only_when_it_pays():
     assert by_name["walk"][1] == 8  # a random walk: exponent bytes compress after shuffling
     assert by_name["u8"][1] == 1  # one-byte elements are never shuffled
     assert by_name["big"][2] == 3  # 3 MiB in 1 MiB chunks
-    assert all(flags == 0 for flags, _, _ in seen)  # numpy arrays are writable
+    assert all(flags == 2 for flags, _, _ in seen)  # checked; numpy arrays are writable
     # Shuffling is what makes the stream smaller than one zstd frame of the same body.
     single = satchel.dumps(obj, compress=True, protocol=4)
     assert satchel.inspect(single)["out_of_band_buffers"] == 0
@@ -124,7 +125,7 @@ def test_readonly_buffers_load_as_bytes_and_writable_as_bytearray():
     data = satchel.dumps([ro, rw, frozen], compress=True)
     assert satchel.inspect(data)["out_of_band_buffers"] == 3
     _, seen = captured_buffers(data)
-    assert [flags for flags, _, _ in seen] == [1, 0, 1]
+    assert [flags for flags, _, _ in seen] == [3, 2, 3]  # 1 read-only, 2 checked
     for loader in (satchel.loads, pickle.loads):
         got = loader(data)
         plain = pickle.loads(pickle.dumps([ro, rw, frozen], protocol=5))
@@ -266,6 +267,16 @@ def build_stream(head, frame, buffers):
     return bytes(out)
 
 
+def raw_zstd_frame(content):
+    """A zstd frame of raw blocks without a content checksum (RFC 8878: single segment, 4-byte
+    content size): what format 1.3 frames lacked."""
+    out = bytearray(b"\x28\xb5\x2f\xfd\xa0" + struct.pack("<I", len(content)))
+    pieces = [content[i : i + (128 << 10)] for i in range(0, len(content), 128 << 10)]
+    for i, piece in enumerate(pieces):
+        out += struct.pack("<I", len(piece) << 3 | (i == len(pieces) - 1))[:3] + piece
+    return bytes(out)
+
+
 def test_hand_made_stream_loads():
     """build_stream writes what satchel writes: the damaged variants below differ only where
     they say."""
@@ -289,13 +300,20 @@ def test_hand_made_stream_loads():
         ("no-chunks", "no chunks"),
         ("empty-chunk", "a chunk of 0 bytes"),
         ("not-bytes", "expected bytes|not \\(flags"),
+        ("check", "fails its check"),
+        ("check-itemsize", "fails its check"),
+        ("check-no-checksum", "fails its check"),
+        ("check-without-flag", "not a zstd frame"),
+        ("unchecked-with-check", "has a check but no check flag|not a zstd frame"),
     ],
 )
 def test_damaged_buffers_are_unpickling_errors(case, message):
     arr = np.arange(70_000, dtype=np.uint8)  # one unshuffled chunk of 70,000 bytes
     head, frame, buffers = wrapper_parts(arr)
-    ((flags, itemsize, chunk),) = buffers
-    assert (flags, itemsize) == (0, 1)
+    ((flags, itemsize, check, chunk),) = buffers
+    assert (flags, itemsize, len(check)) == (2, 1, 8)
+    # The same chunk without zstd's content checksum (format 1.3 frames had none).
+    plain = raw_zstd_frame(satchel._satchel.zstd_decompress(chunk))
     bomb = satchel.dumps(bytes(8 * MiB), compress=True, protocol=4)
     bomb = bomb[-satchel.inspect(bomb)["compressed_body_size"] - 3 : -3][:40]
     spec = {
@@ -311,9 +329,15 @@ def test_damaged_buffers_are_unpickling_errors(case, message):
         # found by fuzzing (fuzz/crashes/buffers-empty-chunk), it panicked in the unshuffle.
         "empty-chunk": [(0, 8, chunk, b"\x28\xb5\x2f\xfd\x20\x00\x01\x00\x00")],
         "not-bytes": [(0, 1, 3)],
+        # Format 1.4 (flags 2): the check binds flags, element size and the frames' checksums.
+        "check": [(2, 1, bytes(8), chunk)],
+        "check-itemsize": [(2, 2, check, chunk)],  # 70,000 is a multiple of 2: only the check
+        "check-no-checksum": [(2, 1, check, plain)],
+        "check-without-flag": [(0, 1, check, chunk)],  # the check is read as a chunk
+        "unchecked-with-check": [(0, 1, check)],
     }[case]
     if case == "ragged":
-        spec = [(0, 8, wrapper_parts(np.arange(70_001, dtype=np.uint8))[2][0][2])]
+        spec = [(0, 8, wrapper_parts(np.arange(70_001, dtype=np.uint8))[2][0][3])]
     data = build_stream(head, frame, spec)
     for loader in (satchel.loads, pickle.loads):
         with pytest.raises(pickle.UnpicklingError, match=message):

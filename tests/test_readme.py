@@ -251,7 +251,9 @@ def _no_satchel_message():
         timeout=60,
         check=False,
     )
-    return proc.stderr.decode().strip().splitlines()[-1]
+    # The -S run gets 3.15's "Site initialization is disabled" hint, which the README's reader
+    # (a receiver without satchel, site enabled) does not.
+    return proc.stderr.decode().strip().splitlines()[-1].split(". Site initialization")[0]
 
 
 def _other_interpreter_message():

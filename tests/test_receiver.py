@@ -41,7 +41,14 @@ def stdlib_load(data):
         check=False,
     )
     out = (proc.stdout or proc.stderr).decode().strip().splitlines()
-    return proc.returncode, out[-1] if out else ""
+    return proc.returncode, without_site_hint(out[-1]) if out else ""
+
+
+def without_site_hint(line):
+    """3.15+ adds a hint to a ModuleNotFoundError when ``-S`` disabled site initialization
+    ("... Site initialization is disabled, did you forget ..."); a receiver that simply lacks
+    satchel (the case the message is for) does not get it."""
+    return line.split(". Site initialization is disabled")[0]
 
 
 def lean_stream(**kwargs):

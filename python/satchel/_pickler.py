@@ -101,7 +101,7 @@ class Pickler(_pickle.Pickler):
             # dispatch_table), so only the classic "cannot pickle" errors get a path there.
             if type(self) is not Pickler and not isinstance(exc, (TypeError, pickle.PicklingError)):
                 raise
-            explained = _satchel._explain(obj, exc)
+            explained = _satchel._explain(obj, exc, self)
             if explained is exc:
                 raise
             raise explained from exc

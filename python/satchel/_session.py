@@ -52,9 +52,12 @@ namespace while it loads; a plain ``pickle.loads`` of the file binds functions t
 likewise). All of these are stdlib callables, so a standalone portable snapshot loads on an
 interpreter without satchel: ``vars(__main__).update(pickle.loads(data)["saved"])``.
 
-The file is written atomically: to a temporary file in the destination directory, flushed and
-fsynced, then renamed over ``path``. A failed or interrupted dump removes the temporary file
-and leaves any previous snapshot untouched. There is no default path.
+The file is written atomically: to a temporary file ``.NAME.XXXXXXXX.tmp`` in the destination
+directory (locked with ``flock`` while it is written), flushed and fsynced, then renamed over
+``path``. A failed or interrupted dump removes the temporary file and leaves any previous
+snapshot untouched; one that a killed dump left (SIGKILL) is removed by the next dump to the
+same path, which takes only unlocked files of that pattern that the user owns. A new snapshot's
+mode follows the umask; an existing one keeps its mode. There is no default path.
 
 Loading a snapshot runs code, like any pickle: load only files you trust.
 """
@@ -65,8 +68,8 @@ import mmap
 import os
 import platform
 import re
+import stat
 import sys
-import tempfile
 import threading
 import time
 import types
@@ -526,20 +529,109 @@ def _submodules(saved, names):
     return sorted(found)
 
 
+#: Temporary files of a dump to ``path`` are ``.NAME.XXXXXXXX.tmp`` beside it (the random part
+#: is what ``tempfile`` draws from).
+_TMP_RANDOM = r"[a-z0-9_]{8}"
+_TMP_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _temporary_file(directory, base):
+    """``(fd, name)`` of a new ``.BASE.XXXXXXXX.tmp`` in ``directory``, locked (``flock``) for as
+    long as ``fd`` is open, so that another dump's cleanup (``_remove_stale``) knows it is in
+    use. Created with mode 0o666: the umask applies, as it does to any new file (``mkstemp``
+    made every first snapshot 0o600)."""
+    import secrets
+
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        random = "".join(secrets.choice(_TMP_ALPHABET) for _ in range(8))
+        name = os.path.join(directory, f".{base}.{random}.tmp")
+        try:
+            fd = os.open(name, flags, 0o666)
+        except FileExistsError:
+            continue
+        if _lock(fd) and _still_named(fd, name):
+            return fd, name
+        # Another dump's cleanup took it between our create and our lock: start again.
+        os.close(fd)
+    raise FileExistsError(f"no unused temporary file name for {base!r} in {directory!r}")
+
+
+def _lock(fd):
+    """Lock ``fd`` for this process (released when it closes or the process dies); True where
+    there is no ``flock`` (nothing to coordinate with)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        return False
+    return True
+
+
+def _still_named(fd, name):
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(name))
+    except OSError:
+        return False
+
+
+def _remove_stale(directory, base):
+    """Remove the temporary files earlier dumps to ``.../base`` left behind: only names of
+    this very pattern, owned by this user, that no live process holds locked (a dump killed
+    with SIGKILL leaves one; each was as large as the snapshot). Best effort: errors are
+    ignored."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    pattern = re.compile(re.escape(f".{base}.") + _TMP_RANDOM + r"\.tmp\Z")
+    try:
+        names = [n for n in os.listdir(directory) if pattern.match(n)]
+    except OSError:
+        return
+    for name in names:
+        full = os.path.join(directory, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a dump in progress holds it
+            if _still_named(fd, full):
+                os.unlink(full)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def _write_atomically(path, write):
     """``write(file)`` into a temporary file beside ``path``, fsync, rename over ``path``
-    (over the file a symlink points to, so that the link stays a link)."""
+    (over the file a symlink points to, so that the link stays a link). Temporary files that
+    earlier, killed, dumps to the same path left behind are removed first."""
     path = os.path.realpath(path)
     directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    base = os.path.basename(path)
+    _remove_stale(directory, base)
+    fd, tmp = _temporary_file(directory, base)
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)  # keep an existing file's mode
-        os.replace(tmp, path)
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, os.stat(path).st_mode & 0o7777)  # keep an existing file's mode
+            os.replace(tmp, path)  # before the file (and its lock) is closed
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -635,31 +727,72 @@ def dump_session(
 # ---------------------------------------------------------------------------------------------
 
 
-#: Files at least this large are mapped rather than read: satchel.loads parses a read-only
-#: mapping in place, so a 26 MB snapshot is not first copied into a bytes object (on a fresh
-#: process that copy is a page fault per 4 KiB).
-_MAP_MIN = 1 << 20
+#: Files at least this large are read into anonymous memory that asks for huge pages: a fresh
+#: bytes object of 26 MB costs a page fault per 4 KiB, which was a fifth of a snapshot's load.
+_HUGE_MIN = 1 << 20
+#: Reads of a file that keeps changing under the loader before it gives up.
+_READ_ATTEMPTS = 3
+
+
+def _same_file_state(before, after):
+    return (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_ctime_ns,
+    )
+
+
+def _read_into(file, size):
+    """``size`` bytes of ``file`` in a private buffer (read-only to the loader), or None when
+    the file ended sooner (it was shortened meanwhile)."""
+    if size < _HUGE_MIN or not hasattr(mmap, "MADV_HUGEPAGE"):
+        data = file.read()
+        return data if len(data) == size else None
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(OSError):
+        memory.madvise(mmap.MADV_HUGEPAGE)
+    view = memoryview(memory)
+    done = 0
+    while done < size:  # one read(2) returns at most 2 GiB
+        n = file.readinto(view[done:])
+        if not n:
+            view.release()
+            memory.close()
+            return None
+        done += n
+    view.release()
+    # Read-only: satchel.loads parses a read-only buffer in place, as it does bytes.
+    return memoryview(memory).toreadonly()
 
 
 @contextlib.contextmanager
-def _mapped(path):
-    """The file's bytes: a read-only memory map for large files, else ``bytes``."""
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        view = None
-        if size >= _MAP_MIN:
-            with contextlib.suppress(OSError, ValueError):
-                view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        if view is None:
-            yield file.read()
-            return
+def _snapshot_bytes(path):
+    """The file's bytes, read into memory of our own. A shared mapping of the file (what this
+    did before) dies of SIGBUS when another program shortens the file while it loads (`cp`,
+    `truncate`, `rsync --inplace` onto it); a copy cannot be touched. A file whose size or
+    times changed during the read is read again (a rewrite in place), up to three times."""
+    for _ in range(_READ_ATTEMPTS):
+        with open(path, "rb") as file:
+            before = os.fstat(file.fileno())
+            data = _read_into(file, before.st_size)
+            after = os.fstat(file.fileno())
+        if data is not None and _same_file_state(before, after):
+            break
+        if isinstance(data, memoryview):
+            data.release()
+    else:
+        raise satchel.UnpicklingError(f"{path}: the file kept changing while it was read")
     try:
-        yield view
+        yield data
     finally:
-        # Loaded objects copy what they keep (out-of-band buffers are decoded into new ones);
-        # should anything still export the map, the collector closes it instead.
-        with contextlib.suppress(BufferError):
-            view.close()
+        if isinstance(data, memoryview):
+            # Loaded objects copy what they keep (out-of-band buffers are decoded into new
+            # ones); should anything still export the memory, the collector frees it instead.
+            memory = data.obj
+            data.release()
+            with contextlib.suppress(BufferError):
+                memory.close()
 
 
 def load_session(path, *, module=None):
@@ -673,9 +806,12 @@ def load_session(path, *, module=None):
     """
     path = os.fspath(path)
     ns, _, _ = _namespace(module)
-    with _mapped(path) as data, _namespace_bound(ns):
+    with _snapshot_bytes(path) as data, _namespace_bound(ns):
         size = len(data)
-        payload = satchel.loads(data)
+        try:
+            payload = satchel.loads(data)
+        except EOFError as exc:  # an empty or cut-short plain pickle
+            raise satchel.UnpicklingError(f"{path}: the snapshot ends early ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise satchel.UnpicklingError(f"{path}: not a satchel session snapshot ({found!r})")

@@ -35,6 +35,14 @@ const SAMPLE: usize = 64 << 10;
 const LEVEL: i32 = 1;
 /// Buffer flags in the stream.
 pub const FLAG_READONLY: u8 = 1;
+/// Format 1.4: the buffer carries `check` (after its element size) and its chunk frames end
+/// with zstd's content checksum. The frames' checksums cover their contents; `check` binds
+/// the rest (flags, element size, chunk count, each frame's length and checksum), which a
+/// damaged stream could otherwise change silently (an element size changed from 8 to 4
+/// unshuffles different bytes that all pass their frames' checksums).
+pub const FLAG_CHECKED: u8 = 2;
+/// Bytes of `check`.
+pub const CHECK_LEN: usize = 8;
 
 /// One buffer kept out of band while the body is pickled.
 pub struct Held {
@@ -67,6 +75,17 @@ impl BufferSink {
     }
 
     fn __call__(&self, buffer: &Bound<'_, PyAny>) -> PyResult<bool> {
+        crate::error::catch_panic(buffer.py(), false, || self.keep(buffer))
+    }
+
+    /// Forget the buffers kept by a dump that failed.
+    fn clear(&self) {
+        drop(self.take());
+    }
+}
+
+impl BufferSink {
+    fn keep(&self, buffer: &Bound<'_, PyAny>) -> PyResult<bool> {
         // raw(): the same memory as one-dimensional unsigned bytes (the C pickler has already
         // refused a non-contiguous buffer).
         let view = PyBuffer::<u8>::get(&buffer.call_method0("raw")?)?;
@@ -82,19 +101,35 @@ impl BufferSink {
         });
         Ok(false)
     }
-
-    /// Forget the buffers kept by a dump that failed.
-    fn clear(&self) {
-        drop(self.take());
-    }
 }
 
 /// A compressed buffer: its flags, the element size its chunks are shuffled by (1: not
-/// shuffled) and one zstd frame per chunk.
+/// shuffled), its check and one zstd frame per chunk.
 pub struct Packed {
     pub flags: u8,
     pub itemsize: u8,
+    pub check: [u8; CHECK_LEN],
     pub frames: Vec<Vec<u8>>,
+}
+
+/// The check of a buffer: sha256 over its flags, element size, chunk count and each chunk
+/// frame's length and last 4 bytes (its content checksum), first `CHECK_LEN` bytes. Cheap: it
+/// reads 12 bytes per 1 MiB chunk, because the frames' own checksums already cover the data.
+pub fn check<F: AsRef<[u8]>>(flags: u8, itemsize: u8, frames: &[F]) -> [u8; CHECK_LEN] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"satchel buffer check 1\0");
+    h.update([flags, itemsize]);
+    h.update((frames.len() as u64).to_le_bytes());
+    for frame in frames {
+        let frame = frame.as_ref();
+        h.update((frame.len() as u64).to_le_bytes());
+        h.update(&frame[frame.len().saturating_sub(4)..]);
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&digest[..CHECK_LEN]);
+    out
 }
 
 /// The body's frame and every buffer's chunks, compressed on every core without the GIL.
@@ -139,13 +174,17 @@ pub fn compress_all(
             .iter()
             .zip(&shuffle)
             .map(|(h, &k)| Packed {
-                flags: if h.readonly { FLAG_READONLY } else { 0 },
+                flags: FLAG_CHECKED | if h.readonly { FLAG_READONLY } else { 0 },
                 itemsize: k as u8,
+                check: [0; CHECK_LEN],
                 frames: Vec::new(),
             })
             .collect();
         for (&(b, _, _), frame) in jobs[1..].iter().zip(frames) {
             packed[b].frames.push(frame?);
+        }
+        for p in &mut packed {
+            p.check = check(p.flags, p.itemsize, &p.frames);
         }
         Ok((body_frame, packed))
     });
@@ -158,10 +197,11 @@ pub fn compress_all(
 }
 
 /// One compressed buffer as a stream holds it: flags, the element size its chunks are
-/// shuffled by, one zstd frame per chunk.
+/// shuffled by, its check (format 1.4, `FLAG_CHECKED`), one zstd frame per chunk.
 pub struct Encoded<'a> {
     pub flags: u8,
     pub itemsize: u8,
+    pub check: Option<&'a [u8]>,
     pub chunks: Vec<&'a [u8]>,
 }
 
@@ -178,11 +218,27 @@ pub fn decompress_all<'py>(
     let mut total = body_size;
     let mut sizes: Vec<Vec<usize>> = Vec::with_capacity(specs.len());
     for (b, spec) in specs.iter().enumerate() {
-        if spec.flags & !FLAG_READONLY != 0 {
+        if spec.flags & !(FLAG_READONLY | FLAG_CHECKED) != 0 {
             return Err(corrupt(format!(
                 "buffer {b} has unknown flags {}",
                 spec.flags
             )));
+        }
+        if spec.flags & FLAG_CHECKED != 0 {
+            // Every frame must carry its checksum (a cleared flag would skip it), and the
+            // check must match what the stream says of the buffer.
+            let intact = spec.check.is_some_and(|c| {
+                c.len() == CHECK_LEN
+                    && spec.chunks.iter().all(|f| compress::has_checksum(f))
+                    && c == check(spec.flags, spec.itemsize, &spec.chunks)
+            });
+            if !intact {
+                return Err(corrupt(format!(
+                    "buffer {b} fails its check: the stream was damaged"
+                )));
+            }
+        } else if spec.check.is_some() {
+            return Err(corrupt(format!("buffer {b} has a check but no check flag")));
         }
         if spec.chunks.is_empty() {
             // satchel keeps only buffers of MIN_OUT_OF_BAND bytes and more out of band.
@@ -246,6 +302,14 @@ pub fn zstd_load_buffers<'py>(
     frame: &[u8],
     buffers: Vec<Bound<'py, pyo3::types::PyTuple>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    crate::error::catch_panic(py, true, || load_buffers(py, frame, buffers))
+}
+
+fn load_buffers<'py>(
+    py: Python<'py>,
+    frame: &[u8],
+    buffers: Vec<Bound<'py, pyo3::types::PyTuple>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let bad = || {
         Error::CorruptBody {
             reason: "a buffer is not (flags, itemsize, *zstd frames)".into(),
@@ -259,18 +323,25 @@ pub fn zstd_load_buffers<'py>(
         }
         let flags: u8 = b.get_item(0)?.extract().map_err(|_| bad())?;
         let itemsize: u8 = b.get_item(1)?.extract().map_err(|_| bad())?;
-        let chunks = b
+        let mut chunks = b
             .iter()
             .skip(2)
             .map(|c| c.cast_into::<PyBytes>().map_err(|_| bad()))
             .collect::<PyResult<Vec<_>>>()?;
-        held.push((flags, itemsize, chunks));
+        // Format 1.4: the check comes first, before the chunks.
+        let check = if flags & FLAG_CHECKED != 0 && !chunks.is_empty() {
+            Some(chunks.remove(0))
+        } else {
+            None
+        };
+        held.push((flags, itemsize, check, chunks));
     }
     let specs: Vec<Encoded<'_>> = held
         .iter()
-        .map(|(flags, itemsize, chunks)| Encoded {
+        .map(|(flags, itemsize, check, chunks)| Encoded {
             flags: *flags,
             itemsize: *itemsize,
+            check: check.as_ref().map(|c| c.as_bytes()),
             chunks: chunks.iter().map(|c| c.as_bytes()).collect(),
         })
         .collect();
@@ -306,9 +377,7 @@ impl Scratch {
 
     fn compressor(&mut self) -> std::io::Result<&mut zstd::bulk::Compressor<'static>> {
         if self.compressor.is_none() {
-            let mut c = zstd::bulk::Compressor::new(LEVEL)?;
-            c.include_contentsize(true)?;
-            self.compressor = Some(c);
+            self.compressor = Some(compress::compressor(LEVEL)?);
         }
         Ok(self.compressor.as_mut().expect("just made"))
     }

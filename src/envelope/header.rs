@@ -93,6 +93,8 @@ pub struct Header {
 pub struct BufferSpec {
     pub flags: u8,
     pub itemsize: u8,
+    /// Format 1.4 (`FLAG_CHECKED`): where the buffer's check is.
+    pub check: Option<(usize, usize)>,
     pub chunks: Vec<(usize, usize)>,
 }
 
@@ -102,6 +104,7 @@ impl BufferSpec {
         crate::envelope::buffers::Encoded {
             flags: self.flags,
             itemsize: self.itemsize,
+            check: self.check.map(|(start, n)| &data[start..start + n]),
             chunks: self
                 .chunks
                 .iter()
@@ -263,6 +266,9 @@ pub fn compressed_wrapper(
             w.out.push(MARK);
             w.int(b.flags);
             w.int(b.itemsize);
+            if b.flags & crate::envelope::buffers::FLAG_CHECKED != 0 {
+                w.bytes(&b.check);
+            }
             for chunk in b.frames {
                 bytes(&mut w, chunk, &mut pieces);
             }
@@ -569,6 +575,13 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
                 r.pos += 1;
                 let flags = r.int()?;
                 let itemsize = r.int()?;
+                let check = if flags & crate::envelope::buffers::FLAG_CHECKED != 0
+                    && r.peek() != Some(TUPLE)
+                {
+                    Some(r.bytes()?)
+                } else {
+                    None
+                };
                 let mut chunks = Vec::new();
                 while r.peek() != Some(TUPLE) {
                     chunks.push(r.bytes()?);
@@ -577,6 +590,7 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
                 buffers.push(BufferSpec {
                     flags,
                     itemsize,
+                    check,
                     chunks,
                 });
             }

@@ -8,6 +8,7 @@ pub mod frame;
 mod layouts;
 #[cfg(PyPy)]
 mod pypy;
+pub mod stack;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -222,13 +223,14 @@ unsafe extern "C" fn reducer_meth_o(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::api::call_reducer(&slf, &obj)
     }));
+    // A panic becomes satchel.PicklingError here: the C pickler passes the error up to the
+    // caller as it is, and a PanicException (a BaseException) would escape `except Exception`.
     let result = result.unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic in satchel's reducer".into());
-        Err(pyo3::panic::PanicException::new_err(message))
+        Err(crate::error::Error::Panic {
+            message: crate::error::panic_message(payload.as_ref()),
+            loading: false,
+        }
+        .into_pyerr(py))
     });
     match result {
         Ok(value) => value.into_ptr(),

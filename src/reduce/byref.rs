@@ -101,9 +101,12 @@ pub fn importable_as(
     let Ok(qualname) = qualname.cast::<PyString>() else {
         return Ok(false);
     };
-    let module_str = module_name.to_str()?;
-    if module_str == "__main__" || is_registered(py, module_str) {
-        return Ok(false);
+    // A name with lone surrogates (not UTF-8) is never registered (registration takes str
+    // names UTF-8 can hold) nor "__main__"; sys.modules may still hold it.
+    if let Ok(module_str) = module_name.to_str() {
+        if module_str == "__main__" || is_registered(py, module_str) {
+            return Ok(false);
+        }
     }
     let Some(module) = typerefs(py).sys_modules.bind(py).get_item(module_name)? else {
         return Ok(false);
@@ -112,7 +115,18 @@ pub fn importable_as(
         return Ok(false);
     }
     let mut current = module;
-    for part in qualname.to_str()?.split('.') {
+    let Ok(qualname) = qualname.to_str() else {
+        // Lone surrogates: split by Python, looked up the same way.
+        let parts = qualname.call_method1(pyo3::intern!(py, "split"), (".",))?;
+        for part in parts.cast_into::<PyList>()?.iter() {
+            match current.getattr(part.cast_into::<PyString>()?) {
+                Ok(next) => current = next,
+                Err(_) => return Ok(false),
+            }
+        }
+        return Ok(current.is(obj));
+    };
+    for part in qualname.split('.') {
         if part == "<locals>" {
             return Ok(false);
         }

@@ -499,6 +499,8 @@ impl<'py> Describer<'py> {
     /// bytecode, exception table, constants and names. Its file name and line numbers are left
     /// out: they change tracebacks, not behaviour.
     fn code(&mut self, code: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
+        // Reading co_code of malformed bytecode overruns memory (code.rs, check_bytecode).
+        super::code::check_bytecode(code)?;
         self.tag(tag::CODE);
         for part in [
             "co_argcount",

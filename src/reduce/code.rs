@@ -104,6 +104,8 @@ fn canonical_code<'py>(
     code.call_method("replace", (), Some(&kwargs))
 }
 
+/// Recursive over nested constant tuples and nested code objects: each level is guarded
+/// (`ffi::stack::guard`), so 30,000 nested tuples give a PicklingError, not a segfault.
 fn canonical_items<'py>(
     items: &Bound<'py, PyTuple>,
     code: &Bound<'py, PyAny>,
@@ -111,6 +113,11 @@ fn canonical_items<'py>(
     paths: &mut Vec<Vec<usize>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let py = items.py();
+    let _level = crate::ffi::stack::guard(py, prefix.len(), || {
+        code.getattr("co_qualname")
+            .map(|q| format!("the constants of the code of '{q}'"))
+            .unwrap_or_else(|_| "the constants of a code object".into())
+    })?;
     let code_type = code.get_type();
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -129,6 +136,74 @@ fn canonical_items<'py>(
         out.push(new);
     }
     PyTuple::new(py, out)
+}
+
+/// Units of padding after a probe's bytecode: more than any instruction's inline caches (10
+/// on 3.11, 9 on 3.12-3.15).
+const PROBE_PAD: usize = 16;
+
+/// Refuse a code object whose bytecode ends inside an instruction's inline caches.
+///
+/// CPython's `co_code` getter (`_PyCode_GetCode` -> `deopt_code`, 3.11 to 3.15) writes each
+/// instruction's cache entries after it without checking the length, so reading `co_code`
+/// of `f.__code__.replace(co_code=bytes([LOAD_GLOBAL, 0]))` overruns the heap (found by
+/// fuzz/fuzz_dumps.py; marshal and dis read it the same way). The raw units
+/// (`_co_code_adaptive`, which is not deoptimized) go into a probe with NOP padding: CPython's
+/// own deoptimization of the probe writes CACHE units into the padding exactly when it would
+/// have overrun the original. Code the interpreter is running with executors or monitoring
+/// (ENTER_EXECUTOR, INSTRUMENTED_*) came from the compiler and is not probed.
+pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = code.py();
+    let Some(raw) = code.getattr_opt(pyo3::intern!(py, "_co_code_adaptive"))? else {
+        return Ok(()); // PyPy: co_code is plain bytes
+    };
+    let Ok(raw) = raw.cast_into::<PyBytes>() else {
+        return Ok(());
+    };
+    let (nop, unprobed) = probe_opcodes(py)?;
+    let raw = raw.as_bytes();
+    if raw.chunks_exact(2).any(|unit| unprobed.contains(&unit[0])) {
+        return Ok(());
+    }
+    let pad: Vec<u8> = std::iter::repeat_n([*nop, 0], PROBE_PAD)
+        .flatten()
+        .collect();
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("co_code", PyBytes::new(py, &[raw, &pad[..]].concat()))?;
+    let Ok(probe) = code.call_method("replace", (), Some(&kwargs)) else {
+        return Ok(());
+    };
+    let deopted = probe.getattr("co_code")?.cast_into::<PyBytes>()?;
+    if deopted.as_bytes().get(raw.len()..) == Some(&pad[..]) {
+        return Ok(());
+    }
+    let what = code
+        .getattr("co_qualname")
+        .map(|q| format!("'{q}'"))
+        .unwrap_or_else(|_| "a code object".into());
+    Err(Error::MalformedBytecode { what }.into_pyerr(py))
+}
+
+/// NOP, and the opcodes whose code is not probed (`check_bytecode`), read once.
+fn probe_opcodes(py: Python<'_>) -> PyResult<&(u8, Vec<u8>)> {
+    static OPCODES: pyo3::sync::PyOnceLock<(u8, Vec<u8>)> = pyo3::sync::PyOnceLock::new();
+    OPCODES.get_or_try_init(py, || {
+        let dis = py.import("dis")?;
+        let opmap = match dis.getattr_opt("_all_opmap")? {
+            Some(m) => m,
+            None => py.import("opcode")?.getattr("opmap")?,
+        };
+        let opmap = opmap.cast_into::<pyo3::types::PyDict>()?;
+        let nop: u8 = opmap.get_item("NOP")?.map_or(Ok(9), |v| v.extract())?;
+        let mut unprobed = Vec::new();
+        for item in opmap.items().iter() {
+            let (name, op): (String, i64) = item.extract()?;
+            if (name == "ENTER_EXECUTOR" || name.starts_with("INSTRUMENTED_")) && op < 256 {
+                unprobed.push(op as u8);
+            }
+        }
+        Ok((nop, unprobed))
+    })
 }
 
 /// This interpreter's own marshal format (`marshal.version`): 3.14 needs version 5 for the

@@ -342,12 +342,15 @@ fn submodules<'py>(
         let Ok(prefix) = prefix.cast_into::<PyString>() else {
             continue;
         };
+        // Names UTF-8 cannot hold (lone surrogates) are never submodules satchel imports.
+        let Ok(prefix) = prefix.to_str() else {
+            continue;
+        };
         for name in names.iter() {
-            let full = format!(
-                "{}.{}",
-                prefix.to_str()?,
-                name.cast::<PyString>()?.to_str()?
-            );
+            let Ok(name) = name.cast::<PyString>()?.to_str() else {
+                continue;
+            };
+            let full = format!("{prefix}.{name}");
             if let Some(sub) = modules.get_item(&full)? {
                 if !sub.is_none() && !found.iter().any(|f: &Bound<'py, PyAny>| f.is(&sub)) {
                     queue.append(&sub)?;

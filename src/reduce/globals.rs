@@ -108,6 +108,7 @@ fn analyse(code: &Bound<'_, PyAny>) -> PyResult<CodeInfo> {
         &mut seen_globals,
         &mut all,
         &mut seen_all,
+        0,
     )?;
     let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
     let doc = match consts.get_item(0) {
@@ -135,14 +136,23 @@ fn walk<'py>(
     code: &Bound<'py, PyAny>,
     refs: &TypeRefs,
     globals: &mut Vec<Bound<'py, PyString>>,
-    seen_globals: &mut FxHashSet<String>,
+    seen_globals: &mut FxHashSet<Vec<u8>>,
     all: &mut Vec<Bound<'py, PyString>>,
-    seen_all: &mut FxHashSet<String>,
+    seen_all: &mut FxHashSet<Vec<u8>>,
+    depth: usize,
 ) -> PyResult<()> {
+    // Nested code objects (a def in a def...) recurse: guarded like code.rs's constants.
+    let _level = crate::ffi::stack::guard(code.py(), depth, || {
+        code.getattr("co_qualname")
+            .map(|q| format!("the code of '{q}'"))
+            .unwrap_or_else(|_| "a code object".into())
+    })?;
+    // Before anything reads co_code: reading a malformed one overruns memory (code.rs).
+    super::code::check_bytecode(code)?;
     let names = code.getattr("co_names")?.cast_into::<PyTuple>()?;
     for name in names.iter() {
         let name = name.cast_into::<PyString>()?;
-        if seen_all.insert(name.to_str()?.to_owned()) {
+        if seen_all.insert(name_key(&name)?) {
             all.push(name);
         }
     }
@@ -153,7 +163,7 @@ fn walk<'py>(
     for index in global_name_indices(bytecode.as_bytes(), refs, class_body) {
         if let Ok(name) = names.get_item(index) {
             let name = name.cast_into::<PyString>()?;
-            if seen_globals.insert(name.to_str()?.to_owned()) {
+            if seen_globals.insert(name_key(&name)?) {
                 globals.push(name);
             }
         }
@@ -161,10 +171,32 @@ fn walk<'py>(
     let code_type = code.get_type();
     for constant in code.getattr("co_consts")?.cast_into::<PyTuple>()?.iter() {
         if constant.get_type().is(&code_type) {
-            walk(&constant, refs, globals, seen_globals, all, seen_all)?;
+            walk(
+                &constant,
+                refs,
+                globals,
+                seen_globals,
+                all,
+                seen_all,
+                depth + 1,
+            )?;
         }
     }
     Ok(())
+}
+
+/// A name as bytes that identify it: its UTF-8, or for a name with lone surrogates (which
+/// UTF-8 cannot hold, and which `marshal` and cloudpickle carry fine) its "surrogatepass"
+/// encoding, which no valid UTF-8 name has.
+fn name_key(name: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
+    match name.to_str() {
+        Ok(s) => Ok(s.as_bytes().to_vec()),
+        Err(_) => Ok(name
+            .call_method1("encode", ("utf-8", "surrogatepass"))?
+            .cast_into::<PyBytes>()?
+            .as_bytes()
+            .to_vec()),
+    }
 }
 
 /// `co_flags` bit of code that gets a fresh locals dict (functions; not class bodies).

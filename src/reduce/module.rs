@@ -13,7 +13,9 @@ use crate::typeref::typerefs;
 /// not registered by value. (Functions use this too, to know a module global is flat.)
 pub fn by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = module.py();
-    let name = module.getattr("__name__")?;
+    let Some(name) = module.getattr_opt("__name__")? else {
+        return Ok(false);
+    };
     let Ok(name_str) = name.cast::<PyString>() else {
         return Ok(false);
     };
@@ -22,18 +24,37 @@ pub fn by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
         .bind(py)
         .get_item(&name)?
         .is_some_and(|m| m.is(module));
-    Ok(imported && !byref::is_registered(py, name_str.to_str()?))
+    // A name UTF-8 cannot hold (lone surrogates) is never registered.
+    Ok(imported && !name_str.to_str().is_ok_and(|n| byref::is_registered(py, n)))
 }
 
 pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
-    let name = obj.getattr("__name__")?;
     if by_reference(obj)? {
+        let name = obj.getattr("__name__")?;
         return call(&refs.import_module, PyTuple::new(py, [name])?);
     }
+    // types.ModuleType wants a str: a module whose __name__ is something else (42) or missing
+    // is made under a str and gets its own __name__ back (or none) with its namespace, which
+    // holds it. It loaded as `module() argument 'name' must be str` before.
+    let name = match obj.getattr_opt("__name__")? {
+        Some(n) if n.is_instance_of::<PyString>() => n,
+        Some(n) => n.str()?.into_any(),
+        None => pyo3::intern!(py, "<module without __name__>")
+            .clone()
+            .into_any(),
+    };
     let attrs = PyDict::new(py);
-    for (k, v) in obj.getattr("__dict__")?.cast_into::<PyDict>()?.iter() {
+    // An items() list made in one C call: a str-subclass key's __hash__ runs Python code while
+    // `attrs` is filled, and pyo3's dict iterator panics when its dict changes.
+    for item in obj
+        .getattr("__dict__")?
+        .cast_into::<PyDict>()?
+        .items()
+        .iter()
+    {
+        let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
         if k.cast::<PyString>()
             .is_ok_and(|k| k.to_str().is_ok_and(|k| k != "__builtins__"))
         {

@@ -237,10 +237,14 @@ pub fn reduce_singleton<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
 /// hash order, which changes with PYTHONHASHSEED. Only exact types are rewritten, so
 /// subclasses keep their type; mutable sets are left alone, because a copy would break their
 /// identity (a `seen=SEEN` default must stay the global `SEEN`).
+///
+/// The dict is read as an `items()` list made in one C call: sorting runs `__repr__`, which may
+/// change the dict, and pyo3's dict iterator panics when its dict changes.
 pub fn sorted_sets<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = value.cast_exact::<PyDict>() {
         let mut copy: Option<Bound<'py, PyDict>> = None;
-        for (k, v) in d.iter() {
+        for item in d.items().iter() {
+            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
             if let Some(new) = sorted_frozensets(&v, 1)? {
                 match &copy {
                     Some(c) => c.set_item(k, new)?,
@@ -327,18 +331,38 @@ pub fn reduce_getset_descriptor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<
 }
 
 /// The items of a set in an order that does not depend on hashing: by type name, then repr.
+/// An item whose `__repr__` raises sorts after the others of its type, by its stdlib pickle,
+/// and when that fails too, in iteration order (the sort is stable). The items are taken out
+/// of the set before any `__repr__` runs, so one that changes the set changes nothing here.
 pub fn sorted_items<'py>(set: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let mut keyed = Vec::new();
-    for item in set.try_iter()? {
-        let item = item?;
-        let key = (
-            item.get_type().name()?.to_string(),
-            item.repr()?.to_string(),
-        );
-        keyed.push((key, item));
+    let py = set.py();
+    let items = set.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+    let mut keyed = Vec::with_capacity(items.len());
+    for item in items {
+        let type_name = item.get_type().name()?.to_string();
+        let key = match item.repr() {
+            Ok(r) => SortKey::Repr(r.to_string()),
+            Err(_) => SortKey::Pickled(
+                py.import("pickle")
+                    .and_then(|m| m.getattr("dumps"))
+                    .and_then(|dumps| dumps.call1((&item, 5)))
+                    .ok()
+                    .and_then(|b| b.cast_into::<pyo3::types::PyBytes>().ok())
+                    .map(|b| b.as_bytes().to_vec()),
+            ),
+        };
+        keyed.push(((type_name, key), item));
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(keyed.into_iter().map(|(_, v)| v).collect())
+}
+
+/// How an item of a set sorts among those of its type (`sorted_items`).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    Repr(String),
+    /// Its `__repr__` raised: its pickle's bytes, or None when that failed too.
+    Pickled(Option<Vec<u8>>),
 }
 
 /// A set or frozenset as a `Reduced` that rebuilds it (same type) from its sorted items.

@@ -1,0 +1,112 @@
+//! How deep satchel's own recursion may go: the interpreter's recursion accounting
+//! (`Py_EnterRecursiveCall`, which is the recursion limit on 3.11, the C recursion limit on 3.12
+//! and 3.13, and the C stack itself from 3.14) and, on every version, what is left of this
+//! thread's stack. A thread made with `threading.stack_size(512 * 1024)` has room for about
+//! 1,500 levels of satchel's recursion while the recursion limit may allow far more.
+
+use std::cell::Cell;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// One level of satchel's recursion, counted by the interpreter until it is dropped.
+pub struct Level<'py> {
+    _py: Python<'py>,
+}
+
+impl Drop for Level<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a Level exists only after a successful Py_EnterRecursiveCall on this thread,
+        // which is attached to the interpreter (the Python token proves it); each is left once.
+        unsafe { ffi::Py_LeaveRecursiveCall() }
+    }
+}
+
+/// Enter one level, or the RecursionError the interpreter raises at its limit.
+pub fn enter(py: Python<'_>) -> PyResult<Level<'_>> {
+    // SAFETY: the thread is attached (we hold a Python token); the argument is a 'static C
+    // string that CPython appends to the RecursionError message.
+    let rc = unsafe { ffi::Py_EnterRecursiveCall(c" in satchel".as_ptr()) };
+    if rc != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(Level { _py: py })
+}
+
+thread_local! {
+    /// The lowest usable address of this thread's stack (0: not known yet; 1: unknowable).
+    static STACK_LOW: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Bytes of this thread's stack left below the caller's frame, or None where the platform does
+/// not say.
+pub fn remaining() -> Option<usize> {
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let low = STACK_LOW.with(|c| {
+        if c.get() == 0 {
+            c.set(stack_low().unwrap_or(1));
+        }
+        c.get()
+    });
+    (low > 1).then(|| here.saturating_sub(low))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn stack_low() -> Option<usize> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let mut addr: *mut libc::c_void = std::ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: pthread_getattr_np initializes `attr` for the calling thread (0 on success), after
+    // which pthread_attr_getstack reads the stack's lowest address and size from it and
+    // pthread_attr_destroy frees it; on failure `attr` is left alone and not destroyed.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let rc = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if rc != 0 {
+            return None;
+        }
+    }
+    // The guard page sits at the low end, inside the reported range on glibc's threads.
+    Some(addr as usize + 4096)
+}
+
+#[cfg(target_os = "macos")]
+fn stack_low() -> Option<usize> {
+    // SAFETY: both functions only read the calling thread's own descriptor.
+    let (top, size) = unsafe {
+        let this = libc::pthread_self();
+        (
+            libc::pthread_get_stackaddr_np(this) as usize,
+            libc::pthread_get_stacksize_np(this),
+        )
+    };
+    Some(top.saturating_sub(size))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+fn stack_low() -> Option<usize> {
+    None
+}
+
+/// Stack kept free below satchel's deepest frame: pyo3's frames, a Python call at the bottom,
+/// the exception raised there.
+pub const MARGIN: usize = 128 * 1024;
+
+/// One more level of satchel's recursion at `depth`, or `Error::NestedTooDeep` about `what`
+/// (a `satchel.PicklingError`) when the interpreter's recursion accounting or this thread's
+/// stack says no.
+pub fn guard<'py>(
+    py: Python<'py>,
+    depth: usize,
+    what: impl FnOnce() -> String,
+) -> PyResult<Level<'py>> {
+    let too_deep = |what: String| crate::error::Error::NestedTooDeep { what, depth };
+    if remaining().is_some_and(|left| left < MARGIN) {
+        return Err(too_deep(what()).into_pyerr(py));
+    }
+    enter(py).map_err(|cause| too_deep(what()).with_cause(py, cause))
+}
