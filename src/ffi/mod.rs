@@ -104,6 +104,11 @@ pub fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
 
 /// Whether a type object is a heap type (defined by a class statement or `type()`).
 pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
+    #[cfg(PyPy)]
+    {
+        pypy::is_heap_type(ty)
+    }
+    #[cfg(not(PyPy))]
     // SAFETY: classification only calls this with type objects, whose tp_flags is readable.
     unsafe {
         let tp = ty.as_ptr() as *mut ffi::PyTypeObject;

@@ -49,3 +49,13 @@ pub fn function_fields<'py>(func: &Bound<'py, PyFunction>) -> FunctionFields<'py
 pub fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
     cell.getattr(pyo3::intern!(cell.py(), "cell_contents")).ok()
 }
+
+/// Whether a class is a heap type, as the interpreter says (`__flags__`): cpyext's `tp_flags`
+/// has `Py_TPFLAGS_HEAPTYPE` on some built-in classes (`_thread.lock`), which satchel would then
+/// try to pickle by value.
+pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
+    const HEAPTYPE: u64 = 1 << 9;
+    ty.getattr(pyo3::intern!(ty.py(), "__flags__"))
+        .and_then(|f| f.extract::<u64>())
+        .is_ok_and(|f| f & HEAPTYPE != 0)
+}
