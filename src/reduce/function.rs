@@ -428,6 +428,18 @@ fn portable<'py>(
             cells.set_item(name, cell)?;
         }
     }
+    // Where the pickler asks before its memo (PyPy, memo.rs), a function met again through its
+    // own closure (a recursive local function) is written again as `(ctor, args)` while its
+    // first args are still being written: a dict is memoized before its items, so the second
+    // call would get the cells dict empty. `dict(((name, cell), ...))` is memoized only once
+    // built, as a tuple is, and the second call gets the cells.
+    let cells = if typerefs(py).override_before_memo {
+        let pairs = PyTuple::new(py, cells.items().iter())?;
+        let dict = py.get_type::<PyDict>().into_any();
+        super::Reduced::new(py, dict, PyTuple::new(py, [pairs])?)?.into_any()
+    } else {
+        cells.into_any()
+    };
     // The recompiled code's qualname is the wrapper's, and 3.13+ dedents docstrings: send both.
     let extra = extra.unwrap_or_else(|| PyDict::new(py));
     extra.set_item("__qualname__", &f.qualname)?;
@@ -460,7 +472,7 @@ fn portable<'py>(
     emit(
         parts,
         &boot.portable_function,
-        [code_arg, cells.into_any()],
+        [code_arg, cells],
         &boot.portable_function,
         skeleton,
     )
