@@ -15,6 +15,14 @@ def _new_ignores_keywords():
 
 
 _NEW_IGNORES_KEYWORDS = _new_ignores_keywords()
+_CPYEXT_READY = getattr(_satchel, "_cpyext_ready", None)
+_GETSET = type(type.__dict__["__name__"])
+
+
+def ready_for_c(obj):
+    """Make cpyext build a getset descriptor's class before the descriptor (PyPy only)."""
+    if _CPYEXT_READY is not None and type(obj) is _GETSET:
+        _CPYEXT_READY(obj.__objclass__)
 
 
 class Pickler(_pickle.Pickler):
@@ -33,6 +41,16 @@ class Pickler(_pickle.Pickler):
     # A Rust descriptor: bound to a pickler it yields that pickler's Rust reducer, which the C
     # pickler then calls for every object it does not write itself. No Python frame per object.
     reducer_override = _satchel.ReducerOverride()
+
+    if _CPYEXT_READY is not None:
+        # PyPy: a getset descriptor must not reach C code before its class did (see
+        # _cpyext_ready); the check costs a Python frame per object there.
+        _satchel_reducer = reducer_override
+
+        def reducer_override(self, obj):
+            if type(obj) is _GETSET:
+                _CPYEXT_READY(obj.__objclass__)
+            return self._satchel_reducer(obj)
 
     def __init__(
         self,

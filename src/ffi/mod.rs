@@ -217,6 +217,11 @@ unsafe extern "C" fn reducer_meth_o(
     // SAFETY: CPython calls a METH_O function with the GIL held (the thread is attached), so a
     // Python token is valid for the duration of this call, which is all we use it for.
     let py = unsafe { Python::assume_attached() };
+    #[cfg(PyPy)]
+    if let Some(err) = pypy::stack_too_deep(py) {
+        err.restore(py);
+        return std::ptr::null_mut();
+    }
     // SAFETY: `slf` is the object passed to PyCFunction_NewEx below (kept alive by the function
     // object being called) and `arg` is the borrowed argument of this call; both are live.
     let (slf, obj) = unsafe {

@@ -59,3 +59,75 @@ pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
         .and_then(|f| f.extract::<u64>())
         .is_ok_and(|f| f & HEAPTYPE != 0)
 }
+
+thread_local! {
+    /// The top (highest address) of this thread's stack, where PyPy starts counting its use
+    /// (0: not known yet).
+    static STACK_TOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The top of the calling thread's stack, from its pthread attributes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn thread_stack_top() -> Option<usize> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let mut addr: *mut libc::c_void = std::ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: pthread_getattr_np initializes `attr` for the calling thread (0 on success), after
+    // which pthread_attr_getstack reads the stack's lowest address and size from it and
+    // pthread_attr_destroy frees it; on failure `attr` is left alone and not destroyed.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let rc = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if rc != 0 {
+            return None;
+        }
+    }
+    Some(addr as usize + size)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn thread_stack_top() -> Option<usize> {
+    None
+}
+
+/// PyPy's stack allowance at the default recursion limit (1000): 768 KiB, scaled with
+/// `sys.setrecursionlimit` (`rpython/rlib/rstack.py`; measured: a deep pickle overflows with
+/// about 775,000 bytes in use).
+const PYPY_STACK_PER_1000: usize = 768 << 10;
+
+/// A RecursionError when the pickler has recursed so deep that PyPy's stack check could fire
+/// inside satchel's reducer. There it is fatal: cpyext cannot hand the error over ("The
+/// function PyErr_Fetch was not supposed to fail") and aborts the process. Raised here, before
+/// the reducer does anything, it is an ordinary exception the pickler passes up.
+pub fn stack_too_deep(py: Python<'_>) -> Option<PyErr> {
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let top = STACK_TOP.with(|t| {
+        if t.get() == 0 {
+            t.set(thread_stack_top().unwrap_or(here));
+        }
+        if here > t.get() {
+            t.set(here); // no pthread answer: the highest call seen
+        }
+        t.get()
+    });
+    let used = top - here;
+    // Most calls are shallow: the recursion limit is read only past half the default allowance.
+    if used < PYPY_STACK_PER_1000 / 2 {
+        return None;
+    }
+    let limit = py
+        .import("sys")
+        .and_then(|s| s.getattr("getrecursionlimit")?.call0()?.extract::<usize>())
+        .unwrap_or(1000);
+    // A quarter kept for the reducer's own work below this frame and the error's hand-over.
+    let allowed = PYPY_STACK_PER_1000 / 1000 * limit / 4 * 3;
+    (used > allowed).then(|| {
+        pyo3::exceptions::PyRecursionError::new_err(
+            "maximum recursion depth exceeded while pickling",
+        )
+    })
+}
