@@ -6,6 +6,7 @@ import _pickle
 import copyreg
 import io
 import pickle
+import sys
 import types
 
 import pytest
