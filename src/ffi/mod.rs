@@ -180,8 +180,15 @@ pub fn is_type(obj: &Bound<'_, PyAny>) -> bool {
 /// `PyExceptionInstance_Check`: an instance of BaseException or a subclass.
 #[inline(always)]
 pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
+    #[cfg(PyPy)]
+    {
+        pypy::is_exception(obj)
+    }
+    #[cfg(not(PyPy))]
     // SAFETY: only reads the flags of the object's (always valid) type.
-    unsafe { ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0 }
+    unsafe {
+        ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0
+    }
 }
 
 /// `PyModule_Check`: true for modules and their subclasses (lazy modules).

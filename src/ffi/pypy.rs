@@ -131,3 +131,10 @@ pub fn stack_too_deep(py: Python<'_>) -> Option<PyErr> {
         )
     })
 }
+
+/// An instance of BaseException: cpyext's exception classes lack the
+/// `Py_TPFLAGS_BASE_EXC_SUBCLASS` flag that `PyExceptionInstance_Check` reads.
+pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
+    let base = obj.py().get_type::<pyo3::exceptions::PyBaseException>();
+    obj.is_instance(&base).unwrap_or(false)
+}
