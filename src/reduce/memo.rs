@@ -36,11 +36,14 @@ use rustc_hash::FxHashMap;
 
 use crate::ffi::addr;
 
-/// The objects reduced since the memo was last cleared: address -> (object, `(ctor, args)`).
-/// The object is held so that its address cannot be reused by another while it is listed.
+/// An object held (so that its address cannot be reused while it is listed) and its bare
+/// `(ctor, args)`.
+type Entry = (Py<PyAny>, Py<PyAny>);
+
+/// The objects reduced since the memo was last cleared, by address.
 #[derive(Default)]
 pub struct Seen {
-    map: Mutex<FxHashMap<usize, (Py<PyAny>, Py<PyAny>)>>,
+    map: Mutex<FxHashMap<usize, Entry>>,
 }
 
 impl Seen {
