@@ -15,7 +15,7 @@ BUILD_STAMP := $(VENV)/.build-stamp
 # with standalone=True/, docs/FORMAT.md) is left out, and it never changes.
 SOURCES := $(shell find src bootstrap python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) ! -path '* *' 2>/dev/null) Cargo.toml pyproject.toml
 
-.PHONY: all venv build demo test cargo-test test-debug test-pythons test-newest bench bench-instr fuzz lint fmt clean interpreters interpreters-ci wheels matrix
+.PHONY: all venv build demo test cargo-test test-debug test-pythons test-newest test-pypy fuzz-pypy bench bench-instr fuzz lint fmt clean interpreters interpreters-ci wheels matrix
 
 all: test
 
@@ -106,6 +106,18 @@ test-pythons: $(STAMP) interpreters
 # missing (make interpreters, or interpreters-ci, provisions it). PYTEST_ARGS adds arguments.
 test-newest: $(STAMP)
 	REQUIRE_PYTHONS=1 PYTHONS=$(NEWEST) bash tools/test_other_pythons.sh tests $(PYTEST_ARGS)
+
+# The whole suite on PyPy 3.11 (make interpreters provisions it); fails if it is missing. Tests
+# of what PyPy cannot have (frame capture, CPython's bytecode and C API) skip and say why;
+# -rs lists the skips. PYTEST_ARGS adds arguments.
+test-pypy: $(STAMP)
+	REQUIRE_PYTHONS=1 PYTHONS=pypy3.11 bash tools/test_other_pythons.sh -rs tests $(PYTEST_ARGS)
+
+# A blind mutation run of the loads-side targets on PyPy 3.11 (atheris has no PyPy build), in
+# the venv test-pypy made (fuzz/mutate_run.py).
+fuzz-pypy:
+	.interpreters/venv-pypy3.11/bin/python fuzz/mutate_run.py signed $(FUZZ_SECONDS)
+	.interpreters/venv-pypy3.11/bin/python fuzz/mutate_run.py loads $(FUZZ_SECONDS)
 
 # The stubs are checked against the built extension (stubtest), and the README's examples as
 # a user's typed code (mypy --strict), so `lint` builds first.

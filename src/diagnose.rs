@@ -521,6 +521,13 @@ fn children<'py>(
             out.push((text(label), base));
         }
         let abc = meta.is_subclass(refs.abc_meta.bind(py))?;
+        if cfg!(PyPy) && !ffi::is_heap_type(obj) {
+            // A built-in class pickles by reference, never by its attributes. On PyPy its
+            // dict must not even be listed: cpyext crashes (unbounded recursion, SIGSEGV)
+            // making C objects of some built-in getset descriptors (`getset_descriptor`'s
+            // own `__objclass__`, for one).
+            return Ok(());
+        }
         let items = obj.getattr("__dict__")?.call_method0("items")?;
         let items = py.get_type::<PyList>().call1((items,))?;
         for item in items.cast_into::<PyList>()?.iter() {
@@ -593,7 +600,7 @@ fn instance_children<'py>(
     budget: &mut usize,
 ) -> PyResult<()> {
     let text = |s: String| Label::Text(s);
-    let Ok(reduced) = obj.call_method1("__reduce_ex__", (5,)) else {
+    let Ok(reduced) = reduce_ex(obj) else {
         return Ok(());
     };
     let Ok(reduced) = reduced.cast_into::<PyTuple>() else {
@@ -658,4 +665,28 @@ fn instance_children<'py>(
         }
     }
     Ok(())
+}
+
+/// `obj.__reduce_ex__(5)`. On PyPy the attribute is looked up by a Python frame: a
+/// `__getattribute__` that recurses without end (cloudpickle's test_recursion_during_pickling),
+/// entered straight from cpyext's `PyObject_GetAttr`, runs out of RPython stack inside that
+/// call and leaves an error that cpyext's `PyErr_Fetch` then fails to hand over, which is fatal
+/// ("The function PyErr_Fetch was not supposed to fail"). Entered from a Python frame, the same
+/// recursion ends in a plain RecursionError.
+fn reduce_ex<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if !cfg!(PyPy) {
+        return obj.call_method1("__reduce_ex__", (5,));
+    }
+    let py = obj.py();
+    static CALL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let call = CALL.get_or_try_init(py, || -> PyResult<_> {
+        let ns = PyDict::new(py);
+        py.run(
+            c"def reduce_ex(obj, protocol):\n    try:\n        return obj.__reduce_ex__(protocol)\n    except RecursionError:\n        return None\n",
+            Some(&ns),
+            None,
+        )?;
+        Ok(ns.get_item("reduce_ex")?.expect("defined above").unbind())
+    })?;
+    call.bind(py).call1((obj, 5))
 }

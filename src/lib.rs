@@ -49,6 +49,10 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
             Err(reason) => format!("unsupported: {reason}"),
         },
     )?;
+    m.add(
+        "OVERRIDE_BEFORE_MEMO",
+        typeref::typerefs(py).override_before_memo,
+    )?;
     m.add_class::<allow::AllowList>()?;
     m.add("SignatureError", error::signature_error_type(py)?.bind(py))?;
     m.add_class::<pickler::Reducer>()?;
@@ -59,6 +63,8 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ffi::OwnedBytes>()?;
     m.add_class::<reduce::Reduced>()?;
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
+    #[cfg(PyPy)]
+    m.add_function(wrap_pyfunction!(_cpyext_ready, m)?)?;
     m.add_function(wrap_pyfunction!(api::loads, m)?)?;
     m.add_function(wrap_pyfunction!(api::_loads_with, m)?)?;
     m.add_function(wrap_pyfunction!(api::inspect, m)?)?;
@@ -94,4 +100,14 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bootstrap::lean_module, m)?)?;
     m.add("LEAN_MODULE_NAME", wire::LEAN_MODULE)?;
     Ok(())
+}
+
+/// Does nothing with `obj`, which cpyext makes a C object of on the way in. PyPy 8.0's cpyext
+/// crashes (unbounded recursion, SIGSEGV) making one of a `__dict__`/`__weakref__` getset
+/// descriptor whose class it has not made one of yet; `satchel._pickler` passes the class
+/// through here first.
+#[cfg(PyPy)]
+#[pyfunction]
+fn _cpyext_ready(obj: &Bound<'_, PyAny>) {
+    let _ = obj;
 }

@@ -98,6 +98,9 @@ pub struct TypeRefs {
 
     // Opcodes, from `opcode.opmap` so that renumbering between versions cannot bite.
     pub op_load_global: u8,
+    /// How far LOAD_GLOBAL's oparg is shifted left of its name index: 1 on CPython 3.11+
+    /// (the low bit pushes a NULL, gh-93429), 0 on PyPy 3.11 (3.10-style bytecode).
+    pub load_global_shift: u8,
     pub op_store_global: u8,
     pub op_delete_global: u8,
     pub op_extended_arg: u8,
@@ -107,6 +110,12 @@ pub struct TypeRefs {
     pub has_type_params: bool,
     /// Annotations are computed lazily (PEP 649, 3.14+).
     pub lazy_annotations: bool,
+    /// `_pickle.Pickler` calls `reducer_override` before looking in its memo (PyPy 3.11;
+    /// `reduce/memo.rs`).
+    pub override_before_memo: bool,
+    /// `FunctionType(code, globals)` takes its `__qualname__` from `co_qualname` (CPython
+    /// 3.11+; PyPy 3.11 takes `co_name`).
+    pub function_derives_qualname: bool,
 }
 
 static TYPEREFS: PyOnceLock<TypeRefs> = PyOnceLock::new();
@@ -308,6 +317,7 @@ impl TypeRefs {
                 .getattr("clear_memo")?
                 .unbind(),
             op_load_global: op("LOAD_GLOBAL")?,
+            load_global_shift: load_global_shift(py, op("LOAD_GLOBAL")?)?,
             op_store_global: op("STORE_GLOBAL")?,
             op_delete_global: op("DELETE_GLOBAL")?,
             op_extended_arg: op("EXTENDED_ARG")?,
@@ -316,6 +326,8 @@ impl TypeRefs {
                 .filter_map(|n| op(n).ok())
                 .collect(),
             lazy_annotations: py.version_info() >= (3, 14),
+            override_before_memo: crate::reduce::override_before_memo(py)?,
+            function_derives_qualname: function_derives_qualname(py)?,
             has_type_params: types.getattr("FunctionType")?.hasattr("__type_params__")?,
         };
         refs.exact_kinds = crate::reduce::exact_kinds(py, &refs)?;
@@ -353,6 +365,43 @@ fn shared_getsets(builtins: &Bound<'_, PyModule>) -> PyResult<Vec<Py<PyAny>>> {
         }
     }
     Ok(shared)
+}
+
+/// LOAD_GLOBAL's oparg for the second global of a probe, against its index in `co_names` (1).
+fn load_global_shift(py: Python<'_>, load_global: u8) -> PyResult<u8> {
+    let globals = PyDict::new(py);
+    py.run(
+        c"code = (lambda: (_a, _b)).__code__.co_code\n",
+        Some(&globals),
+        None,
+    )?;
+    let code: Vec<u8> = globals
+        .get_item("code")?
+        .expect("set by the snippet")
+        .extract()?;
+    let args: Vec<u8> = code
+        .chunks_exact(2)
+        .filter(|pair| pair[0] == load_global)
+        .map(|pair| pair[1])
+        .collect();
+    Ok(match args.as_slice() {
+        [_, 1] => 0,
+        _ => 1,
+    })
+}
+
+fn function_derives_qualname(py: Python<'_>) -> PyResult<bool> {
+    let globals = PyDict::new(py);
+    py.run(
+        c"import types\ndef _outer():\n    def _inner(): pass\n    return _inner\n\
+          _c = _outer().__code__\nt = types.FunctionType(_c, {}).__qualname__ == _c.co_qualname\n",
+        Some(&globals),
+        None,
+    )?;
+    globals
+        .get_item("t")?
+        .expect("set by the snippet")
+        .extract()
 }
 
 /// The type of `coro.__await__()` (not exposed by `types`): made from a throwaway coroutine.

@@ -122,3 +122,15 @@ def fresh():
         script = staticmethod(run_script)
 
     return Fresh
+
+
+def import_cloudpickle():
+    """cloudpickle, or a skip where it is missing or does not import: on PyPy 3.11 its import
+    fails with AttributeError (`Pickler.dispatch`, cloudpickle issue #592)."""
+    try:
+        import cloudpickle
+    except ImportError as exc:
+        pytest.skip(f"cloudpickle is not installed: {exc}")
+    except AttributeError as exc:
+        pytest.skip(f"cloudpickle does not import on this interpreter (cloudpickle#592): {exc}")
+    return cloudpickle

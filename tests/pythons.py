@@ -88,8 +88,11 @@ def stdlib_here():
 
 #: A producer label of another interpreter, for forged headers: the same length as this one's
 #: (the header holds it as a length-prefixed string), another language version than this.
-OTHER_LABEL = "CPython 3.13/3571" if sys.version_info[:2] == (3, 12) else "CPython 3.12/3531"
-assert len(OTHER_LABEL) == len(satchel._satchel.LABEL), satchel._satchel.LABEL
+OTHER_LABEL = next(
+    label
+    for label in ["CPython 3.12/3531", "CPython 3.13/3571", "PyPy 3.10/413", "PyPy 3.11/432"]
+    if len(label) == len(satchel._satchel.LABEL) and label != satchel._satchel.LABEL
+)
 
 
 def describe(label):

@@ -18,6 +18,7 @@ from distributed import Client, LocalCluster, wait  # noqa: E402
 
 import satchel  # noqa: E402
 import satchel.dask  # noqa: E402
+from conftest import import_cloudpickle  # noqa: E402
 from pythons import OTHER_LABEL, describe  # noqa: E402
 
 TIMEOUT = 60  # seconds, for every result and wait
@@ -306,7 +307,7 @@ def test_pickle_by_value_when_registered(cluster, tmp_path, monkeypatch):
 
     import distributed.protocol.pickle as dpickle
 
-    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle = import_cloudpickle()
     client, _ = cluster
     assert dpickle.dumps is satchel.dask.dumps
     name = f"satchel_dask_mymodule_{uuid.uuid4().hex[:10]}"

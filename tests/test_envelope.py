@@ -123,7 +123,8 @@ def test_fingerprint_rust_and_bootstrap_agree():
     version = "{}.{}".format(*sys.version_info[:2])
     assert fields["version"] == version
     assert fields["format"] == satchel.FORMAT_VERSION.split(".")[0]
-    assert LABEL.startswith(f"CPython {version}/")
+    implementation = {"cpython": "CPython", "pypy": "PyPy"}[sys.implementation.name]
+    assert LABEL.startswith(f"{implementation} {version}/")
 
 
 def test_fingerprint_in_a_fresh_process_matches():

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 import satchel
-from conftest import ChildError, child_eval, run_script
+from conftest import ChildError, child_eval, import_cloudpickle, run_script
 
 MODULE_SOURCE = '''
 import os
@@ -257,7 +257,7 @@ print(repr((f(3), receiver.CONST, vars(receiver) == before, f.__globals__ is var
 
 @pytest.fixture
 def real_cloudpickle():
-    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle = import_cloudpickle()
     if cloudpickle.dumps is satchel.dumps:  # satchel's own shim, as in the suite's subprocess
         pytest.skip("cloudpickle here is satchel's shim")
     return cloudpickle

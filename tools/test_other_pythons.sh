@@ -17,6 +17,7 @@ declare -A interp=(
   [3.13]=/root/.pyenv/versions/3.13.0/bin/python3.13
   [3.14]=$cache/bin/python3.14 # sid builds run through sid's loader (compat-matrix/provision.sh)
   [3.15]=$cache/bin/python3.15
+  [pypy3.11]=$cache/bin/pypy3.11 # sid's PyPy 3.11 (make test-pypy)
 )
 cd "$repo" || exit 2
 if [ $# -eq 0 ]; then
@@ -42,12 +43,18 @@ make_venv() {
   [ "$(cat "$venv/.deps-stamp" 2>/dev/null)" = "$want" ] && return 0
   if ! "$vpy" -c 'import sys; assert sys.prefix != sys.base_prefix' >/dev/null 2>&1; then
     "$py" -m venv --clear "$venv" >/dev/null 2>&1 || "$py" -m venv --clear --without-pip "$venv" || return 1
-    # A loader wrapper (3.14, 3.15): the venv's python must be one too, with argv[0] naming the
-    # venv so sys.executable (used by the tests' child processes) finds pyvenv.cfg and runs.
+    # A loader wrapper (3.14, 3.15, pypy3.11): the venv's python must be one too, with argv[0]
+    # naming the venv so sys.executable (used by the tests' child processes) finds pyvenv.cfg
+    # and runs. PyPy's wrapper already passes --argv0 (PyPy finds its stdlib from it).
     if grep -qs 'ld-linux' "$py"; then
-      rm -f "$venv/bin/python$v"
-      sed "s|\" \"\([^\"]*/python$v\)\"|\" --argv0 \"$venv/bin/python$v\" \"\1\"|" "$py" >"$venv/bin/python$v"
-      chmod +x "$venv/bin/python$v"
+      local exe=python$v; case $v in pypy*) exe=$v ;; esac
+      rm -f "$venv/bin/$exe"
+      if grep -qs -- '--argv0' "$py"; then
+        sed "s|--argv0 \"[^\"]*\"|--argv0 \"$venv/bin/$exe\"|" "$py" >"$venv/bin/$exe"
+      else
+        sed "s|\" \"\([^\"]*/$exe\)\"|\" --argv0 \"$venv/bin/$exe\" \"\1\"|" "$py" >"$venv/bin/$exe"
+      fi
+      chmod +x "$venv/bin/$exe"
     fi
     "$vpy" -c 'import sys; assert sys.prefix != sys.base_prefix' || return 1
   fi

@@ -12,7 +12,7 @@ import types
 import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
-from satchel import _satchel
+from satchel import _pickler, _satchel
 from satchel._load import Unpickler, load
 from satchel._pickler import CloudPickler, Pickler
 from satchel._satchel import (
@@ -31,6 +31,21 @@ from satchel._satchel import (
     register_pickle_by_value,
     unregister_pickle_by_value,
 )
+
+if _pickler._CPYEXT_READY is not None:
+    # PyPy: the object itself must not reach C code before its class either (_pickler.py).
+    import functools as _functools
+
+    def _ready_first(function):
+        @_functools.wraps(function)
+        def call(obj, *args, **kwargs):
+            _pickler.ready_for_c(obj)
+            return function(obj, *args, **kwargs)
+
+        return call
+
+    dumps = _ready_first(dumps)
+    dump = _ready_first(dump)
 
 #: The package version (Cargo.toml holds it; the wheel's metadata says the same).
 __version__ = _satchel.__version__

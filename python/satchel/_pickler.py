@@ -12,6 +12,25 @@ class _WritableFile(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+def _new_ignores_keywords():
+    try:
+        _pickle.Pickler.__new__(_pickle.Pickler, None, _satchel_probe=True)
+    except TypeError:
+        return False
+    return True
+
+
+_NEW_IGNORES_KEYWORDS = _new_ignores_keywords()
+_CPYEXT_READY = getattr(_satchel, "_cpyext_ready", None)
+_GETSET = type(type.__dict__["__name__"])
+
+
+def ready_for_c(obj):
+    """Make cpyext build a getset descriptor's class before the descriptor (PyPy only)."""
+    if _CPYEXT_READY is not None and type(obj) is _GETSET:
+        _CPYEXT_READY(obj.__objclass__)
+
+
 class Pickler(_pickle.Pickler):
     """A ``_pickle.Pickler`` that pickles functions, closures and dynamic classes by value.
 
@@ -28,6 +47,16 @@ class Pickler(_pickle.Pickler):
     # A Rust descriptor: bound to a pickler it yields that pickler's Rust reducer, which the C
     # pickler then calls for every object it does not write itself. No Python frame per object.
     reducer_override = _satchel.ReducerOverride()
+
+    if _CPYEXT_READY is not None:
+        # PyPy: a getset descriptor must not reach C code before its class did (see
+        # _cpyext_ready); the check costs a Python frame per object there.
+        _satchel_reducer = reducer_override
+
+        def reducer_override(self, obj):
+            if type(obj) is _GETSET:
+                _CPYEXT_READY(obj.__objclass__)
+            return self._satchel_reducer(obj)
 
     def __init__(
         self,
@@ -56,6 +85,13 @@ class Pickler(_pickle.Pickler):
         if options.portable:
             _satchel._set_portable(self)
 
+    if not _NEW_IGNORES_KEYWORDS:
+        # PyPy's _pickle.Pickler.__new__ parses the constructor's arguments itself (CPython's
+        # is PyType_GenericNew, which ignores them) and rejects satchel's keywords; __init__
+        # passes on what the base class takes. Defined only there: it costs a Python frame.
+        def __new__(cls, *args, **kwargs):
+            return super().__new__(cls)
+
     def dump(self, obj: Any) -> None:
         # A subclass whose __init__ skipped ours: the C pickler reports the missing __init__.
         options = getattr(self, "_satchel_options", None)
@@ -82,6 +118,9 @@ class Pickler(_pickle.Pickler):
                 self._satchel_file.write(header)
             return super().dump(obj)
         except Exception as exc:
+            # The memo may hold part of what failed: the reducer's per-dump record of what
+            # it wrote must not claim more than the memo has (src/reduce/memo.rs).
+            _satchel._reset_reducer(self)
             # A subclass may pickle what satchel.Pickler cannot (persistent_id, its own
             # dispatch_table), so only the classic "cannot pickle" errors get a path there.
             if type(self) is not Pickler and not isinstance(exc, (TypeError, pickle.PicklingError)):
@@ -90,6 +129,33 @@ class Pickler(_pickle.Pickler):
             if explained is exc:
                 raise
             raise explained from exc
+
+    if _satchel.OVERRIDE_BEFORE_MEMO:
+        # PyPy: the reducer keeps a record of what the memo holds (src/reduce/memo.rs), which
+        # a memo set from outside would contradict.
+        @property
+        def memo(self):
+            return _pickle.Pickler.memo.__get__(self)
+
+        @memo.setter
+        def memo(self, value):
+            _pickle.Pickler.memo.__set__(self, value)
+            _satchel._reset_reducer(self)
+
+        @property
+        def fast(self):
+            return _pickle.Pickler.fast.__get__(self)
+
+        @fast.setter
+        def fast(self, value):
+            # Without a memo, a reduction whose state refers back to its object cannot be
+            # written by a pickler that asks reducer_override before its memo.
+            if value:
+                raise ValueError(
+                    "satchel.Pickler has no fast mode on this interpreter: its pickler asks "
+                    "reducer_override about memoized objects, which needs the memo"
+                )
+            _pickle.Pickler.fast.__set__(self, value)
 
     def clear_memo(self) -> None:
         """Forget what was pickled, including the per-dump globals satchel shares between

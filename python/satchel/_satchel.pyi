@@ -14,6 +14,7 @@ FINGERPRINT: bytes
 FINGERPRINT_TEXT: str
 LABEL: str
 LIVE_GENERATORS: str
+OVERRIDE_BEFORE_MEMO: bool
 
 class PicklingError(pickle.PicklingError): ...
 class UnpicklingError(pickle.UnpicklingError): ...

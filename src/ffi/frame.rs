@@ -140,7 +140,27 @@ pub fn active(py: Python<'_>) -> Result<&'static Layout, String> {
 
 fn choose(py: Python<'_>) -> Result<&'static Layout, String> {
     if cfg!(any(PyPy, GraalPy)) {
-        return Err("this interpreter (not CPython)".into());
+        // PyPy's frames are the JIT's own objects: cpyext shows C code no `_PyInterpreterFrame`
+        // to read or write, so a started generator has no state satchel could capture.
+        let implementation = py
+            .import("sys")
+            .and_then(|s| {
+                s.getattr("implementation")?
+                    .getattr("name")?
+                    .extract::<String>()
+            })
+            .unwrap_or_else(|_| "this interpreter".into());
+        let version = py.version_info();
+        let name = if implementation == "pypy" {
+            "PyPy"
+        } else {
+            &implementation
+        };
+        return Err(format!(
+            "{name} {}.{} (its frames are not CPython's: only not-started and finished \
+             generators pickle there)",
+            version.major, version.minor
+        ));
     }
     let sys = py.import("sys").map_err(|e| e.to_string())?;
     let version = py.version_info();
@@ -180,6 +200,8 @@ fn check_debug_offsets(layout: &Layout, minor: u8) -> Result<(), String> {
     if layout.debug_offsets.is_empty() {
         return Ok(());
     }
+    #[cfg(any(PyPy, GraalPy))]
+    let _ = minor;
     #[cfg(not(any(PyPy, GraalPy)))]
     {
         // SAFETY: _PyRuntime is a static exported by the interpreter that loaded us; on 3.13+ it
@@ -446,8 +468,10 @@ pub fn skeleton_code<'py>(
     // SAFETY: a created generator's frame is live.
     let (code_ptr, _) = unsafe { frame_code_func(gen.frame(layout), layout) };
     // SAFETY: reading the type pointer of the frame's code object before referencing it.
-    if unsafe { ffi::Py_TYPE(code_ptr as *mut ffi::PyObject) }
-        != std::ptr::addr_of_mut!(ffi::PyCode_Type)
+    // (`types.CodeType`'s address: PyPy's cpyext exports no `PyCode_Type`, and never gets here,
+    // but the comparison is the same one everywhere.)
+    if unsafe { ffi::Py_TYPE(code_ptr as *mut ffi::PyObject) } as usize
+        != crate::typeref::typerefs(py).code
     {
         return Err("the skeleton's frame does not hold a code object".into());
     }

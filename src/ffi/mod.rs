@@ -6,6 +6,8 @@
 
 pub mod frame;
 mod layouts;
+#[cfg(PyPy)]
+mod pypy;
 pub mod stack;
 
 use pyo3::ffi;
@@ -45,6 +47,7 @@ pub struct FunctionFields<'py> {
 ///
 /// # Safety
 /// `ptr` must be NULL or point to a live object kept alive for `'py` by its owner.
+#[cfg(not(PyPy))]
 unsafe fn opt<'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Option<Bound<'py, PyAny>> {
     // SAFETY: the caller guarantees `ptr` is NULL or a live borrowed object; from_borrowed_ptr_or_opt
     // takes a new strong reference, so the result outlives the borrow.
@@ -52,39 +55,60 @@ unsafe fn opt<'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Option<Bound<'py
 }
 
 pub fn function_fields<'py>(func: &Bound<'py, PyFunction>) -> FunctionFields<'py> {
-    let py = func.py();
-    let raw = func.as_ptr() as *mut ffi::PyFunctionObject;
-    // SAFETY: `func` is an exact PyFunction (the type system guarantees it), so `raw` points to a
-    // PyFunctionObject of this interpreter's layout (pyo3-ffi picks the layout per version).
-    // Code, globals, name and qualname are never NULL on a live function; the others may be, and
-    // `opt` maps NULL to None. Each field is a borrowed reference owned by `func`, which we hold.
-    unsafe {
-        let f = &*raw;
-        FunctionFields {
-            code: Bound::from_borrowed_ptr(py, f.func_code),
-            globals: Bound::from_borrowed_ptr(py, f.func_globals),
-            name: Bound::from_borrowed_ptr(py, f.func_name),
-            qualname: Bound::from_borrowed_ptr(py, f.func_qualname),
-            module: opt(py, f.func_module),
-            defaults: opt(py, f.func_defaults),
-            kwdefaults: opt(py, f.func_kwdefaults),
-            closure: opt(py, f.func_closure),
-            doc: opt(py, f.func_doc),
-            dict: opt(py, f.func_dict),
-            has_annotations: !f.func_annotations.is_null(),
+    #[cfg(PyPy)]
+    {
+        pypy::function_fields(func)
+    }
+    #[cfg(not(PyPy))]
+    {
+        let py = func.py();
+        let raw = func.as_ptr() as *mut ffi::PyFunctionObject;
+        // SAFETY: `func` is an exact PyFunction (the type system guarantees it), so `raw` points
+        // to a PyFunctionObject of this interpreter's layout (pyo3-ffi picks the layout per
+        // version). Code, globals, name and qualname are never NULL on a live function; the
+        // others may be, and `opt` maps NULL to None. Each field is a borrowed reference owned
+        // by `func`, which we hold.
+        unsafe {
+            let f = &*raw;
+            FunctionFields {
+                code: Bound::from_borrowed_ptr(py, f.func_code),
+                globals: Bound::from_borrowed_ptr(py, f.func_globals),
+                name: Bound::from_borrowed_ptr(py, f.func_name),
+                qualname: Bound::from_borrowed_ptr(py, f.func_qualname),
+                module: opt(py, f.func_module),
+                defaults: opt(py, f.func_defaults),
+                kwdefaults: opt(py, f.func_kwdefaults),
+                closure: opt(py, f.func_closure),
+                doc: opt(py, f.func_doc),
+                dict: opt(py, f.func_dict),
+                has_annotations: !f.func_annotations.is_null(),
+            }
         }
     }
 }
 
 /// The contents of a cell, or None if it is empty.
 pub fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
-    // SAFETY: the caller passes an exact cell object (checked by classification). PyCell_Get
-    // returns a new reference, or NULL without setting an error when the cell is empty.
-    unsafe { Bound::from_owned_ptr_or_opt(cell.py(), ffi::PyCell_Get(cell.as_ptr())) }
+    #[cfg(PyPy)]
+    {
+        pypy::cell_contents(cell)
+    }
+    #[cfg(not(PyPy))]
+    {
+        // SAFETY: the caller passes an exact cell object (checked by classification).
+        // PyCell_Get returns a new reference, or NULL without setting an error when the cell
+        // is empty.
+        unsafe { Bound::from_owned_ptr_or_opt(cell.py(), ffi::PyCell_Get(cell.as_ptr())) }
+    }
 }
 
 /// Whether a type object is a heap type (defined by a class statement or `type()`).
 pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
+    #[cfg(PyPy)]
+    {
+        pypy::is_heap_type(ty)
+    }
+    #[cfg(not(PyPy))]
     // SAFETY: classification only calls this with type objects, whose tp_flags is readable.
     unsafe {
         let tp = ty.as_ptr() as *mut ffi::PyTypeObject;
@@ -177,8 +201,15 @@ pub fn is_type(obj: &Bound<'_, PyAny>) -> bool {
 /// `PyExceptionInstance_Check`: an instance of BaseException or a subclass.
 #[inline(always)]
 pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
+    #[cfg(PyPy)]
+    {
+        pypy::is_exception(obj)
+    }
+    #[cfg(not(PyPy))]
     // SAFETY: only reads the flags of the object's (always valid) type.
-    unsafe { ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0 }
+    unsafe {
+        ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0
+    }
 }
 
 /// `PyModule_Check`: true for modules and their subclasses (lazy modules).
@@ -214,6 +245,11 @@ unsafe extern "C" fn reducer_meth_o(
     // SAFETY: CPython calls a METH_O function with the GIL held (the thread is attached), so a
     // Python token is valid for the duration of this call, which is all we use it for.
     let py = unsafe { Python::assume_attached() };
+    #[cfg(PyPy)]
+    if let Some(err) = pypy::stack_too_deep(py) {
+        err.restore(py);
+        return std::ptr::null_mut();
+    }
     // SAFETY: `slf` is the object passed to PyCFunction_NewEx below (kept alive by the function
     // object being called) and `arg` is the borrowed argument of this call; both are live.
     let (slf, obj) = unsafe {

@@ -445,6 +445,11 @@ impl<'py> Describer<'py> {
 
     fn function(&mut self, f: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
         let py = f.py();
+        let fields = ffi::function_fields(f.cast::<pyo3::types::PyFunction>()?);
+        if !super::function::has_bytecode(&fields, typerefs(py)) {
+            // A PyPy builtin (`object.__new__` in every Enum): by module and qualname.
+            return self.global(f, depth);
+        }
         let code = f.getattr("__code__")?;
         self.tag(tag::FUNCTION);
         self.code(&code, depth + 1)?;
@@ -459,7 +464,6 @@ impl<'py> Describer<'py> {
         ] {
             self.value(&f.getattr(part)?, depth + 1)?;
         }
-        let fields = ffi::function_fields(f.cast::<pyo3::types::PyFunction>()?);
         // Function attributes travel (`extra`), and decorators read them. (Read from the
         // slot: `f.__dict__` would create an empty dict.)
         match &fields.dict {

@@ -30,6 +30,11 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let refs = typerefs(py);
     let func = obj.cast::<PyFunction>()?;
     let f = ffi::function_fields(func);
+    // PyPy implements builtins such as `object.__new__` and `str.join` as functions whose code
+    // is a `builtin-code`, with no bytecode: builtins, which the pickler writes by reference.
+    if !has_bytecode(&f, refs) {
+        return Ok(not_implemented(py));
+    }
     // The bootstrap's own constructors (in every reduction satchel makes) are importable.
     if f.globals.is(boot(py).globals.bind(py)) {
         return Ok(not_implemented(py));
@@ -131,6 +136,11 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         &boot.make_function,
         skeleton,
     )
+}
+
+/// Whether a function's code is a code object (not a PyPy `builtin-code`).
+pub fn has_bytecode(f: &ffi::FunctionFields<'_>, refs: &TypeRefs) -> bool {
+    type_addr(&f.code) == refs.code
 }
 
 /// What both encodings of a function share: the one-call form when its state is flat, else
@@ -473,6 +483,18 @@ fn portable<'py>(
             cells.set_item(name, cell)?;
         }
     }
+    // Where the pickler asks before its memo (PyPy, memo.rs), a function met again through its
+    // own closure (a recursive local function) is written again as `(ctor, args)` while its
+    // first args are still being written: a dict is memoized before its items, so the second
+    // call would get the cells dict empty. `dict(((name, cell), ...))` is memoized only once
+    // built, as a tuple is, and the second call gets the cells.
+    let cells = if typerefs(py).override_before_memo {
+        let pairs = PyTuple::new(py, cells.items().iter())?;
+        let dict = py.get_type::<PyDict>().into_any();
+        super::Reduced::new(py, dict, PyTuple::new(py, [pairs])?)?.into_any()
+    } else {
+        cells.into_any()
+    };
     // The recompiled code's qualname is the wrapper's, and 3.13+ dedents docstrings: send both.
     let extra = extra.unwrap_or_else(|| PyDict::new(py));
     extra.set_item("__qualname__", &f.qualname)?;
@@ -505,7 +527,7 @@ fn portable<'py>(
     emit(
         parts,
         &boot.portable_function,
-        [code_arg, cells.into_any()],
+        [code_arg, cells],
         &boot.portable_function,
         skeleton,
     )

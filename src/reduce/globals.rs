@@ -117,7 +117,13 @@ fn analyse(code: &Bound<'_, PyAny>) -> PyResult<CodeInfo> {
     };
     Ok(CodeInfo {
         name: code.getattr("co_name")?.unbind(),
-        qualname: code.getattr("co_qualname")?.unbind(),
+        qualname: code
+            .getattr(if refs.function_derives_qualname {
+                "co_qualname"
+            } else {
+                "co_name"
+            })?
+            .unbind(),
         doc,
         weak: PyWeakrefReference::new(code)?.unbind(),
         global_names: PyTuple::new(py, globals)?.unbind(),
@@ -197,7 +203,8 @@ fn name_key(name: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
 const CO_NEWLOCALS: u32 = 0x2;
 
 /// Indices into `co_names` of the global loads, stores and deletes in 3.11+ wordcode.
-/// LOAD_GLOBAL's oparg carries the name index shifted left by one (3.11, CPython gh-93429).
+/// LOAD_GLOBAL's oparg carries the name index shifted left by one (3.11, CPython gh-93429;
+/// not on PyPy 3.11, whose bytecode is 3.10's: `TypeRefs::load_global_shift`).
 fn global_name_indices(bytecode: &[u8], refs: &TypeRefs, class_body: bool) -> Vec<usize> {
     let mut out = Vec::new();
     let mut extended: usize = 0;
@@ -209,7 +216,7 @@ fn global_name_indices(bytecode: &[u8], refs: &TypeRefs, class_body: bool) -> Ve
         }
         extended = 0;
         if op == refs.op_load_global {
-            out.push(arg >> 1);
+            out.push(arg >> refs.load_global_shift);
         } else if op == refs.op_store_global
             || op == refs.op_delete_global
             || (class_body && refs.op_load_name.contains(&op))

@@ -14,6 +14,7 @@ pub mod generator;
 mod globals;
 mod instance;
 mod itertools;
+mod memo;
 mod memoryview;
 mod method;
 mod module;
@@ -23,6 +24,7 @@ mod tracker;
 
 pub use byref::{list_registry, register_by_value, unregister_by_value};
 pub use classid::content_id;
+pub use memo::override_before_memo;
 
 use std::sync::Mutex;
 
@@ -207,6 +209,9 @@ pub struct DumpState {
     /// `__classdict__` cell holding one travels as `vars(cls)` (`cell.rs`). Held, so that an
     /// address cannot be reused while the dump runs.
     class_dicts: Mutex<Vec<(usize, Py<PyType>)>>,
+    /// What was reduced since the memo was cleared, where the pickler asks before its memo
+    /// (PyPy: `memo.rs`).
+    seen: memo::Seen,
 }
 
 /// The namespace of a session snapshot, and what the stream writes in its place.
@@ -243,6 +248,7 @@ impl DumpState {
             session: std::sync::OnceLock::new(),
             submodules: Mutex::new(Vec::new()),
             class_dicts: Mutex::new(Vec::new()),
+            seen: memo::Seen::default(),
         }
     }
 
@@ -350,9 +356,11 @@ impl DumpState {
         }
     }
 
-    /// Forget the previous dump's globals (a reused pickler starts a new dump).
+    /// Forget the previous dump's globals (a reused pickler starts a new dump) and what it
+    /// reduced (the pickler's memo was cleared with it).
     pub fn reset(&self) {
         self.take_marks();
+        self.seen.clear();
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
         let old = std::mem::take(&mut *self.submodules.lock().expect("dump state lock"));
@@ -387,7 +395,7 @@ impl DumpState {
                 visit.call(cls)?;
             }
         }
-        Ok(())
+        self.seen.traverse(visit)
     }
 
     /// The base globals dict for `globals` in this dump, and whether it was just made.
@@ -433,14 +441,24 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let py = obj.py();
     let refs = typerefs(py);
     match classify(obj, refs) {
-        None if state.plain_instances() => instance::reduce(obj),
+        // Where the pickler asks before its memo, a shared instance would be reduced at each
+        // reference: the pickler's own path looks in the memo first.
+        None if state.plain_instances() && !refs.override_before_memo => instance::reduce(obj),
         None => Ok(not_implemented(py)),
         Some(kind) => {
+            if refs.override_before_memo {
+                if let Some(bare) = state.seen.again(obj) {
+                    return Ok(bare);
+                }
+            }
             let reduced = reduce_kind(state, obj, kind)?;
             if names_bootstrap(&reduced) {
                 state
                     .bootstrap_used
                     .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            if refs.override_before_memo {
+                state.seen.remember(obj, &reduced)?;
             }
             Ok(reduced)
         }

@@ -1,0 +1,140 @@
+//! PyPy's side of `ffi`: what CPython reads from structs, PyPy's cpyext answers only through
+//! attributes. cpyext's `PyFunctionObject` has no fields beyond the code (PyPy keeps function
+//! state on its own objects, `pypy/module/cpyext/funcobject.py`), and it has no `PyCell_Get`:
+//! both go through the documented attributes, which on PyPy are plain field reads of the
+//! interpreter's own objects.
+
+use pyo3::prelude::*;
+use pyo3::types::PyFunction;
+
+use super::FunctionFields;
+
+/// `obj.name`, with None standing for what CPython keeps as NULL.
+fn field<'py>(obj: &Bound<'py, PyAny>, name: &str) -> Option<Bound<'py, PyAny>> {
+    obj.getattr(name).ok().filter(|v| !v.is_none())
+}
+
+pub fn function_fields<'py>(func: &Bound<'py, PyFunction>) -> FunctionFields<'py> {
+    let py = func.py();
+    let obj = func.as_any();
+    // These four exist on every function (PyPy's getters cannot fail on an exact function);
+    // None, should one ever be missing, makes the caller's own checks raise a clear TypeError.
+    let required = |name: &str| {
+        obj.getattr(name)
+            .unwrap_or_else(|_| py.None().into_bound(py))
+    };
+    // PyPy fills `__annotations__` (and `__dict__`) on first access, as CPython does; only a
+    // non-empty one is worth sending, which is what a NULL slot means on CPython.
+    let annotations = field(obj, "__annotations__");
+    let has_annotations = annotations
+        .as_ref()
+        .is_some_and(|a| a.len().map_or(true, |n| n != 0));
+    FunctionFields {
+        code: required("__code__"),
+        globals: required("__globals__"),
+        name: required("__name__"),
+        qualname: required("__qualname__"),
+        // CPython's func_module may hold None itself (a module without `__name__`).
+        module: obj.getattr("__module__").ok(),
+        defaults: field(obj, "__defaults__"),
+        kwdefaults: field(obj, "__kwdefaults__"),
+        closure: field(obj, "__closure__"),
+        doc: obj.getattr("__doc__").ok(),
+        dict: field(obj, "__dict__"),
+        has_annotations,
+    }
+}
+
+/// The contents of a cell, or None if it is empty (`cell_contents` raises ValueError then).
+pub fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    cell.getattr(pyo3::intern!(cell.py(), "cell_contents")).ok()
+}
+
+/// Whether a class is a heap type, as the interpreter says (`__flags__`): cpyext's `tp_flags`
+/// has `Py_TPFLAGS_HEAPTYPE` on some built-in classes (`_thread.lock`), which satchel would then
+/// try to pickle by value.
+pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
+    const HEAPTYPE: u64 = 1 << 9;
+    ty.getattr(pyo3::intern!(ty.py(), "__flags__"))
+        .and_then(|f| f.extract::<u64>())
+        .is_ok_and(|f| f & HEAPTYPE != 0)
+}
+
+thread_local! {
+    /// The top (highest address) of this thread's stack, where PyPy starts counting its use
+    /// (0: not known yet).
+    static STACK_TOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The top of the calling thread's stack, from its pthread attributes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn thread_stack_top() -> Option<usize> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let mut addr: *mut libc::c_void = std::ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: pthread_getattr_np initializes `attr` for the calling thread (0 on success), after
+    // which pthread_attr_getstack reads the stack's lowest address and size from it and
+    // pthread_attr_destroy frees it; on failure `attr` is left alone and not destroyed.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let rc = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if rc != 0 {
+            return None;
+        }
+    }
+    Some(addr as usize + size)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn thread_stack_top() -> Option<usize> {
+    None
+}
+
+/// PyPy's stack allowance at the default recursion limit (1000): 768 KiB, scaled with
+/// `sys.setrecursionlimit` (`rpython/rlib/rstack.py`; measured: a deep pickle overflows with
+/// about 775,000 bytes in use).
+const PYPY_STACK_PER_1000: usize = 768 << 10;
+
+/// A RecursionError when the pickler has recursed so deep that PyPy's stack check could fire
+/// inside satchel's reducer. There it is fatal: cpyext cannot hand the error over ("The
+/// function PyErr_Fetch was not supposed to fail") and aborts the process. Raised here, before
+/// the reducer does anything, it is an ordinary exception the pickler passes up.
+pub fn stack_too_deep(py: Python<'_>) -> Option<PyErr> {
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let top = STACK_TOP.with(|t| {
+        if t.get() == 0 {
+            t.set(thread_stack_top().unwrap_or(here));
+        }
+        if here > t.get() {
+            t.set(here); // no pthread answer: the highest call seen
+        }
+        t.get()
+    });
+    let used = top - here;
+    // Most calls are shallow: the recursion limit is read only past half the default allowance.
+    if used < PYPY_STACK_PER_1000 / 2 {
+        return None;
+    }
+    let limit = py
+        .import("sys")
+        .and_then(|s| s.getattr("getrecursionlimit")?.call0()?.extract::<usize>())
+        .unwrap_or(1000);
+    // A quarter kept for the reducer's own work below this frame and the error's hand-over.
+    let allowed = PYPY_STACK_PER_1000 / 1000 * limit / 4 * 3;
+    (used > allowed).then(|| {
+        pyo3::exceptions::PyRecursionError::new_err(
+            "maximum recursion depth exceeded while pickling",
+        )
+    })
+}
+
+/// An instance of BaseException: cpyext's exception classes lack the
+/// `Py_TPFLAGS_BASE_EXC_SUBCLASS` flag that `PyExceptionInstance_Check` reads.
+pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
+    let base = obj.py().get_type::<pyo3::exceptions::PyBaseException>();
+    obj.is_instance(&base).unwrap_or(false)
+}
