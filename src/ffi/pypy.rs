@@ -66,31 +66,9 @@ thread_local! {
     static STACK_TOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The top of the calling thread's stack, from its pthread attributes.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// The top of the calling thread's stack (`stack::thread_stack`).
 fn thread_stack_top() -> Option<usize> {
-    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
-    let mut addr: *mut libc::c_void = std::ptr::null_mut();
-    let mut size: libc::size_t = 0;
-    // SAFETY: pthread_getattr_np initializes `attr` for the calling thread (0 on success), after
-    // which pthread_attr_getstack reads the stack's lowest address and size from it and
-    // pthread_attr_destroy frees it; on failure `attr` is left alone and not destroyed.
-    unsafe {
-        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
-            return None;
-        }
-        let rc = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
-        libc::pthread_attr_destroy(attr.as_mut_ptr());
-        if rc != 0 {
-            return None;
-        }
-    }
-    Some(addr as usize + size)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn thread_stack_top() -> Option<usize> {
-    None
+    super::stack::thread_stack().map(|(low, size)| low + size)
 }
 
 /// PyPy's stack allowance at the default recursion limit (1000): 768 KiB, scaled with

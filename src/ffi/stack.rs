@@ -52,8 +52,16 @@ pub fn remaining() -> Option<usize> {
     (low > 1).then(|| here.saturating_sub(low))
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// The lowest address of the calling thread's stack, above the guard page.
 fn stack_low() -> Option<usize> {
+    // The guard page sits at the low end, inside the reported range on glibc's threads.
+    let guard = if cfg!(target_os = "macos") { 0 } else { 4096 };
+    thread_stack().map(|(low, _)| low + guard)
+}
+
+/// (lowest address, size) of the calling thread's stack, from its pthread attributes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn thread_stack() -> Option<(usize, usize)> {
     let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     let mut addr: *mut libc::c_void = std::ptr::null_mut();
     let mut size: libc::size_t = 0;
@@ -70,12 +78,11 @@ fn stack_low() -> Option<usize> {
             return None;
         }
     }
-    // The guard page sits at the low end, inside the reported range on glibc's threads.
-    Some(addr as usize + 4096)
+    Some((addr as usize, size))
 }
 
 #[cfg(target_os = "macos")]
-fn stack_low() -> Option<usize> {
+pub fn thread_stack() -> Option<(usize, usize)> {
     // SAFETY: both functions only read the calling thread's own descriptor.
     let (top, size) = unsafe {
         let this = libc::pthread_self();
@@ -84,11 +91,11 @@ fn stack_low() -> Option<usize> {
             libc::pthread_get_stacksize_np(this),
         )
     };
-    Some(top.saturating_sub(size))
+    Some((top.saturating_sub(size), size))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
-fn stack_low() -> Option<usize> {
+pub fn thread_stack() -> Option<(usize, usize)> {
     None
 }
 
