@@ -21,7 +21,9 @@ a hang (10 s) or another exception type is a finding; the exit status is 1 when 
 """
 
 import argparse
+import dis
 import json
+import opcode
 import os
 import random
 import signal
@@ -42,6 +44,19 @@ class Hostile(Exception):
 # Hostile parts. Every class is made inside build(), so that satchel pickles it by value (a
 # class of this module would go by reference, and its methods would never be looked at).
 # ---------------------------------------------------------------------------------------------
+
+# CPython 3.12 and 3.13 crash in the code constructor itself (CodeType.replace) on bytecode
+# holding INSTRUMENTED_LINE and similar units, before satchel could see the object; 3.14 and
+# later build it, and satchel must refuse it. So below 3.14 the random bytecode avoids them.
+_UNBUILDABLE_OPS = (
+    frozenset(
+        op
+        for name, op in getattr(dis, "_all_opmap", opcode.opmap).items()
+        if name.startswith("INSTRUMENTED_") or name == "ENTER_EXECUTOR"
+    )
+    if sys.implementation.name == "cpython" and (3, 12) <= sys.version_info < (3, 14)
+    else frozenset()
+)
 
 ODD_STRINGS = ["", "x", "\udcff", "a\udcfeb", "a.b", "<locals>", "é", "\x00", "__main__", "1x"]
 ODD_NAMES = ODD_STRINGS + [None, 42, b"bytes", ("t",)]
@@ -276,7 +291,11 @@ def odd_code(rng, ctx, code):
     if rng.random() < 0.3:
         changes["co_names"] = tuple(rng.choice(ODD_STRINGS) for _ in range(len(code.co_names)))
     if rng.random() < 0.2:
-        changes["co_code"] = bytes(rng.randrange(256) for _ in range(len(code.co_code)))
+        units = [rng.randrange(256) for _ in range(len(code.co_code))]
+        nop = opcode.opmap["NOP"]
+        changes["co_code"] = bytes(
+            nop if i % 2 == 0 and b in _UNBUILDABLE_OPS else b for i, b in enumerate(units)
+        )
     if rng.random() < 0.2:
         changes["co_filename"] = rng.choice(["", "\udcff", "<string>", "/nonexistent.py"])
     if rng.random() < 0.2:
