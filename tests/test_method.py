@@ -299,6 +299,26 @@ def test_mappingproxy():
     assert alone == ({"x": 1}, "mappingproxy")
 
 
+def test_a_class_dict_proxy_stays_the_live_namespace_of_its_class():
+    import abc
+
+    class Base(abc.ABC):  # its namespace holds _abc_impl, which cannot pickle as data
+        limit = 3
+
+        @abc.abstractmethod
+        def run(self): ...
+
+    # Alone, the proxy brings its class (by value) along; with the class, it is its namespace.
+    alone = child_eval(Base.__dict__, "(type(obj).__name__, obj['limit'], 'run' in obj)")
+    assert alone == ("mappingproxy", 3, True)
+    both = child_eval(
+        (Base, Base.__dict__),
+        "(setattr(obj[0], 'extra', 7), obj[1]['extra'], obj[1]['limit'],"
+        " sorted(obj[0].__abstractmethods__))",
+    )
+    assert both == (None, 7, 3, ["run"])
+
+
 def test_builtin_descriptors_load_as_the_same_objects():
     # cloudpickle reduces getset_descriptor objects to getattr(objclass, name); member,
     # method and slot-wrapper descriptors pickle by name through their own __reduce__.

@@ -61,7 +61,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
 
 /// Whether a dict looks like a class's own dict: every class dict has `__module__` (type_new
 /// sets it), which module globals and keyword dicts do not. Only then is its owner looked for.
-fn is_class_dict(dict: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub(super) fn is_class_dict(dict: &Bound<'_, PyAny>) -> PyResult<bool> {
     dict.cast::<PyDict>()?.contains("__module__")
 }
 
@@ -69,7 +69,7 @@ fn is_class_dict(dict: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// function of its body pickled before the class itself (`C.__annotate__` alone). Found among
 /// the dict's referrers, which include its class (type_traverse visits tp_dict); rare, so the
 /// scan's cost does not matter.
-fn owner_of<'py>(
+pub(super) fn owner_of<'py>(
     state: &DumpState,
     dict: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyType>>> {

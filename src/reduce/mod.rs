@@ -509,7 +509,7 @@ fn reduce_kind<'py>(
         Kind::Property => method::reduce_property(obj),
         Kind::Module => module::reduce(obj),
         Kind::LruCache => stdlib::reduce_lru_cache(obj),
-        Kind::MappingProxy => stdlib::reduce_mappingproxy(obj),
+        Kind::MappingProxy => stdlib::reduce_mappingproxy(state, obj),
         Kind::WeakMapping => stdlib::reduce_weak_mapping(obj),
         Kind::TypeVar => stdlib::reduce_typevar(obj),
         Kind::NewType => stdlib::reduce_newtype(obj),

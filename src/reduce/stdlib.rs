@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::determinism::Reduced;
-use super::{byref, call, not_implemented};
+use super::{byref, call, cell, not_implemented, DumpState};
 use crate::bootstrap::boot;
 use crate::ffi::type_addr;
 use crate::typeref::typerefs;
@@ -30,7 +30,13 @@ pub fn reduce_lru_cache<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
     call(&boot(py).make_lru_cache, args)
 }
 
-pub fn reduce_mappingproxy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// A class's `__dict__` (`vars(C)`) travels as `vars(C)`, so it stays the live namespace of
+/// the class on the receiver, and an ABC's (whose `_abc_impl` cannot pickle) works; any other
+/// proxy wraps the mapping it shows.
+pub fn reduce_mappingproxy<'py>(
+    state: &DumpState,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
     // The proxied mapping itself (its only referent), so the proxy keeps showing the live
@@ -45,6 +51,15 @@ pub fn reduce_mappingproxy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
     } else {
         obj.call_method0("copy")?
     };
+    if mapping.is_exact_instance_of::<PyDict>() && cell::is_class_dict(&mapping)? {
+        let owner = match state.class_of_dict(&mapping) {
+            Some(cls) => Some(cls),
+            None => cell::owner_of(state, &mapping)?,
+        };
+        if let Some(cls) = owner {
+            return call(&refs.vars, PyTuple::new(py, [cls])?);
+        }
+    }
     call(&refs.mappingproxy_type, PyTuple::new(py, [mapping])?)
 }
 
