@@ -39,6 +39,17 @@ PICKLING_TESTS = [
     "not test_parallel_with_unpicklable_functions_in_args or -loky]",
 ]
 
+# joblib's ParallelBackendBase.MAX_NUM_THREADS_VARS (1.6.0).
+THREAD_LIMIT_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
 # test node id -> why it fails with satchel (none so far). Only ever remove entries; one is
 # added only for a deliberate difference, which README's "Differences" section then lists too.
 EXPECTED_FAILURES = {}
@@ -56,6 +67,10 @@ def test_joblib_suite(tmp_path, capsys):
         SATCHEL_EXPECT_LOKY_PICKLER="satchel",
         SATCHEL_LOKY_PACKAGE="joblib.externals.loky",
     )
+    # joblib's conftest asserts after each test that no thread-limit variable is set; the
+    # outer session may have some (a distributed Nanny in it sets OMP_NUM_THREADS in os.environ).
+    for name in THREAD_LIMIT_VARS:
+        env.pop(name, None)
     args = ["-p", "satchel_loky_check", *PICKLING_TESTS]
     outcomes, reasons = suite.run(args, root, env, SUITE_TIMEOUT)
     title = f"joblib {VERSION}'s pickling tests with satchel (LOKY_PICKLER=satchel)"
