@@ -21,9 +21,9 @@ Fetched with pip at test time (pinned sha256) and cached under ``.cache/upstream
   starts a cluster per test (about 6 minutes here); ``tests/test_dask.py`` covers satchel on a
   real cluster.
 
-Real cloudpickle gives the same counts (see the report in the commit). Every failure must be
-listed in ``EXPECTED_FAILURES`` with its reason, and every listed test must fail: the list only
-shrinks.
+Real cloudpickle 3.1.2 (no shim) gives the same counts on CPython 3.11: 5/5, and 135/135 with 24
+skipped and 4 xfailed. Every failure must be listed in ``EXPECTED_FAILURES`` with its reason,
+and every listed test must fail: the list only shrinks.
 
     .venv/bin/python -m pytest -q -p no:cacheprovider -s tests/test_distributed_suite.py
 """
