@@ -690,7 +690,7 @@ _session._SessionPickler(out, ns, mode=sys.argv[1]).dump(f)
 print(json.dumps({
     "constructor": s[0] is d[0], "setter": s[5] is d[5],
     "code": pickle.dumps(s[1][0]) == pickle.dumps(d[1][0]),
-    "closure": s[1][2:] == d[1][2:],
+    "closure": pickle.dumps(s[1][2:], 5) == pickle.dumps(d[1][2:], 5),
     "globals": [s[1][1] is _session._NAMESPACE, isinstance(d[1][1], dict)],
     "sent": [sorted(s[2][0]), sorted(d[2][0])],
     "defaults": s[2][1] == d[2][1],

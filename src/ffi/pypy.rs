@@ -166,6 +166,10 @@ fn recursion_limit(py: Python<'_>) -> usize {
 /// An instance of BaseException: cpyext's exception classes lack the
 /// `Py_TPFLAGS_BASE_EXC_SUBCLASS` flag that `PyExceptionInstance_Check` reads.
 pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
-    let base = obj.py().get_type::<pyo3::exceptions::PyBaseException>();
-    obj.is_instance(&base).unwrap_or(false)
+    // From the type: `isinstance` would read `obj.__class__`, running a `__getattribute__`
+    // that may recurse without end from inside cpyext, which is fatal there (cloudpickle's
+    // test_recursion_during_pickling).
+    obj.get_type()
+        .is_subclass_of::<pyo3::exceptions::PyBaseException>()
+        .unwrap_or(false)
 }

@@ -458,6 +458,10 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         // Where the pickler asks before its memo, a shared instance would be reduced at each
         // reference: the pickler's own path looks in the memo first.
         None if state.plain_instances() && !refs.override_before_memo => instance::reduce(obj),
+        None if cfg!(PyPy) => {
+            instance::refuse_builtin_state(obj)?;
+            Ok(not_implemented(py))
+        }
         None => Ok(not_implemented(py)),
         Some(kind) => {
             if refs.override_before_memo {
@@ -585,6 +589,7 @@ pub fn call_then_set<'py>(
 }
 
 pub use determinism::Reduced;
+pub use instance::refuse_builtin_state;
 
 /// The global names a code object reads (for error diagnosis).
 pub fn code_info_names<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
