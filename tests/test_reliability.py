@@ -113,6 +113,11 @@ def test_huge_bytes_get_an_8_byte_size(huge, wrap):
     ops = _body_opcodes(sink)
     assert ops[-1] == ("BINBYTES8", HUGE), ops[-5:]
     assert sink.size > HUGE
+    if PYPY and wrap == "alone":
+        # dump() is a C function: cpyext gives it a C copy of the bytes object it is handed
+        # (once; inside a list the pickler writes the bytes itself, which the other case checks).
+        assert grown < HUGE + (64 << 20) and elapsed < 60, (grown, elapsed)
+        return
     assert grown < 64 << 20 and elapsed < 5, (grown, elapsed)
 
 
