@@ -266,12 +266,7 @@ fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
     // Only a class its reduction cannot name: the pickler writes the others (dict, list...)
     // itself, and PyPy's `object.__reduce_ex__` works for the rest.
     let module = cls.getattr(pyo3::intern!(py, "__module__"))?;
-    let Some(mut found) = py
-        .import("sys")?
-        .getattr("modules")?
-        .get_item(&module)
-        .ok()
-    else {
+    let Some(mut found) = py.import("sys")?.getattr("modules")?.get_item(&module).ok() else {
         return Ok(true);
     };
     let qualname = cls.getattr(pyo3::intern!(py, "__qualname__"))?.to_string();

@@ -16,7 +16,9 @@ pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let ty = obj.get_type().into_any();
     // The fields, as PyPy's own reduction names them (`__reduce_ex__(2)`'s state).
-    let state = obj.call_method1(pyo3::intern!(py, "__reduce_ex__"), (2,))?.get_item(2)?;
+    let state = obj
+        .call_method1(pyo3::intern!(py, "__reduce_ex__"), (2,))?
+        .get_item(2)?;
     let Ok(state) = state.cast_into::<PyDict>() else {
         return Ok(not_implemented(py));
     };
