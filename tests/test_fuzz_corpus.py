@@ -511,6 +511,13 @@ def test_unsigned_mutations_never_crash(streams, kind):
     function the load runs (``_runs_damaged_code``): running damaged bytecode may crash
     CPython (fuzz/README.md, fuzz/crashes/). Everything else, damaged code that is only built
     and never run included, must end in a result or an exception."""
+    if sys.implementation.name == "pypy":
+        pytest.skip(
+            "PyPy 3.11's own unpickler segfaults on some malformed streams, satchel or not "
+            "(BUILD of a state onto an object without __dict__: "
+            "pickle.loads(b'\\x80\\x05cbuiltins\\nobject\\n)R}b.')); signed loads refuse "
+            "damaged streams before it runs (test_signed_mutations_are_all_signature_errors)"
+        )
     if "generator" in kind and not LIVE_GENERATORS:
         pytest.skip(f"started generators are refused here: {satchel._satchel.LIVE_GENERATORS}")
     rng = random.Random(f"unsigned-{kind}")

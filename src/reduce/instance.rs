@@ -253,6 +253,10 @@ fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
     if ffi::is_heap_type(cls) || cls.is(object) {
         return Ok(false);
     }
+    // The pickler writes a PickleBuffer itself (in band, or out of band to buffer_callback).
+    if cls.is(&py.import("pickle")?.getattr("PickleBuffer")?) {
+        return Ok(false);
+    }
     for hook in REDUCE_HOOKS {
         if !cls.getattr(hook)?.is(&object.getattr(hook)?) {
             return Ok(false);
