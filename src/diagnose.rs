@@ -677,6 +677,8 @@ fn reduce_ex<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if !cfg!(PyPy) {
         return obj.call_method1("__reduce_ex__", (5,));
     }
+    // What the reducer refuses on PyPy (a lock) is the culprit itself, not its class.
+    crate::reduce::refuse_builtin_state(obj)?;
     let py = obj.py();
     static CALL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let call = CALL.get_or_try_init(py, || -> PyResult<_> {

@@ -162,6 +162,12 @@ pub enum Error {
         what: String,
         depth: usize,
     },
+    /// PyPy: an instance of a built-in class that has no reduction of its own (a lock): its
+    /// default one names a class no one can import. CPython's `object.__reduce_ex__` refuses
+    /// such objects with this TypeError; satchel says the same on PyPy.
+    BuiltinState {
+        type_name: String,
+    },
     /// A code object whose bytecode ends inside an instruction's inline caches (made with
     /// `CodeType.replace`): CPython writes past the end of memory when anything reads its
     /// `co_code` (marshal, dis, satchel's own analysis).
@@ -321,6 +327,9 @@ impl std::fmt::Display for Error {
                 "cannot pickle {what}: {reason} (it pickles when tried again: it changed while \
                  it was being pickled, by another thread or by pickling itself)"
             ),
+            Error::BuiltinState { type_name } => {
+                write!(f, "cannot pickle '{type_name}' object")
+            }
             Error::NestedTooDeep { what, depth } => write!(
                 f,
                 "cannot pickle {what}: it nests more than {depth} levels deep (the recursion \
@@ -444,6 +453,7 @@ impl Error {
             | Error::NotRegistered { .. }
             | Error::RegisteredWithCloudpickle { .. }
             | Error::BadOption { .. } => pyo3::exceptions::PyValueError::new_err(message),
+            Error::BuiltinState { .. } => pyo3::exceptions::PyTypeError::new_err(message),
             Error::Signature { .. } => match signature_error_type(py) {
                 Ok(ty) => PyErr::from_type(ty.bind(py).clone(), message),
                 Err(e) => e,

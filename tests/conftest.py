@@ -4,8 +4,10 @@
 objects under test must be defined where satchel pickles them by value (inside a test function,
 or in a script run as ``__main__``)."""
 
+import gc
 import os
 import pickle
+import platform
 import subprocess
 import sys
 import textwrap
@@ -13,6 +15,63 @@ import textwrap
 import pytest
 
 import satchel
+
+#: PyPy: no reference counting (an object goes when the GC runs), no ``sys.getallocatedblocks``.
+PYPY = platform.python_implementation() == "PyPy"
+
+
+#: Whether started generators pickle here. On PyPy they are refused with a PicklingError
+#: (its frames are not CPython's; tests/test_pypy.py checks the message).
+LIVE_GENERATORS = satchel._satchel.LIVE_GENERATORS.startswith("cpython-")
+
+#: For tests that pickle a started generator, which cannot exist where LIVE_GENERATORS is False.
+needs_live_generators = pytest.mark.skipif(
+    not LIVE_GENERATORS,
+    reason=f"started generators are refused here: {satchel._satchel.LIVE_GENERATORS}",
+)
+
+
+def import_or_skip_with_cloudpickle(name):
+    """``name``, a package that imports cloudpickle (loky, joblib), or a skip where it is
+    missing or where cloudpickle does not import (PyPy 3.11: cloudpickle#592)."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        pytest.skip(f"{name} is not installed: {exc}")
+    except AttributeError as exc:
+        pytest.skip(
+            f"{name} imports cloudpickle, which does not import here (cloudpickle#592): {exc}"
+        )
+
+
+def after_collection(expr):
+    """A child expression that sees what a collection leaves: on CPython ``expr`` itself
+    (reference counting frees an unreachable object at once, and the test checks that it
+    did), on PyPy ``expr`` after ``gc.collect()`` (its GC frees nothing before it runs)."""
+    if not PYPY:
+        return expr
+    return f"(__import__('gc').collect(), {expr})[1]"
+
+
+#: Whether a dynamic class goes when nothing refers to it. On PyPy, a class that satchel's
+#: Rust side has seen (dumped, or loaded through its constructors) stays alive for good: cpyext
+#: never collects the reference cycle through the class's C type object (tests/test_pypy.py
+#: shows it). Memory tests leave classes out there; they still check everything else.
+CLASSES_FREED = not PYPY
+
+
+def live_blocks():
+    """What a leak makes grow, after a full collection: CPython's allocated memory blocks
+    (``sys.getallocatedblocks``); on PyPy, which has no block count (its GC moves objects),
+    the objects the GC finds alive (``gc.get_objects``), which a leaked reference keeps."""
+    gc.collect()
+    if hasattr(sys, "getallocatedblocks"):
+        return sys.getallocatedblocks()
+    gc.collect()
+    return len(gc.get_objects())
+
 
 _CHILD_EVAL = r"""
 import pickle, sys

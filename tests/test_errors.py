@@ -22,9 +22,10 @@ def _lock_error():
     raise AssertionError("a lock pickled")
 
 
-#: What plain pickle raises for a lock here: TypeError on CPython; PicklingError on PyPy, whose
-#: pickler fails on the lock's class (``_thread.lock`` is not importable by that name).
-LOCK_ERROR = _lock_error()
+#: What refuses a lock: plain pickle's TypeError on CPython. PyPy's own pickler fails on the
+#: lock's class instead (a PicklingError: ``_thread.lock`` is not importable by that name);
+#: satchel refuses the lock itself there, with CPython's TypeError (tests/test_pypy.py).
+LOCK_ERROR = _lock_error() if sys.implementation.name != "pypy" else TypeError
 
 _GLOBAL_LOCK = threading.Lock()
 

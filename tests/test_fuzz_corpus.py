@@ -44,6 +44,9 @@ _spec = importlib.util.spec_from_file_location("satchel_fuzz_checks", FUZZ / "ch
 checks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(checks)
 KEY = checks.KEY
+#: Whether started generators pickle here (not on PyPy: their frames are not CPython's, and
+#: dumps refuses them, tests/test_generators.py); their streams are left out where they cannot.
+LIVE_GENERATORS = satchel._satchel.LIVE_GENERATORS.startswith("cpython-")
 
 # ---------------------------------------------------------------------------------------------
 # The child: runs the contracts on a batch, one case at a time, progress on stderr.
@@ -190,6 +193,7 @@ def test_buffer_corpus_against_the_reference():
     """fuzz/corpus/buffers (seeds and kept inputs) and the buffers-* seeds of the other
     corpora: both decoders match the reference decoder of fuzz/oob.py (checks.check_buffers),
     and every seed is judged and loads."""
+    pytest.importorskip("numpy", reason="the buffer corpus streams hold numpy arrays")
     files = sorted(CORPUS.glob("buffers/*")) + sorted(CORPUS.glob("*/seed-buffers-*"))
     assert len(files) >= 40
     cases = [p.read_bytes() for p in files]
@@ -229,10 +233,18 @@ def rounds(n):
     gc.collect()
 
 
+def blocks():
+    # PyPy has no block count: the objects its GC finds alive (conftest.live_blocks).
+    if hasattr(sys, "getallocatedblocks"):
+        return sys.getallocatedblocks()
+    gc.collect()
+    return len(gc.get_objects())
+
+
 rounds(5)  # warm caches: code objects, tracked classes, interned names
-before = sys.getallocatedblocks()
+before = blocks()
 rounds(10)
-after = sys.getallocatedblocks()
+after = blocks()
 print(json.dumps({"files": len(cases), "before": before, "after": after}))
 """
 
@@ -306,7 +318,7 @@ def _objects():
         return gen
 
     tree = Node(1, [Node(2), Node(3)])
-    return {
+    out = {
         "lean": (closure, {}),
         "lean-p2": (closure, {"protocol": 2}),
         "standalone": (closure, {"standalone": True}),
@@ -318,6 +330,10 @@ def _objects():
         "compressed-generator": (advanced(running_mean([1, 2, 3]), 1), {"compress": True}),
         "plain": ({"a": [1, 2.0, "x", b"y", (None, True)], 3: 2**70}, {}),
     }
+    if not LIVE_GENERATORS:
+        # Advanced, they cannot be dumped here (started generators are refused).
+        out = {kind: v for kind, v in out.items() if "generator" not in kind}
+    return out
 
 
 def _runs_shipped_code(data):
@@ -394,12 +410,13 @@ def test_stream_kinds(streams):
     info = {kind: satchel.inspect(s["plain"]) for kind, s in streams.items() if kind != "plain"}
     assert info["standalone"]["standalone"] and info["portable"]["standalone"]
     assert info["compressed"]["compression"] == "zstd"
-    assert info["generator"]["suspended_generators"]
-    assert info["compressed-generator"]["compression"] == "zstd"
+    if LIVE_GENERATORS:
+        assert info["generator"]["suspended_generators"]
+        assert info["compressed-generator"]["compression"] == "zstd"
     assert all(satchel.inspect(s["signed"])["signed"] for k, s in streams.items() if k != "plain")
     running = {kind: [name for name, _ in s["runs_code"]] for kind, s in streams.items()}
     running = {kind: names for kind, names in running.items() if names}
-    if satchel._satchel.LIVE_GENERATORS.startswith("cpython-"):
+    if LIVE_GENERATORS:
         assert running == {
             "class": ["__hash__"],
             "generator": ["running_mean"],
@@ -414,7 +431,9 @@ def test_inspect_never_crashes_on_mutations(streams):
     for s in streams.values():
         for data in (s["plain"], s["signed"]):
             cases += flips(data, 150, rng)
-    cases += truncations(streams["lean"]["plain"]) + truncations(streams["generator"]["signed"])
+    # Without live generators, the class stream (whose load runs __hash__) stands in.
+    other = streams["generator" if LIVE_GENERATORS else "class"]["signed"]
+    cases += truncations(streams["lean"]["plain"]) + truncations(other)
     cases += splices([s["plain"] for s in streams.values()], 500, rng)
     report = run_batch(cases, ("inspect",))
     assert_clean(report, cases)
@@ -430,7 +449,7 @@ def test_signed_mutations_are_all_signature_errors(streams):
     for data in signed:
         cases += flips(data, 200, rng)
     cases += truncations(streams["lean"]["signed"])
-    cases += truncations(streams["generator"]["signed"])
+    cases += truncations(streams["generator" if LIVE_GENERATORS else "class"]["signed"])
     cases += splices(signed, 500, rng)
     report = run_batch(cases, ("inspect", "signed"), intact=set(signed))
     assert_clean(report, cases)
@@ -492,8 +511,15 @@ def test_unsigned_mutations_never_crash(streams, kind):
     function the load runs (``_runs_damaged_code``): running damaged bytecode may crash
     CPython (fuzz/README.md, fuzz/crashes/). Everything else, damaged code that is only built
     and never run included, must end in a result or an exception."""
-    if "generator" in kind and not satchel._satchel.LIVE_GENERATORS.startswith("cpython-"):
-        pytest.skip("no live generators here")
+    if sys.implementation.name == "pypy":
+        pytest.skip(
+            "PyPy 3.11's own unpickler segfaults on some malformed streams, satchel or not "
+            "(BUILD of a state onto an object without __dict__: "
+            "pickle.loads(b'\\x80\\x05cbuiltins\\nobject\\n)R}b.')); signed loads refuse "
+            "damaged streams before it runs (test_signed_mutations_are_all_signature_errors)"
+        )
+    if "generator" in kind and not LIVE_GENERATORS:
+        pytest.skip(f"started generators are refused here: {satchel._satchel.LIVE_GENERATORS}")
     rng = random.Random(f"unsigned-{kind}")
     intact_code = {b for s in streams.values() for b in checks.code_blobs(s["plain"])}
     kept, excluded, damaged_kept = [], 0, 0

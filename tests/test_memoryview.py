@@ -9,7 +9,7 @@ import ctypes
 import pytest
 
 import satchel
-from conftest import OTHER_PYTHONS, child_eval, child_eval_bytes, stdlib_eval
+from conftest import OTHER_PYTHONS, PYPY, child_eval, child_eval_bytes, stdlib_eval
 
 # In the child: what a view is.
 SHOW = "(type(obj).__name__, obj.tobytes(), obj.format, obj.shape, obj.readonly, obj.tolist())"
@@ -38,6 +38,13 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_memoryview_cross_process(name):
     view = CASES[name]
+    if PYPY and view.ndim == 0:
+        # PyPy's tolist() of a 0-d view aborts the interpreter (a fatal RPython
+        # NotImplementedError, with or without satchel); its one element is view[()].
+        expr = SHOW.replace("obj.tolist()", "obj[()]")
+        shown = ("memoryview", view.tobytes(), view.format, view.shape, view.readonly, view[()])
+        assert child_eval(view, expr) == shown
+        return
     assert child_eval(view, SHOW) == show(view)
 
 

@@ -7,7 +7,7 @@ import types
 import weakref
 
 import satchel
-from conftest import child_eval, echo, run_script
+from conftest import after_collection, child_eval, echo, run_script
 
 
 def test_bound_method_of_dynamic_instance():
@@ -232,8 +232,10 @@ def test_weak_key_dictionary_keys_kept_alive_by_stream():
     # k1 and k2 travel in the same stream; "orphan" is held only by the weak mapping.
     result = child_eval(
         (k1, [k2], wkd),
-        "(type(obj[2]).__name__, len(obj[2]), obj[2][obj[0]], obj[2][obj[1][0]],"
-        " sorted(k.name for k in obj[2].keys()))",
+        after_collection(
+            "(type(obj[2]).__name__, len(obj[2]), obj[2][obj[0]], obj[2][obj[1][0]],"
+            " sorted(k.name for k in obj[2].keys()))"
+        ),
     )
     assert result == ("WeakKeyDictionary", 2, 1, 2, ["k1", "k2"])
 
@@ -265,7 +267,9 @@ def test_weak_value_dictionary():
     wvd = weakref.WeakValueDictionary({"a": v1, "b": v2})
     result = child_eval(
         (wvd, v1),
-        "(type(obj[0]).__name__, sorted(obj[0].keys()), obj[0]['a'] is obj[1], obj[0]['a'].v)",
+        after_collection(
+            "(type(obj[0]).__name__, sorted(obj[0].keys()), obj[0]['a'] is obj[1], obj[0]['a'].v)"
+        ),
     )
     assert result == ("WeakValueDictionary", ["a"], True, 1)
 
@@ -279,8 +283,10 @@ def test_weak_set():
     ws = weakref.WeakSet([m1, m2, m3])
     result = child_eval(
         {"set": ws, "keep": (m1, m3)},
-        "(type(obj['set']).__name__, len(obj['set']), sorted(m.n for m in obj['set']),"
-        " all(m in obj['set'] for m in obj['keep']))",
+        after_collection(
+            "(type(obj['set']).__name__, len(obj['set']), sorted(m.n for m in obj['set']),"
+            " all(m in obj['set'] for m in obj['keep']))"
+        ),
     )
     assert result == ("WeakSet", 2, [1, 3], True)
 

@@ -7,7 +7,6 @@ lists, dicts, instances and closure chains (a clear recursion ``PicklingError`` 
 Slow tests run with ``SATCHEL_SLOW=1`` (a 5 GiB round trip peaks at 15 GB of RSS).
 """
 
-import gc
 import io
 import json
 import os
@@ -23,7 +22,14 @@ import psutil
 import pytest
 
 import satchel
-from conftest import child_eval_bytes, run_script
+from conftest import (
+    CLASSES_FREED,
+    LIVE_GENERATORS,
+    PYPY,
+    child_eval_bytes,
+    live_blocks,
+    run_script,
+)
 
 SLOW = os.environ.get("SATCHEL_SLOW") == "1"
 
@@ -107,6 +113,11 @@ def test_huge_bytes_get_an_8_byte_size(huge, wrap):
     ops = _body_opcodes(sink)
     assert ops[-1] == ("BINBYTES8", HUGE), ops[-5:]
     assert sink.size > HUGE
+    if PYPY and wrap == "alone":
+        # dump() is a C function: cpyext gives it a C copy of the bytes object it is handed
+        # (once; inside a list the pickler writes the bytes itself, which the other case checks).
+        assert grown < HUGE + (64 << 20) and elapsed < 60, (grown, elapsed)
+        return
     assert grown < 64 << 20 and elapsed < 5, (grown, elapsed)
 
 
@@ -344,15 +355,18 @@ def _rss():
     return psutil.Process().memory_info().rss
 
 
-def _growth(step, rounds=ROUNDS, warm=1000):
+# PyPy's GC heap and JIT grow through the first rounds (measured there: +70, +18, +8, +4, 0, 0
+# MiB of RSS per 10,000 round trips), so it warms up for longer before the counting starts.
+WARM = 1000 if not PYPY else 40_000
+
+
+def _growth(step, rounds=ROUNDS, warm=WARM):
     for i in range(warm):
         step(i)
-    gc.collect()
-    blocks, rss = sys.getallocatedblocks(), _rss()
+    blocks, rss = live_blocks(), _rss()
     for i in range(rounds):
         step(i)
-    gc.collect()
-    return sys.getallocatedblocks() - blocks, _rss() - rss
+    return live_blocks() - blocks, _rss() - rss
 
 
 def _payload(i):
@@ -372,20 +386,25 @@ def _payload(i):
 
     g = gen(3)
     next(g)
-    return (
-        [f, C, C(), g] if satchel._satchel.LIVE_GENERATORS.startswith("cpython-") else [f, C, C()]
-    )
+    if not CLASSES_FREED:  # PyPy: neither started generators nor classes that can go
+        return [f]
+    return [f, C, C(), g] if LIVE_GENERATORS else [f, C, C()]
 
 
 def _check(out, i):
-    assert out[0](1) == i + 1 and out[2].m() == i
+    assert out[0](1) == i + 1
+    if len(out) > 1:
+        assert out[2].m() == i
     if len(out) > 3:
         assert next(out[3]) == i + 1
 
 
 # Block and RSS bounds for 20,000 rounds: a leak of one object per round is 20,000 blocks.
 MAX_BLOCKS = 2000
-MAX_RSS = 16 << 20
+# PyPy's heap does not shrink back to where it was after each collection: after the warm-up it
+# still moves by tens of MiB between measurements (+24 MiB measured with +2 live objects), so a
+# native leak must be bigger there to show (over 2 KiB a round).
+MAX_RSS = 16 << 20 if not PYPY else 48 << 20
 
 
 def test_round_trips_with_generators_do_not_grow():

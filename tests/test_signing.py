@@ -10,7 +10,7 @@ import pickle
 import pytest
 
 import satchel
-from conftest import child_eval_bytes, run_script
+from conftest import child_eval_bytes, needs_live_generators, run_script
 
 KEY = b"correct horse battery staple"
 
@@ -103,6 +103,7 @@ def test_dump_to_a_file_signs_the_whole_stream(tmp_path):
     assert satchel.loads(path.read_bytes(), key=KEY)() == "ok"
 
 
+@needs_live_generators
 def test_signed_generator_resumes_in_a_child():
     def gen():
         yield 1

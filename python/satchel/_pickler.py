@@ -23,6 +23,12 @@ def _new_ignores_keywords():
 _NEW_IGNORES_KEYWORDS = _new_ignores_keywords()
 _CPYEXT_READY = getattr(_satchel, "_cpyext_ready", None)
 _GETSET = type(type.__dict__["__name__"])
+# What CPython's C pickler writes itself, never asking reducer_override. PyPy's asks about every
+# object, and handing these to the Rust reducer makes cpyext build a C copy of each (all 5 GiB
+# of a bytes object): they are answered here.
+_PICKLER_OWN = frozenset(
+    {type(None), bool, int, float, bytes, str, dict, set, frozenset, list, tuple}
+)
 
 
 def ready_for_c(obj):
@@ -54,7 +60,10 @@ class Pickler(_pickle.Pickler):
         _satchel_reducer = reducer_override
 
         def reducer_override(self, obj):
-            if type(obj) is _GETSET:
+            kind = type(obj)
+            if kind in _PICKLER_OWN:
+                return NotImplemented
+            if kind is _GETSET:
                 _CPYEXT_READY(obj.__objclass__)
             return self._satchel_reducer(obj)
 

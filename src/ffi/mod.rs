@@ -258,6 +258,11 @@ unsafe extern "C" fn reducer_meth_o(
             Bound::from_borrowed_ptr(py, arg),
         )
     };
+    #[cfg(PyPy)]
+    if let Some(err) = pypy::deep_constants(&obj) {
+        err.restore(py);
+        return std::ptr::null_mut();
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::pickler::call_reducer(&slf, &obj)
     }));

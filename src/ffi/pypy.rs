@@ -97,10 +97,7 @@ pub fn stack_too_deep(py: Python<'_>) -> Option<PyErr> {
     if used < PYPY_STACK_PER_1000 / 2 {
         return None;
     }
-    let limit = py
-        .import("sys")
-        .and_then(|s| s.getattr("getrecursionlimit")?.call0()?.extract::<usize>())
-        .unwrap_or(1000);
+    let limit = recursion_limit(py);
     // A quarter kept for the reducer's own work below this frame and the error's hand-over.
     let allowed = PYPY_STACK_PER_1000 / 1000 * limit / 4 * 3;
     (used > allowed).then(|| {
@@ -110,9 +107,69 @@ pub fn stack_too_deep(py: Python<'_>) -> Option<PyErr> {
     })
 }
 
+/// Bytes of stack one level of cpyext's tuple conversion is given when budgeting constants
+/// (measured: 1,200 levels convert within PyPy's 768 KiB allowance, 5,000 do not).
+const CONSTANT_LEVEL_BYTES: usize = 1024;
+
+/// The refusal of a function or code object whose constants nest deeper than this thread can
+/// convert for C: cpyext converts a tuple's items recursively the first time C code sees it,
+/// and overflowing PyPy's stack there is fatal. Python measures the nesting (`satchel._pypy`)
+/// before satchel reads `co_consts`; the budget is what is left of PyPy's allowance and of the
+/// thread's stack, per level, and never more than the recursion limit.
+pub fn deep_constants(obj: &Bound<'_, PyAny>) -> Option<PyErr> {
+    let py = obj.py();
+    let refs = crate::typeref::typerefs(py);
+    let ty = super::type_addr(obj);
+    let code = if ty == refs.function {
+        obj.getattr(pyo3::intern!(py, "__code__")).ok()?
+    } else if ty == refs.code {
+        obj.clone()
+    } else {
+        return None;
+    };
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let limit = recursion_limit(py);
+    let top = STACK_TOP.with(|t| t.get()).max(here);
+    let pypy_left = (PYPY_STACK_PER_1000 / 1000 * limit).saturating_sub(top - here);
+    let left = super::stack::remaining().map_or(pypy_left, |r| r.min(pypy_left));
+    let levels = (left / CONSTANT_LEVEL_BYTES).min(limit);
+    let deeper = py
+        .import("satchel._pypy")
+        .and_then(|m| m.getattr("constants_deeper_than")?.call1((&code, levels)))
+        .and_then(|d| d.is_truthy());
+    match deeper {
+        Ok(false) => None,
+        Ok(true) => {
+            let name = code
+                .getattr(pyo3::intern!(py, "co_qualname"))
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            Some(
+                crate::error::Error::NestedTooDeep {
+                    what: format!("the constants of the code of '{name}'"),
+                    depth: levels,
+                }
+                .into_pyerr(py),
+            )
+        }
+        Err(err) => Some(err),
+    }
+}
+
+fn recursion_limit(py: Python<'_>) -> usize {
+    py.import("sys")
+        .and_then(|s| s.getattr("getrecursionlimit")?.call0()?.extract::<usize>())
+        .unwrap_or(1000)
+}
+
 /// An instance of BaseException: cpyext's exception classes lack the
 /// `Py_TPFLAGS_BASE_EXC_SUBCLASS` flag that `PyExceptionInstance_Check` reads.
 pub fn is_exception(obj: &Bound<'_, PyAny>) -> bool {
-    let base = obj.py().get_type::<pyo3::exceptions::PyBaseException>();
-    obj.is_instance(&base).unwrap_or(false)
+    // From the type: `isinstance` would read `obj.__class__`, running a `__getattribute__`
+    // that may recurse without end from inside cpyext, which is fatal there (cloudpickle's
+    // test_recursion_during_pickling).
+    obj.get_type()
+        .is_subclass_of::<pyo3::exceptions::PyBaseException>()
+        .unwrap_or(false)
 }

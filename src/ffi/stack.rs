@@ -116,5 +116,11 @@ pub fn guard<'py>(
     if remaining().is_some_and(|left| left < MARGIN) {
         return Err(too_deep(what()).into_pyerr(py));
     }
+    // PyPy counts its stack from the thread's top against an allowance of its own, and its
+    // check firing inside a cpyext call is fatal: refused here first (`pypy::stack_too_deep`).
+    #[cfg(PyPy)]
+    if let Some(cause) = super::pypy::stack_too_deep(py) {
+        return Err(too_deep(what()).with_cause(py, cause));
+    }
     enter(py).map_err(|cause| too_deep(what()).with_cause(py, cause))
 }

@@ -203,3 +203,82 @@ fn decide(
         && expected_state(&parts.get_item(2)?)
         && parts.iter().skip(3).all(|p| p.is_none()))
 }
+
+/// type address -> whether its instances are refused (`refuse_builtin_state`). On PyPy a type
+/// cpyext has seen is never freed, so an address names one type for good.
+static BUILTIN_STATE: Mutex<Option<FxHashMap<usize, bool>>> = Mutex::new(None);
+
+/// PyPy: refuse an instance of a built-in class (not a heap type) other than `object` that
+/// keeps `object`'s reduction. There such a class (`_thread.lock`) keeps its state where no
+/// reduction sees it, and its `__newobj__` reduction names a class no one can import; CPython
+/// refuses the same objects in `object.__reduce_ex__` ("cannot pickle '_thread.lock' object",
+/// a TypeError), and so does satchel here. Decided once per type.
+pub fn refuse_builtin_state(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = obj.py();
+    let cls = obj.get_type().into_any();
+    let key = addr(&cls);
+    let cached = BUILTIN_STATE
+        .lock()
+        .expect("builtin state cache lock")
+        .as_ref()
+        .and_then(|m| m.get(&key).copied());
+    let refused = match cached {
+        Some(refused) => refused,
+        None => {
+            let refused = builtin_state(&cls)?;
+            BUILTIN_STATE
+                .lock()
+                .expect("builtin state cache lock")
+                .get_or_insert_with(FxHashMap::default)
+                .insert(key, refused);
+            refused
+        }
+    };
+    if !refused {
+        return Ok(());
+    }
+    let module = cls.getattr(pyo3::intern!(py, "__module__"))?.to_string();
+    let name = cls.getattr(pyo3::intern!(py, "__qualname__"))?.to_string();
+    let type_name = if module == "builtins" {
+        name
+    } else {
+        format!("{module}.{name}")
+    };
+    Err(crate::error::Error::BuiltinState { type_name }.into_pyerr(py))
+}
+
+fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = cls.py();
+    let object = typerefs(py).object_type.bind(py);
+    if ffi::is_heap_type(cls) || cls.is(object) {
+        return Ok(false);
+    }
+    // The pickler writes a PickleBuffer itself (in band, or out of band to buffer_callback).
+    if cls.is(&py.import("pickle")?.getattr("PickleBuffer")?) {
+        return Ok(false);
+    }
+    for hook in REDUCE_HOOKS {
+        if !cls.getattr(hook)?.is(&object.getattr(hook)?) {
+            return Ok(false);
+        }
+    }
+    for hook in NEWARGS_HOOKS {
+        if cls.hasattr(hook)? {
+            return Ok(false);
+        }
+    }
+    // Only a class its reduction cannot name: the pickler writes the others (dict, list...)
+    // itself, and PyPy's `object.__reduce_ex__` works for the rest.
+    let module = cls.getattr(pyo3::intern!(py, "__module__"))?;
+    let Some(mut found) = py.import("sys")?.getattr("modules")?.get_item(&module).ok() else {
+        return Ok(true);
+    };
+    let qualname = cls.getattr(pyo3::intern!(py, "__qualname__"))?.to_string();
+    for part in qualname.split('.') {
+        match found.getattr_opt(part)? {
+            Some(next) => found = next,
+            None => return Ok(true),
+        }
+    }
+    Ok(!found.is(cls))
+}

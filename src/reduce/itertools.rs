@@ -141,9 +141,13 @@ fn reduce_repeat<'py>(
     let [element] = refs.as_slice() else {
         return Ok(None);
     };
+    // An endless repeat has no length: CPython's hint raises TypeError, PyPy's returns
+    // NotImplemented. Only an int is a count of what is left.
     let args = match obj.call_method0("__length_hint__") {
-        Ok(n) => PyTuple::new(py, [element.clone(), n])?,
-        Err(_) => PyTuple::new(py, [element.clone()])?,
+        Ok(n) if n.is_instance_of::<pyo3::types::PyInt>() => {
+            PyTuple::new(py, [element.clone(), n])?
+        }
+        _ => PyTuple::new(py, [element.clone()])?,
     };
     tuple2(m.getattr("repeat")?, args).map(Some)
 }

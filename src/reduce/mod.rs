@@ -18,6 +18,7 @@ mod memo;
 mod memoryview;
 mod method;
 mod module;
+mod operator;
 mod portable_class;
 mod stdlib;
 mod tracker;
@@ -68,6 +69,8 @@ pub enum Kind {
     DictView,
     MemoryView,
     File,
+    /// `operator.methodcaller` and `operator.itemgetter`, on PyPy only (`operator.rs`).
+    OperatorCaller,
 }
 
 /// The hot path. A plain instance pays one pointer compare, one type-flag read, then
@@ -172,6 +175,17 @@ pub fn exact_kinds(py: Python<'_>, refs: &TypeRefs) -> PyResult<FxHashMap<usize,
     table.push((refs.coroutine_wrapper, Kind::CoroutineWrapper));
     table.extend(refs.dict_views.iter().map(|&t| (t, Kind::DictView)));
     table.extend(refs.singletons.keys().map(|&t| (t, Kind::Singleton)));
+    // PyPy's member descriptors (a `__slots__` entry) have no reduction of their own (they
+    // would go through `__newobj__` and fail to load): the getset one, `getattr(cls, name)`,
+    // is what CPython's own `__reduce__` for them amounts to.
+    if cfg!(PyPy) {
+        let member = py.import("types")?.getattr("MemberDescriptorType")?;
+        table.push((ffi::addr(&member), Kind::GetSetDescriptor));
+        let operator = py.import("operator")?;
+        for name in ["methodcaller", "itemgetter"] {
+            table.push((ffi::addr(&operator.getattr(name)?), Kind::OperatorCaller));
+        }
+    }
     let mut kinds = FxHashMap::default();
     for (ty, kind) in table {
         kinds.entry(ty).or_insert(kind);
@@ -444,6 +458,10 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         // Where the pickler asks before its memo, a shared instance would be reduced at each
         // reference: the pickler's own path looks in the memo first.
         None if state.plain_instances() && !refs.override_before_memo => instance::reduce(obj),
+        None if cfg!(PyPy) => {
+            instance::refuse_builtin_state(obj)?;
+            Ok(not_implemented(py))
+        }
         None => Ok(not_implemented(py)),
         Some(kind) => {
             if refs.override_before_memo {
@@ -533,6 +551,7 @@ fn reduce_kind<'py>(
         Kind::DictView => dictview::reduce(obj),
         Kind::MemoryView => memoryview::reduce(obj),
         Kind::File => file::reduce(obj),
+        Kind::OperatorCaller => operator::reduce(obj),
     }
 }
 
@@ -570,6 +589,7 @@ pub fn call_then_set<'py>(
 }
 
 pub use determinism::Reduced;
+pub use instance::refuse_builtin_state;
 
 /// The global names a code object reads (for error diagnosis).
 pub fn code_info_names<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
