@@ -49,7 +49,7 @@ macro_rules! constructors {
         impl Boot {
             fn load(py: Python<'_>) -> PyResult<Self> {
                 let module = install(py)?;
-                let lean = install_lean(py, &module)?;
+                let lean = install_lean(py)?;
                 Ok(Boot {
                     $($name: module.getattr(stringify!($name))?.unbind(),)*
                     lean: lean.unbind(),
@@ -166,13 +166,10 @@ fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>, name: &str) -> PyResul
     module.setattr("__spec__", spec)
 }
 
-/// The module a lean header names (`wire::LEAN_MODULE`): the bootstrap's `check` as `c`, in
+/// The module a lean header names (`wire::LEAN_MODULE`): its check as `c`, in
 /// `sys.modules` so that `pickle.loads` finds it without a file system lookup. Its name is what
 /// a receiver without satchel reads in its `ModuleNotFoundError`.
-fn install_lean<'py>(
-    py: Python<'py>,
-    boot: &Bound<'py, PyModule>,
-) -> PyResult<Bound<'py, PyModule>> {
+fn install_lean(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let name = LEAN_MODULE;
     let module = PyModule::new(py, name)?;
     module.setattr(
@@ -180,7 +177,10 @@ fn install_lean<'py>(
         "satchel's lean stream header calls `c` (the bootstrap's check) here; a receiver \
          without satchel fails to import this module, and its name tells why.",
     )?;
-    module.setattr(crate::envelope::header::LEAN_CHECK, boot.getattr("check")?)?;
+    // Rust, not the bootstrap's check: it reads the short header without a Python frame
+    // (envelope/unwrap.rs), and hands everything but the common case to that check.
+    let check = pyo3::wrap_pyfunction!(crate::envelope::unwrap::lean_check, py)?;
+    module.setattr(crate::envelope::header::LEAN_CHECK, check)?;
     set_spec(py, &module, name)?;
     typerefs(py).sys_modules.bind(py).set_item(name, &module)?;
     Ok(module)

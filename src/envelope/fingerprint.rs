@@ -16,6 +16,19 @@ pub struct Fingerprint {
     pub digest: [u8; 16],
     /// "CPython 3.11/3495": implementation, language version, bytecode magic number.
     pub label: String,
+    /// The label in 5 bytes, for the short lean header (envelope/header.rs): implementation
+    /// (0 CPython, 1 PyPy), major, minor, bytecode (u16 LE). None for other implementations.
+    pub compact: Option<[u8; 5]>,
+}
+
+/// The implementations a compact label names, by their code (the index).
+pub const COMPACT_IMPLEMENTATIONS: [&str; 2] = ["CPython", "PyPy"];
+
+/// The label a compact one stands for, or None when its implementation code is unknown.
+pub fn label_of_compact(c: &[u8; 5]) -> Option<String> {
+    let name = COMPACT_IMPLEMENTATIONS.get(usize::from(c[0]))?;
+    let bytecode = u16::from_le_bytes([c[3], c[4]]);
+    Some(format!("{name} {}.{}/{bytecode}", c[1], c[2]))
 }
 
 static FINGERPRINT: PyOnceLock<Fingerprint> = PyOnceLock::new();
@@ -69,9 +82,18 @@ fn compute(py: Python<'_>) -> PyResult<Fingerprint> {
     };
     let bytecode = u16::from_le_bytes([magic[0], magic[1]]);
     let label = format!("{display} {major}.{minor}/{bytecode}");
+    let code = COMPACT_IMPLEMENTATIONS.iter().position(|n| *n == display);
+    let compact = match (code, u8::try_from(major), u8::try_from(minor)) {
+        (Some(code), Ok(major), Ok(minor)) => {
+            let [lo, hi] = bytecode.to_le_bytes();
+            Some([code as u8, major, minor, lo, hi])
+        }
+        _ => None,
+    };
     Ok(Fingerprint {
         text,
         digest,
         label,
+        compact,
     })
 }

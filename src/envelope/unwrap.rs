@@ -175,3 +175,51 @@ fn loads_body<'py>(
     };
     load(body, None)
 }
+
+/// The lean header's check (`c` of `wire::LEAN_MODULE`), which plain `pickle.loads` calls:
+/// `c(packed)` for the short form (`header::Packed`), `c(version, flags, fingerprint,
+/// producer)` for the long one. The common case (this version, and for bytecode this very
+/// build) is decided here without a Python frame; everything else is the bootstrap's `check`,
+/// whose errors (IncompatibleFormat, IncompatibleInterpreter) name both sides.
+#[pyfunction]
+#[pyo3(signature = (version, flags=None, fingerprint=None, producer=None))]
+pub fn lean_check<'py>(
+    version: &Bound<'py, PyAny>,
+    flags: Option<&Bound<'py, PyAny>>,
+    fingerprint: Option<&Bound<'py, PyAny>>,
+    producer: Option<&Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let py = version.py();
+    crate::error::catch_panic(py, true, || {
+        let check = crate::bootstrap::boot(py)
+            .module
+            .bind(py)
+            .getattr(pyo3::intern!(py, "check"))?;
+        if let (Some(flags), Some(fp), Some(producer)) = (flags, fingerprint, producer) {
+            check.call1((version, flags, fp, producer))?;
+            return Ok(());
+        }
+        let packed = match (flags, version.cast::<PyBytes>()) {
+            (None, Ok(b)) => header::Packed::unpack(b.as_bytes()),
+            _ => None,
+        };
+        let corrupt = |reason: &str| {
+            Error::CorruptHeader {
+                reason: reason.into(),
+            }
+            .into_pyerr(py)
+        };
+        let p = packed.ok_or_else(|| corrupt("the check's argument is not a short header"))?;
+        let ours = fingerprint::fingerprint(py)?;
+        let same_build = p.flags & header::FLAG_NONPORTABLE == 0 || p.fingerprint == ours.digest;
+        if header::pack_version(crate::wire::FORMAT_VERSION) == Some(p.version) && same_build {
+            return Ok(());
+        }
+        let label = p
+            .label()
+            .ok_or_else(|| corrupt("unknown producer in the short header"))?;
+        let fp = PyBytes::new(py, &p.fingerprint);
+        check.call1((p.version_text(), p.flags, fp, label))?;
+        Ok(())
+    })
+}
