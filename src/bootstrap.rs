@@ -159,8 +159,11 @@ fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     Ok(module)
 }
 
-/// Code objects by their marshal bytes, as bytecode.py's `_CODE_CACHE` (same bound).
-static CODE_CACHE: Mutex<Option<FxHashMap<Box<[u8]>, Py<PyAny>>>> = Mutex::new(None);
+/// Code objects by their marshal bytes.
+type CodeCache = FxHashMap<Box<[u8]>, Py<PyAny>>;
+
+/// bytecode.py's `_CODE_CACHE` (same bound), made on first use.
+static CODE_CACHE: Mutex<Option<CodeCache>> = Mutex::new(None);
 const CODE_CACHE_SIZE: usize = 1024;
 
 /// `_code(code)`: `code` itself unless it is bytes; else the code object those marshal bytes

@@ -92,25 +92,7 @@ pub fn finish<'py>(
         return concat(py, &parts);
     }
     let head = header(py, opts.protocol, opts.flags(false, Some(marks)) & mask)?;
-    let b = body.as_bytes();
-    match single_frame(b) {
-        Some(rest) => concat(py, &[head.as_bytes(), &b[..2], rest]),
-        None => concat(py, &[head.as_bytes(), b]),
-    }
-}
-
-/// A body that is one whole frame (`PROTO p FRAME n` and n bytes to the end: every body up to
-/// 64 KiB at protocol 4+) without its FRAME opcode: the 9 bytes only tell a reader from a file
-/// how much to read at once, which a stream in memory does not need. The PROTO stays, so the
-/// body is still a complete pickle of its own (satchel.loads runs it apart from the header).
-fn single_frame(body: &[u8]) -> Option<&[u8]> {
-    const PROTO: u8 = 0x80;
-    const FRAME: u8 = 0x95;
-    if body.len() < 11 || body[0] != PROTO || body[2] != FRAME {
-        return None;
-    }
-    let n = u64::from_le_bytes(body[3..11].try_into().ok()?);
-    (n == (body.len() - 11) as u64).then(|| &body[11..])
+    concat(py, &[head.as_bytes(), body.as_bytes()])
 }
 
 /// The compressed wrapper of `body` and `held` (everything after the header), in pieces.
