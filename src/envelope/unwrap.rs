@@ -191,12 +191,15 @@ pub fn lean_check<'py>(
 ) -> PyResult<()> {
     let py = version.py();
     crate::error::catch_panic(py, true, || {
-        let check = crate::bootstrap::boot(py)
-            .module
-            .bind(py)
-            .getattr(pyo3::intern!(py, "check"))?;
+        // Looked up only off the common path.
+        let check = || {
+            crate::bootstrap::boot(py)
+                .module
+                .bind(py)
+                .getattr(pyo3::intern!(py, "check"))
+        };
         if let (Some(flags), Some(fp), Some(producer)) = (flags, fingerprint, producer) {
-            check.call1((version, flags, fp, producer))?;
+            check()?.call1((version, flags, fp, producer))?;
             return Ok(());
         }
         let packed = match (flags, version.cast::<PyBytes>()) {
@@ -219,7 +222,7 @@ pub fn lean_check<'py>(
             .label()
             .ok_or_else(|| corrupt("unknown producer in the short header"))?;
         let fp = PyBytes::new(py, &p.fingerprint);
-        check.call1((p.version_text(), p.flags, fp, label))?;
+        check()?.call1((p.version_text(), p.flags, fp, label))?;
         Ok(())
     })
 }
