@@ -715,6 +715,7 @@ mod tests {
             text: String::new(),
             digest: [7; 16],
             label: "CPython 3.11/3495".into(),
+            compact: Some([0, 3, 11, 0xa7, 0x0d]),
         }
     }
 
@@ -736,8 +737,24 @@ mod tests {
     }
 
     #[test]
+    fn the_short_form_from_protocol_3_the_long_one_below() {
+        for protocol in 2..=5 {
+            let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+            let short = h[2 + LEAN_GLOBAL.len()] == SHORT_BINBYTES;
+            assert_eq!(short, protocol >= 3, "protocol {protocol}");
+            assert_eq!(h.len(), if short { 72 } else { 92 });
+        }
+        // An implementation without a compact label gets the long form.
+        let mut other = fp();
+        other.compact = None;
+        let h = build(5, FLAG_NONPORTABLE, "1.4.0", &other, None);
+        assert_eq!(h[2 + LEAN_GLOBAL.len()], MARK);
+    }
+
+    #[test]
     fn headers_before_format_1_4_still_parse() {
-        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &fp(), None);
+        // The long form (what every stream before 1.4 has), as protocol 2 writes it.
+        let h = build(2, FLAG_NONPORTABLE, "1.3.0", &fp(), None);
         let old_global = b"c_satchel_boot_1\ncheck\n";
         let mut old = h[..2].to_vec();
         old.extend_from_slice(old_global);
