@@ -101,36 +101,15 @@ def describe(label):
     return f"{name} (bytecode {bytecode})"
 
 
-def long_header(data):
-    """``data`` with its short lean header (format 1.4: ``c(packed)``, protocol 3+) rewritten
-    in the long form (``c(version, flags, fingerprint, producer)``), which satchel writes below
-    protocol 3 and which every older lean stream has: the same check, with its strings in the
-    clear for tests to forge. Any other header is returned as it is."""
-    import pickle
+def compact(label):
+    """A producer label as a lean header writes it (format 1.4): 'CPython 3.11/3495' ->
+    'cp311/3495', 'PyPy 3.11/3495' -> 'pp311/3495' (src/envelope/fingerprint.rs)."""
+    name, _, rest = label.partition(" ")
+    version, _, bytecode = rest.partition("/")
+    major, minor = version.split(".")
+    return f"{ {'CPython': 'cp', 'PyPy': 'pp'}[name] }{major}{minor}/{bytecode}"
 
-    size = satchel.inspect(data)["header_size"]
-    head = data[:size]
-    opening = head[:2] + b"c" + satchel._satchel.LEAN_MODULE_NAME.encode() + b"\nc\n"
-    if not head.startswith(opening + b"C"):
-        return data
-    info = satchel.inspect(data)
-    packed = head[len(opening) + 2 : -3]
-    assert len(packed) == 25 and head[-3:] == pickle.TUPLE1 + pickle.REDUCE + pickle.POP
-    flags = packed[3]
 
-    def text(s):
-        return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()
-
-    args = (
-        pickle.MARK
-        + text(info["format_version"])
-        + pickle.BININT1
-        + bytes([flags])
-        + b"C\x10"
-        + packed[4:20]
-        + text(info["producer"])
-        + pickle.TUPLE
-        + pickle.REDUCE
-        + pickle.POP
-    )
-    return opening + args + data[size:]
+def producer_field(label):
+    """A header's producer argument from protocol 2 on (SHORT_BINUNICODE)."""
+    return b"\x8c" + bytes([len(label)]) + label.encode()

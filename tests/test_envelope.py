@@ -24,7 +24,7 @@ import _satchel_boot_1
 import pythons
 import satchel
 from conftest import child_eval_bytes, run_script
-from pythons import OTHER_LABEL, describe, long_header
+from pythons import OTHER_LABEL, compact, describe, producer_field
 
 MiB = 1 << 20
 LABEL = satchel._satchel.LABEL  # "CPython 3.11/3495" on 3.11
@@ -82,10 +82,7 @@ def header_of(data):
 
 def forge(data, old, new):
     """``data`` with ``old`` replaced by ``new`` (exactly once) inside its header; if the
-    header is a frame of its own (PROTO FRAME n ...), the frame gets its new length. A short
-    lean header is rewritten in the long form first (``long_header``), whose strings can be
-    forged one by one; ``test_short_header_*`` forge the short form itself."""
-    data = long_header(data)
+    header is a frame of its own (PROTO FRAME n ...), the frame gets its new length."""
     size = satchel.inspect(data)["header_size"]
     head = data[:size]
     assert head.count(old) == 1, (old, head)
@@ -164,6 +161,22 @@ def test_lean_header_size(protocol):
     assert info["header_size"] <= 96
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_lean_header_names_its_producer_compactly(protocol):
+    """Format 1.4's lean header (92 bytes with the full label), its producer as 'cp311/3495':
+    85 bytes, the same grammar, and read back as the full label."""
+    if sys.implementation.name not in ("cpython", "pypy"):
+        pytest.skip("only CPython and PyPy labels have a compact form")
+    data = closure_stream(protocol=protocol)
+    head = header_of(data)
+    assert len(head) == 92 - len(LABEL) + len(compact(LABEL)) == 85
+    assert head.endswith(producer_field(compact(LABEL)) + pickle.TUPLE + pickle.REDUCE + pickle.POP)
+    assert satchel.inspect(data)["producer"] == LABEL
+    # A standalone header keeps the full label (its own bootstrap's check prints it as is).
+    alone = header_of(closure_stream(protocol=max(protocol, 3), standalone=True))
+    assert producer_field(LABEL) in alone
+
+
 @pytest.mark.parametrize("mode", ["nonportable", "portable"])
 @pytest.mark.parametrize("protocol", [3, 4, 5])
 def test_standalone_header_size(mode, protocol):
@@ -229,6 +242,12 @@ try:
     if sys.argv[1] == "satchel":
         import satchel
         obj = satchel.loads(data)
+    elif sys.argv[1] == "pickle, 1.4.0 check":
+        # What a 1.4.0 receiver (the first with the lean header) has as the lean module's
+        # check: the bootstrap's, check(version, flags, fingerprint, producer), in Python.
+        import satchel, _satchel_boot_1
+        sys.modules[satchel._satchel.LEAN_MODULE_NAME].c = _satchel_boot_1.check
+        obj = pickle.loads(data)
     else:
         obj = pickle.loads(data)
 except Exception as exc:
@@ -284,7 +303,8 @@ def _forge_fingerprint(data, protocol):
 def test_forged_fingerprint_raises_before_the_body(tmp_path, loader, protocol):
     path = tmp_path / "ran"
     data = _forge_fingerprint(side_effect_stream(path, protocol), protocol)
-    data = forge(data, LABEL.encode(), OTHER_LABEL.encode())
+    # A lean header names its producer compactly; a full label there reads as well.
+    data = forge(data, producer_field(compact(LABEL)), producer_field(OTHER_LABEL))
     info = satchel.inspect(data)
     assert info["producer"] == OTHER_LABEL
     assert info["fingerprint"] == OTHER_FINGERPRINT.hex()
@@ -325,103 +345,20 @@ def test_forged_older_minor_still_loads(tmp_path, loader):
     assert printed == ["BODY RAN"] and path.exists()
 
 
-# The short lean header (format 1.4): ``c(packed)``, one 25-byte argument holding the version
-# (3 bytes), the flags, the fingerprint (16 bytes) and the producer (5 bytes). Forged in place.
-
-
-def _short_head(data):
-    """The header of ``data`` and where its packed argument starts (it must be short)."""
-    size = satchel.inspect(data)["header_size"]
-    head = data[:size]
-    opening = head[:2] + b"c" + satchel._satchel.LEAN_MODULE_NAME.encode() + b"\nc\n"
-    assert head.startswith(opening + b"C\x19") and size == len(opening) + 2 + 25 + 3, head
-    return head, len(opening) + 2
-
-
-def _forge_packed(data, at, new):
-    head, start = _short_head(data)
-    head = head[: start + at] + new + head[start + at + len(new) :]
-    return head + data[len(head) :]
-
-
-@pytest.mark.parametrize("protocol", [3, 4, 5])
-def test_short_header_is_written_from_protocol_3(protocol):
-    data = closure_stream(protocol=protocol)
-    head, start = _short_head(data)
-    assert len(head) == 72
-    assert head[start : start + 4] == bytes([*map(int, satchel.FORMAT_VERSION.split(".")), 1])
-    assert head[start + 4 : start + 20] == satchel.FINGERPRINT
-    info = satchel.inspect(data)
-    assert info["producer"] == LABEL and info["format_version"] == satchel.FORMAT_VERSION
-    assert info["fingerprint"] == satchel.FINGERPRINT.hex()
-    assert info["matches_this_interpreter"] is True
-    assert pickle.loads(data)[0](3) == 21 and satchel.loads(data)[0](3) == 21
-    # Protocol 2 has no bytes opcode: the long form.
-    assert satchel.inspect(closure_stream(protocol=2))["header_size"] > 72
-
-
-@pytest.mark.parametrize("loader", ["pickle", "satchel"])
-def test_short_header_forged_fingerprint_raises_before_the_body(tmp_path, loader):
+def test_a_1_4_0_receivers_check_reads_this_lean_header(tmp_path):
+    """The header keeps format 1.4's grammar, so a 1.4.0 receiver (whose lean check is the
+    bootstrap's own, 4 arguments) loads it, or refuses another build's with the compact label."""
     path = tmp_path / "ran"
-    data = _forge_packed(side_effect_stream(path), 4, OTHER_FINGERPRINT)
-    info = satchel.inspect(data)
-    assert info["fingerprint"] == OTHER_FINGERPRINT.hex()
-    assert info["matches_this_interpreter"] is False
-    report, printed = report_of(data, loader)
+    report, printed = report_of(side_effect_stream(path), "pickle, 1.4.0 check")
+    assert report == {"result": 42} and printed == ["BODY RAN"] and path.exists()
+    path.unlink()
+    data = _forge_fingerprint(side_effect_stream(path), 5)
+    report, printed = report_of(data, "pickle, 1.4.0 check")
     assert report.get("interpreter") is True, report
-    assert describe(LABEL) in report["message"]
-    assert "re-dump with mode='portable'" in report["message"]
+    assert (
+        f"stream made by {describe(compact(LABEL))}; this is {describe(LABEL)}" in report["message"]
+    )
     assert printed == [] and not path.exists()
-
-
-@pytest.mark.parametrize("loader", ["pickle", "satchel"])
-def test_short_header_forged_producer_is_named(tmp_path, loader):
-    path = tmp_path / "ran"
-    data = _forge_packed(side_effect_stream(path), 4, OTHER_FINGERPRINT)
-    # CPython 3.12, bytecode 3531 (implementation code 0).
-    data = _forge_packed(data, 20, bytes([0, 3, 12]) + (3531).to_bytes(2, "little"))
-    assert satchel.inspect(data)["producer"] == "CPython 3.12/3531"
-    report, printed = report_of(data, loader)
-    assert "stream made by CPython 3.12 (bytecode 3531)" in report["message"], report
-    assert printed == [] and not path.exists()
-
-
-@pytest.mark.parametrize("loader", ["pickle", "satchel"])
-def test_short_header_forged_newer_minor_raises_incompatible_format(tmp_path, loader):
-    path = tmp_path / "ran"
-    data = _forge_packed(side_effect_stream(path), 0, bytes([1, 99, 0]))
-    assert satchel.inspect(data)["format_version"] == "1.99.0"
-    report, printed = report_of(data, loader)
-    assert report.get("format") is True, report
-    assert "1.99.0" in report["message"]
-    assert printed == [] and not path.exists()
-
-
-@pytest.mark.parametrize("loader", ["pickle", "satchel"])
-def test_short_header_older_minor_still_loads(tmp_path, loader):
-    path = tmp_path / "ran"
-    data = _forge_packed(side_effect_stream(path), 0, bytes([1, 0, 0]))
-    report, printed = report_of(data, loader)
-    assert report == {"result": 42}
-    assert printed == ["BODY RAN"] and path.exists()
-
-
-def test_short_header_unknown_producer_is_refused():
-    data = _forge_packed(closure_stream(), 20, b"\x09")
-    with pytest.raises(satchel.UnpicklingError, match="corrupt satchel header"):
-        satchel.inspect(data)
-    # Plain pickle: this build's stream otherwise, so the check passes without reading it.
-    assert pickle.loads(data)[0](3) == 21
-    with pytest.raises(satchel.UnpicklingError, match="corrupt satchel header"):
-        pickle.loads(_forge_packed(data, 4, OTHER_FINGERPRINT))
-
-
-def test_short_header_check_refuses_a_bad_argument():
-    check = sys.modules[satchel._satchel.LEAN_MODULE_NAME].c
-    with pytest.raises(satchel.UnpicklingError, match="corrupt satchel header"):
-        check(b"short")
-    with pytest.raises(satchel.UnpicklingError, match="corrupt satchel header"):
-        check("1.4.0")
 
 
 def test_future_major_raises_incompatible_format():
@@ -926,7 +863,8 @@ def test_inspect_portable():
 
 def test_inspect_forged_interpreter():
     data = forge(closure_stream(), b"C\x10" + satchel.FINGERPRINT, b"C\x10" + OTHER_FINGERPRINT)
-    data = forge(data, LABEL.encode(), OTHER_LABEL.encode())
+    # A lean header names its producer compactly; a full label there reads as well.
+    data = forge(data, producer_field(compact(LABEL)), producer_field(OTHER_LABEL))
     info = satchel.inspect(data)
     assert info["producer"] == OTHER_LABEL
     assert info["matches_this_interpreter"] is False

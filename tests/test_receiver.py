@@ -14,7 +14,6 @@ import types
 import pytest
 
 import satchel
-from pythons import long_header
 
 LEAN_MODULE = satchel._satchel.LEAN_MODULE_NAME
 NEEDS_SATCHEL = f"ModuleNotFoundError: No module named '{LEAN_MODULE}'"
@@ -129,7 +128,7 @@ def test_standalone_suspended_generator_without_satchel():
 def test_old_lean_header_still_loads():
     """Streams before format 1.4 named ``_satchel_boot_1.check``: still read, by satchel and
     by plain pickle."""
-    data = long_header(lean_stream())
+    data = lean_stream()
     old = data.replace(
         b"c" + LEAN_MODULE.encode() + b"\nc\n", b"c_satchel_boot_1\ncheck\n", 1
     ).replace(b"\x8c\x05" + satchel.FORMAT_VERSION.encode(), b"\x8c\x051.3.0", 1)
@@ -150,7 +149,6 @@ OTHER_FINGERPRINT = hashlib.sha256(b"another interpreter").digest()[:16]
 
 def from_another_interpreter(data):
     """``data`` as if another interpreter build had written it (its fingerprint)."""
-    data = long_header(data)
     fp = b"C\x10" + satchel.FINGERPRINT
     size = satchel.inspect(data)["header_size"]
     assert data[:size].count(fp) == 1

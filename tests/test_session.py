@@ -22,7 +22,7 @@ import pytest
 import pythons
 import satchel
 from conftest import run_script
-from pythons import OTHER_LABEL, describe, long_header
+from pythons import OTHER_LABEL, compact, describe, producer_field
 from satchel import _session
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -871,14 +871,14 @@ def test_load_session_raises_the_fingerprint_error(tmp_path):
     """A lean snapshot whose header names another interpreter build: load_session raises
     IncompatibleInterpreter before anything is built or assigned."""
     path = snapshot_from_file_script(tmp_path)
-    data = long_header(path.read_bytes())
+    data = path.read_bytes()
     header_size = satchel.inspect(data)["header_size"]
     head = data[:header_size]
     mine = b"C\x10" + satchel.FINGERPRINT
     assert head.count(mine) == 1
     other = hashlib.sha256(b"another interpreter").digest()[:16]
-    label = satchel._satchel.LABEL.encode()  # "CPython 3.11/3495" on 3.11
-    head = head.replace(mine, b"C\x10" + other).replace(label, OTHER_LABEL.encode())
+    label = producer_field(compact(satchel._satchel.LABEL))  # "cp311/3495" on 3.11
+    head = head.replace(mine, b"C\x10" + other).replace(label, producer_field(OTHER_LABEL))
     path.write_bytes(head + data[header_size:])
     got = json_out(run_script(FORGED_LOAD, str(path)))
     assert got["message"] == (

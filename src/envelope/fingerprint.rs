@@ -16,19 +16,37 @@ pub struct Fingerprint {
     pub digest: [u8; 16],
     /// "CPython 3.11/3495": implementation, language version, bytecode magic number.
     pub label: String,
-    /// The label in 5 bytes, for the short lean header (envelope/header.rs): implementation
-    /// (0 CPython, 1 PyPy), major, minor, bytecode (u16 LE). None for other implementations.
-    pub compact: Option<[u8; 5]>,
+    /// The label as the lean header writes it (envelope/header.rs): "cp311/3495" for
+    /// "CPython 3.11/3495", "pp311/3495" for PyPy (a wheel's interpreter tag, then the bytecode
+    /// number). None for other implementations and versions whose tag would be ambiguous.
+    pub compact: Option<String>,
 }
 
-/// The implementations a compact label names, by their code (the index).
-pub const COMPACT_IMPLEMENTATIONS: [&str; 2] = ["CPython", "PyPy"];
+/// The implementations a compact label names, by its two-letter tag.
+const COMPACT_IMPLEMENTATIONS: [(&str, &str); 2] = [("cp", "CPython"), ("pp", "PyPy")];
 
-/// The label a compact one stands for, or None when its implementation code is unknown.
-pub fn label_of_compact(c: &[u8; 5]) -> Option<String> {
-    let name = COMPACT_IMPLEMENTATIONS.get(usize::from(c[0]))?;
-    let bytecode = u16::from_le_bytes([c[3], c[4]]);
-    Some(format!("{name} {}.{}/{bytecode}", c[1], c[2]))
+/// The compact label of `display major.minor/bytecode`, when it has one.
+fn compact_of(display: &str, major: u32, minor: u32, bytecode: u16) -> Option<String> {
+    let (tag, _) = COMPACT_IMPLEMENTATIONS
+        .iter()
+        .find(|(_, name)| *name == display)?;
+    (major <= 9).then(|| format!("{tag}{major}{minor}/{bytecode}"))
+}
+
+/// The full label a compact one stands for ("cp311/3495" -> "CPython 3.11/3495"), or None when
+/// `producer` is not one (a full label has a space; labels of other implementations stay full).
+pub fn label_of_compact(producer: &str) -> Option<String> {
+    let (tag, bytecode) = producer.split_once('/')?;
+    let (_, name) = COMPACT_IMPLEMENTATIONS
+        .iter()
+        .find(|(t, _)| tag.starts_with(t))?;
+    let digits = &tag[2..];
+    let (major, minor) = (digits.get(..1)?, digits.get(1..)?);
+    let canonical = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !canonical(major) || !canonical(minor) || !canonical(bytecode) {
+        return None;
+    }
+    Some(format!("{name} {major}.{minor}/{bytecode}"))
 }
 
 static FINGERPRINT: PyOnceLock<Fingerprint> = PyOnceLock::new();
@@ -82,14 +100,7 @@ fn compute(py: Python<'_>) -> PyResult<Fingerprint> {
     };
     let bytecode = u16::from_le_bytes([magic[0], magic[1]]);
     let label = format!("{display} {major}.{minor}/{bytecode}");
-    let code = COMPACT_IMPLEMENTATIONS.iter().position(|n| *n == display);
-    let compact = match (code, u8::try_from(major), u8::try_from(minor)) {
-        (Some(code), Ok(major), Ok(minor)) => {
-            let [lo, hi] = bytecode.to_le_bytes();
-            Some([code as u8, major, minor, lo, hi])
-        }
-        _ => None,
-    };
+    let compact = compact_of(&display, major, minor, bytecode);
     Ok(Fingerprint {
         text,
         digest,

@@ -3,10 +3,8 @@
 //!
 //! ```text
 //! [PROTO p]            protocol >= 2
-//! lean, short form:    GLOBAL '<LEAN_MODULE>'.c  SHORT_BINBYTES packed  TUPLE1 REDUCE POP
-//!                      (protocol >= 3, CPython or PyPy: format 1.4; `Packed` below)
 //! lean:                GLOBAL '<LEAN_MODULE>'.c  MARK version flags fingerprint producer TUPLE
-//!                      REDUCE POP
+//!                      REDUCE POP    (producer compact: "cp311/3495", fingerprint.rs)
 //! standalone:          GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
 //!                      GLOBAL _satchel_boot_1.check  MARK ... (as above)
 //! ```
@@ -52,60 +50,6 @@ const BINBYTES: u8 = b'B';
 const BINBYTES8: u8 = 0x8e;
 const BININT1: u8 = b'K';
 const INT: u8 = b'I';
-
-/// A short lean header's one argument (format 1.4): what the long form says in four, in
-/// `PACKED_LEN` bytes: version (major, minor, patch), flags, the 16-byte fingerprint, and the
-/// producer as implementation code (0 CPython, 1 PyPy), language major, minor and bytecode
-/// number (u16 LE). It saves 20 of the long form's 92 bytes, and its check reads no strings.
-pub struct Packed {
-    pub version: [u8; 3],
-    pub flags: u8,
-    pub fingerprint: [u8; 16],
-    pub producer: [u8; 5],
-}
-
-pub const PACKED_LEN: usize = 25;
-
-impl Packed {
-    pub fn unpack(b: &[u8]) -> Option<Packed> {
-        if b.len() != PACKED_LEN {
-            return None;
-        }
-        let mut p = Packed {
-            version: [b[0], b[1], b[2]],
-            flags: b[3],
-            fingerprint: [0; 16],
-            producer: [0; 5],
-        };
-        p.fingerprint.copy_from_slice(&b[4..20]);
-        p.producer.copy_from_slice(&b[20..25]);
-        Some(p)
-    }
-
-    pub fn version_text(&self) -> String {
-        let [a, b, c] = self.version;
-        format!("{a}.{b}.{c}")
-    }
-
-    /// The producer label, or None for an implementation code this reader does not know.
-    pub fn label(&self) -> Option<String> {
-        label_of_compact(&self.producer)
-    }
-}
-
-/// A version as the short form packs it: "1.4.0" -> [1, 4, 0], canonical decimal only.
-pub fn pack_version(version: &str) -> Option<[u8; 3]> {
-    let mut out = [0u8; 3];
-    let mut parts = version.split('.');
-    for slot in &mut out {
-        let part = parts.next()?;
-        if part.is_empty() || (part.len() > 1 && part.starts_with('0')) {
-            return None;
-        }
-        *slot = part.parse().ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
 
 /// What the header of a stream says.
 #[derive(Debug, Clone)]
@@ -230,21 +174,6 @@ pub fn build(
         out: Vec::with_capacity(128),
         protocol,
     };
-    // The short form: a lean header from protocol 3 on (SHORT_BINBYTES), on an interpreter
-    // whose label packs (CPython, PyPy), for a version that packs.
-    if let (None, true, Some(producer), Some(v)) =
-        (standalone, protocol >= 3, fp.compact, pack_version(version))
-    {
-        w.out.extend_from_slice(&[PROTO, protocol]);
-        w.out.extend_from_slice(LEAN_GLOBAL);
-        w.out.extend_from_slice(&[SHORT_BINBYTES, PACKED_LEN as u8]);
-        w.out.extend_from_slice(&v);
-        w.out.push(flags);
-        w.out.extend_from_slice(&fp.digest);
-        w.out.extend_from_slice(&producer);
-        w.out.extend_from_slice(&[TUPLE1, REDUCE, POP]);
-        return w.out;
-    }
     if let Some(blob) = standalone {
         w.global("builtins", "exec");
         w.out.push(MARK);
@@ -274,7 +203,14 @@ pub fn build(
         let hex: String = fp.digest.iter().map(|b| format!("{b:02x}")).collect();
         w.str(&hex);
     }
-    w.str(&fp.label);
+    // A lean header names its producer compactly where it can (7 of its bytes): every 1.4
+    // reader passes the label through to its mismatch message, and this one expands it
+    // (`parse`, `unwrap::lean_check`). A standalone header keeps the full label, which its own
+    // bootstrap's check prints as it is.
+    match (&fp.compact, standalone) {
+        (Some(compact), None) => w.str(compact),
+        _ => w.str(&fp.label),
+    }
     w.out.push(TUPLE);
     w.out.push(REDUCE);
     w.out.push(POP);
@@ -518,43 +454,6 @@ fn standalone_block(r: &mut Reader<'_>) -> Result<(usize, (String, String)), Par
     r.global().map(|g| (n, g))
 }
 
-/// The long form's arguments, after its global: version, flags, fingerprint, producer, and
-/// whether the fingerprint was hex text.
-fn long_arguments(
-    r: &mut Reader<'_>,
-    data: &[u8],
-) -> Result<(String, u8, Vec<u8>, String, bool), ParseError> {
-    r.expect(MARK, "MARK")?;
-    let version = r.str()?;
-    let flags = r.int()?;
-    let fingerprint_is_text = !matches!(r.peek(), Some(SHORT_BINBYTES) | Some(BINBYTES));
-    let fingerprint = match r.peek() {
-        Some(SHORT_BINBYTES) | Some(BINBYTES) => {
-            let (start, n) = r.bytes()?;
-            data[start..start + n].to_vec()
-        }
-        _ => {
-            let hex = r.str()?;
-            match (0..hex.len())
-                .step_by(2)
-                .map(|i| {
-                    hex.get(i..i + 2)
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                })
-                .collect::<Option<Vec<u8>>>()
-            {
-                Some(v) => v,
-                None => return r.err("bad fingerprint"),
-            }
-        }
-    };
-    let producer = r.str()?;
-    for (op, what) in [(TUPLE, "TUPLE"), (REDUCE, "REDUCE"), (POP, "POP")] {
-        r.expect(op, what)?;
-    }
-    Ok((version, flags, fingerprint, producer, fingerprint_is_text))
-}
-
 /// Read the header of `data` without running anything.
 pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     let mut r = Reader { data, pos: 0 };
@@ -583,21 +482,10 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     let cut_short = opening
         .iter()
         .any(|o| rest.len() < o.len() && o.starts_with(rest));
-    let mut short = None;
     if rest.starts_with(LEAN_GLOBAL) {
         // The common case, a lean header (format 1.4+): its module stands for the bootstrap of
         // format major 1.
         r.pos += LEAN_GLOBAL.len();
-        if r.peek() == Some(SHORT_BINBYTES) {
-            let (start, n) = r.bytes()?;
-            let Some(p) = Packed::unpack(&data[start..start + n]) else {
-                return r.err("bad short header");
-            };
-            for (op, what) in [(TUPLE1, "TUPLE1"), (REDUCE, "REDUCE"), (POP, "POP")] {
-                r.expect(op, what)?;
-            }
-            short = Some(p);
-        }
     } else {
         let (module, name) = match r.global() {
             Ok(g) => g,
@@ -637,19 +525,36 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
             return r.err("expected the header check");
         }
     }
-    let (version, flags, fingerprint, producer, fingerprint_is_text) = match short {
-        Some(p) => match p.label() {
-            Some(label) => (
-                p.version_text(),
-                p.flags,
-                p.fingerprint.to_vec(),
-                label,
-                false,
-            ),
-            None => return r.err("bad producer in the short header"),
-        },
-        None => long_arguments(&mut r, data)?,
+    r.expect(MARK, "MARK")?;
+    let version = r.str()?;
+    let flags = r.int()?;
+    let fingerprint_is_text = !matches!(r.peek(), Some(SHORT_BINBYTES) | Some(BINBYTES));
+    let fingerprint = match r.peek() {
+        Some(SHORT_BINBYTES) | Some(BINBYTES) => {
+            let (start, n) = r.bytes()?;
+            data[start..start + n].to_vec()
+        }
+        _ => {
+            let hex = r.str()?;
+            match (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+            {
+                Some(v) => v,
+                None => return r.err("bad fingerprint"),
+            }
+        }
     };
+    let producer = r.str()?;
+    // A compact label (a lean header's, "cp311/3495") stands for the full one.
+    let producer = label_of_compact(&producer).unwrap_or(producer);
+    for (op, what) in [(TUPLE, "TUPLE"), (REDUCE, "REDUCE"), (POP, "POP")] {
+        r.expect(op, what)?;
+    }
     let header_len = r.pos;
     let mut compressed = None;
     let mut buffers = Vec::new();
@@ -715,7 +620,7 @@ mod tests {
             text: String::new(),
             digest: [7; 16],
             label: "CPython 3.11/3495".into(),
-            compact: Some([0, 3, 11, 0xa7, 0x0d]),
+            compact: Some("cp311/3495".into()),
         }
     }
 
@@ -737,24 +642,64 @@ mod tests {
     }
 
     #[test]
-    fn the_short_form_from_protocol_3_the_long_one_below() {
+    fn the_lean_header_names_its_producer_compactly() {
+        // 92 bytes with the full label (main's 1.4 header), 85 with the compact one.
         for protocol in 2..=5 {
             let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
-            let short = h[2 + LEAN_GLOBAL.len()] == SHORT_BINBYTES;
-            assert_eq!(short, protocol >= 3, "protocol {protocol}");
-            assert_eq!(h.len(), if short { 72 } else { 92 });
+            assert_eq!(h.len(), 85, "protocol {protocol}");
+            let tail = [
+                &[SHORT_BINUNICODE, 10][..],
+                b"cp311/3495",
+                &[TUPLE, REDUCE, POP],
+            ]
+            .concat();
+            assert!(h.ends_with(&tail));
         }
-        // An implementation without a compact label gets the long form.
+        // An implementation without a compact label writes its full one.
         let mut other = fp();
         other.compact = None;
         let h = build(5, FLAG_NONPORTABLE, "1.4.0", &other, None);
-        assert_eq!(h[2 + LEAN_GLOBAL.len()], MARK);
+        assert_eq!(h.len(), 92);
+        let mut stream = h;
+        stream.extend_from_slice(b"\x80\x05N.");
+        assert_eq!(
+            parse(&stream).ok().expect("parses").producer,
+            "CPython 3.11/3495"
+        );
+        // A standalone header keeps the full label: its own bootstrap's check prints it as is.
+        let h = build(
+            5,
+            FLAG_NONPORTABLE | FLAG_STANDALONE,
+            "1.4.0",
+            &fp(),
+            Some(b"blob"),
+        );
+        assert!(h.windows(17).any(|w| w == b"CPython 3.11/3495"));
+    }
+
+    #[test]
+    fn compact_labels_expand_and_nothing_else_does() {
+        assert_eq!(label_of_compact("cp311/3495").unwrap(), "CPython 3.11/3495");
+        assert_eq!(label_of_compact("cp39/3425").unwrap(), "CPython 3.9/3425");
+        assert_eq!(label_of_compact("pp311/3495").unwrap(), "PyPy 3.11/3495");
+        for full in [
+            "CPython 3.11/3495",
+            "graalpy 3.11/3495",
+            "cp3/1",
+            "cpx11/3",
+            "cp311/",
+            "",
+        ] {
+            assert_eq!(label_of_compact(full), None, "{full}");
+        }
     }
 
     #[test]
     fn headers_before_format_1_4_still_parse() {
-        // The long form (what every stream before 1.4 has), as protocol 2 writes it.
-        let h = build(2, FLAG_NONPORTABLE, "1.3.0", &fp(), None);
+        // Streams before 1.4 have the full label.
+        let mut full = fp();
+        full.compact = None;
+        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &full, None);
         let old_global = b"c_satchel_boot_1\ncheck\n";
         let mut old = h[..2].to_vec();
         old.extend_from_slice(old_global);
@@ -762,6 +707,7 @@ mod tests {
         old.extend_from_slice(b"\x80\x05N.");
         let parsed = parse(&old).ok().expect("an old lean header parses");
         assert_eq!(parsed.version, "1.3.0");
+        assert_eq!(parsed.producer, "CPython 3.11/3495");
     }
 
     #[test]

@@ -176,63 +176,56 @@ fn loads_body<'py>(
     load(body, None)
 }
 
-/// The lean header's check (`c` of `wire::LEAN_MODULE`), which plain `pickle.loads` calls:
-/// `c(packed)` for the short form (`header::Packed`), `c(version, flags, fingerprint,
-/// producer)` for the long one. The common case (this version, and for bytecode this very
-/// build) is decided here without a Python frame; everything else is the bootstrap's `check`,
-/// whose errors (IncompatibleFormat, IncompatibleInterpreter) name both sides.
+/// The lean header's check (`c` of `wire::LEAN_MODULE`), which plain `pickle.loads` calls with
+/// the header's `(version, flags, fingerprint, producer)`, as it calls the bootstrap's `check`.
+/// The common case (this version, and for bytecode this very build) is decided here without a
+/// Python frame; everything else is the bootstrap's `check`, with the producer's compact label
+/// expanded, whose errors (IncompatibleFormat, IncompatibleInterpreter) name both sides.
 #[pyfunction]
-#[pyo3(signature = (version, flags=None, fingerprint=None, producer=None))]
 pub fn lean_check<'py>(
     version: &Bound<'py, PyAny>,
-    flags: Option<&Bound<'py, PyAny>>,
-    fingerprint: Option<&Bound<'py, PyAny>>,
-    producer: Option<&Bound<'py, PyAny>>,
+    flags: &Bound<'py, PyAny>,
+    fingerprint: &Bound<'py, PyAny>,
+    producer: &Bound<'py, PyAny>,
 ) -> PyResult<()> {
     let py = version.py();
     crate::error::catch_panic(py, true, || {
-        // Looked up only off the common path.
-        let check = || {
-            crate::bootstrap::boot(py)
-                .module
-                .bind(py)
-                .getattr(pyo3::intern!(py, "check"))
-        };
-        if let (Some(flags), Some(fp), Some(producer)) = (flags, fingerprint, producer) {
-            check()?.call1((version, flags, fp, producer))?;
+        let boot = crate::bootstrap::boot(py);
+        let common = version
+            .cast::<PyString>()
+            .is_ok_and(|v| v.to_str().is_ok_and(|v| v == crate::wire::FORMAT_VERSION))
+            && match flags.extract::<u8>() {
+                Ok(f) if f & header::FLAG_NONPORTABLE == 0 => true,
+                // The bootstrap's FINGERPRINT (equal to fingerprint::fingerprint,
+                // tests/test_envelope.py), read from its module as its `check` reads it.
+                Ok(_) => fingerprint.cast::<PyBytes>().is_ok_and(|fp| {
+                    boot.globals
+                        .bind(py)
+                        .cast::<PyDict>()
+                        .ok()
+                        .and_then(|g| g.get_item(pyo3::intern!(py, "FINGERPRINT")).ok().flatten())
+                        .is_some_and(|ours| {
+                            ours.cast::<PyBytes>()
+                                .is_ok_and(|ours| ours.as_bytes() == fp.as_bytes())
+                        })
+                }),
+                Err(_) => false,
+            };
+        if common {
             return Ok(());
         }
-        let packed = match (flags, version.cast::<PyBytes>()) {
-            (None, Ok(b)) => header::Packed::unpack(b.as_bytes()),
-            _ => None,
+        let label = producer
+            .cast::<PyString>()
+            .ok()
+            .and_then(|p| p.to_str().ok().and_then(fingerprint::label_of_compact));
+        let producer = match label {
+            Some(label) => PyString::new(py, &label).into_any(),
+            None => producer.clone(),
         };
-        let corrupt = |reason: &str| {
-            Error::CorruptHeader {
-                reason: reason.into(),
-            }
-            .into_pyerr(py)
-        };
-        let p = packed.ok_or_else(|| corrupt("the check's argument is not a short header"))?;
-        // The bootstrap's FINGERPRINT (equal to fingerprint::fingerprint, tests/test_envelope.py),
-        // read from its module as its `check` reads it.
-        let same_build = p.flags & header::FLAG_NONPORTABLE == 0
-            || crate::bootstrap::boot(py)
-                .globals
-                .bind(py)
-                .cast::<PyDict>()?
-                .get_item(pyo3::intern!(py, "FINGERPRINT"))?
-                .is_some_and(|fp| {
-                    fp.cast::<PyBytes>()
-                        .is_ok_and(|b| b.as_bytes() == p.fingerprint.as_slice())
-                });
-        if header::pack_version(crate::wire::FORMAT_VERSION) == Some(p.version) && same_build {
-            return Ok(());
-        }
-        let label = p
-            .label()
-            .ok_or_else(|| corrupt("unknown producer in the short header"))?;
-        let fp = PyBytes::new(py, &p.fingerprint);
-        check()?.call1((p.version_text(), p.flags, fp, label))?;
+        boot.module
+            .bind(py)
+            .getattr(pyo3::intern!(py, "check"))?
+            .call1((version, flags, fingerprint, producer))?;
         Ok(())
     })
 }
