@@ -228,7 +228,7 @@ fn install_lean(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         "satchel's lean stream header calls `c` (the bootstrap's check) here; a receiver \
          without satchel fails to import this module, and its name tells why.",
     )?;
-    // Rust, not the bootstrap's check: it reads the short header without a Python frame
+    // Rust, not the bootstrap's check: it decides the common case without a Python frame
     // (envelope/unwrap.rs), and hands everything but the common case to that check.
     let check = pyo3::wrap_pyfunction!(crate::envelope::unwrap::lean_check, py)?;
     module.setattr(crate::envelope::header::LEAN_CHECK, check)?;

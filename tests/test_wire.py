@@ -20,8 +20,8 @@ def test_format_version_and_names_agree():
     assert WIRE["BOOT_MODULE"] == _satchel.BOOTSTRAP_MODULE_NAME == BOOT.__name__
     assert sys.modules[WIRE["BOOT_MODULE"]] is BOOT
     assert WIRE["LEAN_MODULE"] == _satchel.LEAN_MODULE_NAME
-    # The lean check is satchel's (Rust: it reads the short header); it defers to BOOT.check
-    # for everything but the common case (tests/test_envelope.py, the short header).
+    # The lean check is satchel's (Rust: it decides the common case without a Python frame);
+    # it defers to BOOT.check for everything else (tests/test_envelope.py).
     assert callable(sys.modules[WIRE["LEAN_MODULE"]].c)
 
 
