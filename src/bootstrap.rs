@@ -3,7 +3,9 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyModule, PyTuple};
+use rustc_hash::FxHashMap;
+use std::sync::Mutex;
 
 use crate::typeref::typerefs;
 use crate::wire::{BOOT_MODULE, FORMAT_VERSION, LEAN_MODULE};
@@ -49,7 +51,7 @@ macro_rules! constructors {
         impl Boot {
             fn load(py: Python<'_>) -> PyResult<Self> {
                 let module = install(py)?;
-                let lean = install_lean(py, &module)?;
+                let lean = install_lean(py)?;
                 Ok(Boot {
                     $($name: module.getattr(stringify!($name))?.unbind(),)*
                     lean: lean.unbind(),
@@ -150,7 +152,56 @@ fn install(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         .cast_into::<PyDict>()?
         .set_item(&filename, entry)?;
     module.setattr("_satchel_installed", true)?;
+    // bytecode.py's `_code` (every nonportable function's code object), with its cache in Rust:
+    // the same lookups, hashed with FxHash instead of siphash over the marshal bytes (a sixth
+    // of a task's load). A loader that runs the source again restores the Python one.
+    module.setattr("_code", pyo3::wrap_pyfunction!(code_of, py)?)?;
     Ok(module)
+}
+
+/// Code objects by their marshal bytes.
+type CodeCache = FxHashMap<Box<[u8]>, Py<PyAny>>;
+
+/// bytecode.py's `_CODE_CACHE` (same bound), made on first use.
+static CODE_CACHE: Mutex<Option<CodeCache>> = Mutex::new(None);
+const CODE_CACHE_SIZE: usize = 1024;
+
+/// `_code(code)`: `code` itself unless it is bytes; else the code object those marshal bytes
+/// hold, unmarshalled once per process while the cache keeps it (bytecode.py's `_code`).
+#[pyfunction]
+#[pyo3(name = "_code")]
+fn code_of<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    let Ok(bytes) = code.cast_exact::<PyBytes>() else {
+        return Ok(code.clone());
+    };
+    let key = bytes.as_bytes();
+    let cached = CODE_CACHE
+        .lock()
+        .expect("code cache lock")
+        .as_ref()
+        .and_then(|m| m.get(key).map(|c| c.clone_ref(py)));
+    if let Some(c) = cached {
+        return Ok(c.into_bound(py));
+    }
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let loads = LOADS.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("marshal")?.getattr("loads")?.unbind())
+    })?;
+    let loaded = loads.bind(py).call1((bytes,))?;
+    let evicted = {
+        let mut guard = CODE_CACHE.lock().expect("code cache lock");
+        let map = guard.get_or_insert_with(FxHashMap::default);
+        let evicted = if map.len() >= CODE_CACHE_SIZE {
+            std::mem::take(map)
+        } else {
+            FxHashMap::default()
+        };
+        map.insert(key.into(), loaded.clone().unbind());
+        evicted
+    };
+    drop(evicted); // released outside the lock
+    Ok(loaded)
 }
 
 /// A module spec whose `_initializing` is False: the import machinery checks it on every
@@ -166,13 +217,10 @@ fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>, name: &str) -> PyResul
     module.setattr("__spec__", spec)
 }
 
-/// The module a lean header names (`wire::LEAN_MODULE`): the bootstrap's `check` as `c`, in
+/// The module a lean header names (`wire::LEAN_MODULE`): its check as `c`, in
 /// `sys.modules` so that `pickle.loads` finds it without a file system lookup. Its name is what
 /// a receiver without satchel reads in its `ModuleNotFoundError`.
-fn install_lean<'py>(
-    py: Python<'py>,
-    boot: &Bound<'py, PyModule>,
-) -> PyResult<Bound<'py, PyModule>> {
+fn install_lean(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let name = LEAN_MODULE;
     let module = PyModule::new(py, name)?;
     module.setattr(
@@ -180,7 +228,10 @@ fn install_lean<'py>(
         "satchel's lean stream header calls `c` (the bootstrap's check) here; a receiver \
          without satchel fails to import this module, and its name tells why.",
     )?;
-    module.setattr(crate::envelope::header::LEAN_CHECK, boot.getattr("check")?)?;
+    // Rust, not the bootstrap's check: it decides the common case without a Python frame
+    // (envelope/unwrap.rs), and hands everything but the common case to that check.
+    let check = pyo3::wrap_pyfunction!(crate::envelope::unwrap::lean_check, py)?;
+    module.setattr(crate::envelope::header::LEAN_CHECK, check)?;
     set_spec(py, &module, name)?;
     typerefs(py).sys_modules.bind(py).set_item(name, &module)?;
     Ok(module)

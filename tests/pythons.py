@@ -99,3 +99,17 @@ def describe(label):
     """How the bootstrap names an interpreter in its messages: 'CPython 3.11 (bytecode 3495)'."""
     name, _, bytecode = label.partition("/")
     return f"{name} (bytecode {bytecode})"
+
+
+def compact(label):
+    """A producer label as a lean header writes it (format 1.4): 'CPython 3.11/3495' ->
+    'cp311/3495', 'PyPy 3.11/3495' -> 'pp311/3495' (src/envelope/fingerprint.rs)."""
+    name, _, rest = label.partition(" ")
+    version, _, bytecode = rest.partition("/")
+    major, minor = version.split(".")
+    return f"{ {'CPython': 'cp', 'PyPy': 'pp'}[name] }{major}{minor}/{bytecode}"
+
+
+def producer_field(label):
+    """A header's producer argument from protocol 2 on (SHORT_BINUNICODE)."""
+    return b"\x8c" + bytes([len(label)]) + label.encode()

@@ -24,7 +24,7 @@ import _satchel_boot_1
 import pythons
 import satchel
 from conftest import child_eval_bytes, run_script
-from pythons import OTHER_LABEL, describe
+from pythons import OTHER_LABEL, compact, describe, producer_field
 
 MiB = 1 << 20
 LABEL = satchel._satchel.LABEL  # "CPython 3.11/3495" on 3.11
@@ -161,6 +161,22 @@ def test_lean_header_size(protocol):
     assert info["header_size"] <= 96
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_lean_header_names_its_producer_compactly(protocol):
+    """Format 1.4's lean header (92 bytes with the full label), its producer as 'cp311/3495':
+    85 bytes, the same grammar, and read back as the full label."""
+    if sys.implementation.name not in ("cpython", "pypy"):
+        pytest.skip("only CPython and PyPy labels have a compact form")
+    data = closure_stream(protocol=protocol)
+    head = header_of(data)
+    assert len(head) == 92 - len(LABEL) + len(compact(LABEL)) == 85
+    assert head.endswith(producer_field(compact(LABEL)) + pickle.TUPLE + pickle.REDUCE + pickle.POP)
+    assert satchel.inspect(data)["producer"] == LABEL
+    # A standalone header keeps the full label (its own bootstrap's check prints it as is).
+    alone = header_of(closure_stream(protocol=max(protocol, 3), standalone=True))
+    assert producer_field(LABEL) in alone
+
+
 @pytest.mark.parametrize("mode", ["nonportable", "portable"])
 @pytest.mark.parametrize("protocol", [3, 4, 5])
 def test_standalone_header_size(mode, protocol):
@@ -226,6 +242,12 @@ try:
     if sys.argv[1] == "satchel":
         import satchel
         obj = satchel.loads(data)
+    elif sys.argv[1] == "pickle, 1.4.0 check":
+        # What a 1.4.0 receiver (the first with the lean header) has as the lean module's
+        # check: the bootstrap's, check(version, flags, fingerprint, producer), in Python.
+        import satchel, _satchel_boot_1
+        sys.modules[satchel._satchel.LEAN_MODULE_NAME].c = _satchel_boot_1.check
+        obj = pickle.loads(data)
     else:
         obj = pickle.loads(data)
 except Exception as exc:
@@ -281,7 +303,8 @@ def _forge_fingerprint(data, protocol):
 def test_forged_fingerprint_raises_before_the_body(tmp_path, loader, protocol):
     path = tmp_path / "ran"
     data = _forge_fingerprint(side_effect_stream(path, protocol), protocol)
-    data = forge(data, LABEL.encode(), OTHER_LABEL.encode())
+    # A lean header names its producer compactly; a full label there reads as well.
+    data = forge(data, producer_field(compact(LABEL)), producer_field(OTHER_LABEL))
     info = satchel.inspect(data)
     assert info["producer"] == OTHER_LABEL
     assert info["fingerprint"] == OTHER_FINGERPRINT.hex()
@@ -320,6 +343,22 @@ def test_forged_older_minor_still_loads(tmp_path, loader):
     report, printed = report_of(data, loader)
     assert report == {"result": 42}
     assert printed == ["BODY RAN"] and path.exists()
+
+
+def test_a_1_4_0_receivers_check_reads_this_lean_header(tmp_path):
+    """The header keeps format 1.4's grammar, so a 1.4.0 receiver (whose lean check is the
+    bootstrap's own, 4 arguments) loads it, or refuses another build's with the compact label."""
+    path = tmp_path / "ran"
+    report, printed = report_of(side_effect_stream(path), "pickle, 1.4.0 check")
+    assert report == {"result": 42} and printed == ["BODY RAN"] and path.exists()
+    path.unlink()
+    data = _forge_fingerprint(side_effect_stream(path), 5)
+    report, printed = report_of(data, "pickle, 1.4.0 check")
+    assert report.get("interpreter") is True, report
+    assert (
+        f"stream made by {describe(compact(LABEL))}; this is {describe(LABEL)}" in report["message"]
+    )
+    assert printed == [] and not path.exists()
 
 
 def test_future_major_raises_incompatible_format():
@@ -824,7 +863,8 @@ def test_inspect_portable():
 
 def test_inspect_forged_interpreter():
     data = forge(closure_stream(), b"C\x10" + satchel.FINGERPRINT, b"C\x10" + OTHER_FINGERPRINT)
-    data = forge(data, LABEL.encode(), OTHER_LABEL.encode())
+    # A lean header names its producer compactly; a full label there reads as well.
+    data = forge(data, producer_field(compact(LABEL)), producer_field(OTHER_LABEL))
     info = satchel.inspect(data)
     assert info["producer"] == OTHER_LABEL
     assert info["matches_this_interpreter"] is False

@@ -22,7 +22,7 @@ import pytest
 import pythons
 import satchel
 from conftest import LIVE_GENERATORS, run_script
-from pythons import OTHER_LABEL, describe
+from pythons import OTHER_LABEL, compact, describe, producer_field
 from satchel import _session
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -883,8 +883,8 @@ def test_load_session_raises_the_fingerprint_error(tmp_path):
     mine = b"C\x10" + satchel.FINGERPRINT
     assert head.count(mine) == 1
     other = hashlib.sha256(b"another interpreter").digest()[:16]
-    label = satchel._satchel.LABEL.encode()  # "CPython 3.11/3495" on 3.11
-    head = head.replace(mine, b"C\x10" + other).replace(label, OTHER_LABEL.encode())
+    label = producer_field(compact(satchel._satchel.LABEL))  # "cp311/3495" on 3.11
+    head = head.replace(mine, b"C\x10" + other).replace(label, producer_field(OTHER_LABEL))
     path.write_bytes(head + data[header_size:])
     got = json_out(run_script(FORGED_LOAD, str(path)))
     assert got["message"] == (

@@ -20,7 +20,9 @@ def test_format_version_and_names_agree():
     assert WIRE["BOOT_MODULE"] == _satchel.BOOTSTRAP_MODULE_NAME == BOOT.__name__
     assert sys.modules[WIRE["BOOT_MODULE"]] is BOOT
     assert WIRE["LEAN_MODULE"] == _satchel.LEAN_MODULE_NAME
-    assert sys.modules[WIRE["LEAN_MODULE"]].c is BOOT.check
+    # The lean check is satchel's (Rust: it decides the common case without a Python frame);
+    # it defers to BOOT.check for everything else (tests/test_envelope.py).
+    assert callable(sys.modules[WIRE["LEAN_MODULE"]].c)
 
 
 def test_flags_agree_with_the_bootstrap():

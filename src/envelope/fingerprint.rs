@@ -16,6 +16,37 @@ pub struct Fingerprint {
     pub digest: [u8; 16],
     /// "CPython 3.11/3495": implementation, language version, bytecode magic number.
     pub label: String,
+    /// The label as the lean header writes it (envelope/header.rs): "cp311/3495" for
+    /// "CPython 3.11/3495", "pp311/3495" for PyPy (a wheel's interpreter tag, then the bytecode
+    /// number). None for other implementations and versions whose tag would be ambiguous.
+    pub compact: Option<String>,
+}
+
+/// The implementations a compact label names, by its two-letter tag.
+const COMPACT_IMPLEMENTATIONS: [(&str, &str); 2] = [("cp", "CPython"), ("pp", "PyPy")];
+
+/// The compact label of `display major.minor/bytecode`, when it has one.
+fn compact_of(display: &str, major: u32, minor: u32, bytecode: u16) -> Option<String> {
+    let (tag, _) = COMPACT_IMPLEMENTATIONS
+        .iter()
+        .find(|(_, name)| *name == display)?;
+    (major <= 9).then(|| format!("{tag}{major}{minor}/{bytecode}"))
+}
+
+/// The full label a compact one stands for ("cp311/3495" -> "CPython 3.11/3495"), or None when
+/// `producer` is not one (a full label has a space; labels of other implementations stay full).
+pub fn label_of_compact(producer: &str) -> Option<String> {
+    let (tag, bytecode) = producer.split_once('/')?;
+    let (_, name) = COMPACT_IMPLEMENTATIONS
+        .iter()
+        .find(|(t, _)| tag.starts_with(t))?;
+    let digits = &tag[2..];
+    let (major, minor) = (digits.get(..1)?, digits.get(1..)?);
+    let canonical = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !canonical(major) || !canonical(minor) || !canonical(bytecode) {
+        return None;
+    }
+    Some(format!("{name} {major}.{minor}/{bytecode}"))
 }
 
 static FINGERPRINT: PyOnceLock<Fingerprint> = PyOnceLock::new();
@@ -69,9 +100,11 @@ fn compute(py: Python<'_>) -> PyResult<Fingerprint> {
     };
     let bytecode = u16::from_le_bytes([magic[0], magic[1]]);
     let label = format!("{display} {major}.{minor}/{bytecode}");
+    let compact = compact_of(&display, major, minor, bytecode);
     Ok(Fingerprint {
         text,
         digest,
         label,
+        compact,
     })
 }

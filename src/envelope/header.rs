@@ -4,7 +4,7 @@
 //! ```text
 //! [PROTO p]            protocol >= 2
 //! lean:                GLOBAL '<LEAN_MODULE>'.c  MARK version flags fingerprint producer TUPLE
-//!                      REDUCE POP
+//!                      REDUCE POP    (producer compact: "cp311/3495", fingerprint.rs)
 //! standalone:          GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
 //!                      GLOBAL _satchel_boot_1.check  MARK ... (as above)
 //! ```
@@ -16,7 +16,7 @@
 //! MARK frame (MARK flags itemsize chunk... TUPLE)... TUPLE REDUCE STOP`;
 //! an uncompressed one with the body (PROTO ... STOP).
 
-use crate::envelope::fingerprint::Fingerprint;
+use crate::envelope::fingerprint::{label_of_compact, Fingerprint};
 
 use crate::wire::{BOOT_MODULE, LEAN_MODULE};
 pub use crate::wire::{
@@ -203,7 +203,14 @@ pub fn build(
         let hex: String = fp.digest.iter().map(|b| format!("{b:02x}")).collect();
         w.str(&hex);
     }
-    w.str(&fp.label);
+    // A lean header names its producer compactly where it can (7 of its bytes): every 1.4
+    // reader passes the label through to its mismatch message, and this one expands it
+    // (`parse`, `unwrap::lean_check`). A standalone header keeps the full label, which its own
+    // bootstrap's check prints as it is.
+    match (&fp.compact, standalone) {
+        (Some(compact), None) => w.str(compact),
+        _ => w.str(&fp.label),
+    }
     w.out.push(TUPLE);
     w.out.push(REDUCE);
     w.out.push(POP);
@@ -543,6 +550,8 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         }
     };
     let producer = r.str()?;
+    // A compact label (a lean header's, "cp311/3495") stands for the full one.
+    let producer = label_of_compact(&producer).unwrap_or(producer);
     for (op, what) in [(TUPLE, "TUPLE"), (REDUCE, "REDUCE"), (POP, "POP")] {
         r.expect(op, what)?;
     }
@@ -611,6 +620,7 @@ mod tests {
             text: String::new(),
             digest: [7; 16],
             label: "CPython 3.11/3495".into(),
+            compact: Some("cp311/3495".into()),
         }
     }
 
@@ -632,8 +642,64 @@ mod tests {
     }
 
     #[test]
+    fn the_lean_header_names_its_producer_compactly() {
+        // 92 bytes with the full label (main's 1.4 header), 85 with the compact one.
+        for protocol in 2..=5 {
+            let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+            assert_eq!(h.len(), 85, "protocol {protocol}");
+            let tail = [
+                &[SHORT_BINUNICODE, 10][..],
+                b"cp311/3495",
+                &[TUPLE, REDUCE, POP],
+            ]
+            .concat();
+            assert!(h.ends_with(&tail));
+        }
+        // An implementation without a compact label writes its full one.
+        let mut other = fp();
+        other.compact = None;
+        let h = build(5, FLAG_NONPORTABLE, "1.4.0", &other, None);
+        assert_eq!(h.len(), 92);
+        let mut stream = h;
+        stream.extend_from_slice(b"\x80\x05N.");
+        assert_eq!(
+            parse(&stream).ok().expect("parses").producer,
+            "CPython 3.11/3495"
+        );
+        // A standalone header keeps the full label: its own bootstrap's check prints it as is.
+        let h = build(
+            5,
+            FLAG_NONPORTABLE | FLAG_STANDALONE,
+            "1.4.0",
+            &fp(),
+            Some(b"blob"),
+        );
+        assert!(h.windows(17).any(|w| w == b"CPython 3.11/3495"));
+    }
+
+    #[test]
+    fn compact_labels_expand_and_nothing_else_does() {
+        assert_eq!(label_of_compact("cp311/3495").unwrap(), "CPython 3.11/3495");
+        assert_eq!(label_of_compact("cp39/3425").unwrap(), "CPython 3.9/3425");
+        assert_eq!(label_of_compact("pp311/3495").unwrap(), "PyPy 3.11/3495");
+        for full in [
+            "CPython 3.11/3495",
+            "graalpy 3.11/3495",
+            "cp3/1",
+            "cpx11/3",
+            "cp311/",
+            "",
+        ] {
+            assert_eq!(label_of_compact(full), None, "{full}");
+        }
+    }
+
+    #[test]
     fn headers_before_format_1_4_still_parse() {
-        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &fp(), None);
+        // Streams before 1.4 have the full label.
+        let mut full = fp();
+        full.compact = None;
+        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &full, None);
         let old_global = b"c_satchel_boot_1\ncheck\n";
         let mut old = h[..2].to_vec();
         old.extend_from_slice(old_global);
@@ -641,6 +707,7 @@ mod tests {
         old.extend_from_slice(b"\x80\x05N.");
         let parsed = parse(&old).ok().expect("an old lean header parses");
         assert_eq!(parsed.version, "1.3.0");
+        assert_eq!(parsed.producer, "CPython 3.11/3495");
     }
 
     #[test]

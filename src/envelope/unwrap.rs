@@ -175,3 +175,57 @@ fn loads_body<'py>(
     };
     load(body, None)
 }
+
+/// The lean header's check (`c` of `wire::LEAN_MODULE`), which plain `pickle.loads` calls with
+/// the header's `(version, flags, fingerprint, producer)`, as it calls the bootstrap's `check`.
+/// The common case (this version, and for bytecode this very build) is decided here without a
+/// Python frame; everything else is the bootstrap's `check`, with the producer's compact label
+/// expanded, whose errors (IncompatibleFormat, IncompatibleInterpreter) name both sides.
+#[pyfunction]
+pub fn lean_check<'py>(
+    version: &Bound<'py, PyAny>,
+    flags: &Bound<'py, PyAny>,
+    fingerprint: &Bound<'py, PyAny>,
+    producer: &Bound<'py, PyAny>,
+) -> PyResult<()> {
+    let py = version.py();
+    crate::error::catch_panic(py, true, || {
+        let boot = crate::bootstrap::boot(py);
+        let common = version
+            .cast::<PyString>()
+            .is_ok_and(|v| v.to_str().is_ok_and(|v| v == crate::wire::FORMAT_VERSION))
+            && match flags.extract::<u8>() {
+                Ok(f) if f & header::FLAG_NONPORTABLE == 0 => true,
+                // The bootstrap's FINGERPRINT (equal to fingerprint::fingerprint,
+                // tests/test_envelope.py), read from its module as its `check` reads it.
+                Ok(_) => fingerprint.cast::<PyBytes>().is_ok_and(|fp| {
+                    boot.globals
+                        .bind(py)
+                        .cast::<PyDict>()
+                        .ok()
+                        .and_then(|g| g.get_item(pyo3::intern!(py, "FINGERPRINT")).ok().flatten())
+                        .is_some_and(|ours| {
+                            ours.cast::<PyBytes>()
+                                .is_ok_and(|ours| ours.as_bytes() == fp.as_bytes())
+                        })
+                }),
+                Err(_) => false,
+            };
+        if common {
+            return Ok(());
+        }
+        let label = producer
+            .cast::<PyString>()
+            .ok()
+            .and_then(|p| p.to_str().ok().and_then(fingerprint::label_of_compact));
+        let producer = match label {
+            Some(label) => PyString::new(py, &label).into_any(),
+            None => producer.clone(),
+        };
+        boot.module
+            .bind(py)
+            .getattr(pyo3::intern!(py, "check"))?
+            .call1((version, flags, fingerprint, producer))?;
+        Ok(())
+    })
+}

@@ -56,19 +56,12 @@ impl Writer {
         if chunks.len() == 1 {
             return Ok(chunks[0].bind(py).clone().cast_into::<PyBytes>()?);
         }
-        let parts: Vec<Bound<'py, PyBytes>> = chunks
-            .iter()
-            .map(|c| c.bind(py).clone().cast_into::<PyBytes>())
-            .collect::<Result<_, _>>()?;
-        let total = parts.iter().map(|p| p.as_bytes().len()).sum();
-        PyBytes::new_with(py, total, |buf| {
-            let mut at = 0;
-            for p in &parts {
-                let b = p.as_bytes();
-                buf[at..at + b.len()].copy_from_slice(b);
-                at += b.len();
-            }
-            Ok(())
-        })
+        // bytes.join: one uninitialised allocation and a copy of each chunk. PyBytes::new_with
+        // zero-fills its buffer first, which cost 1% of a 1.6 MB plain-data dump.
+        let parts = pyo3::types::PyList::new(py, chunks)?;
+        PyBytes::new(py, b"")
+            .call_method1(pyo3::intern!(py, "join"), (parts,))?
+            .cast_into::<PyBytes>()
+            .map_err(Into::into)
     }
 }

@@ -62,7 +62,9 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
 /// Whether a dict looks like a class's own dict: every class dict has `__module__` (type_new
 /// sets it), which module globals and keyword dicts do not. Only then is its owner looked for.
 pub(super) fn is_class_dict(dict: &Bound<'_, PyAny>) -> PyResult<bool> {
-    dict.cast::<PyDict>()?.contains("__module__")
+    // Interned: a &str key would make and hash a new string for every cell holding a dict.
+    dict.cast::<PyDict>()?
+        .contains(pyo3::intern!(dict.py(), "__module__"))
 }
 
 /// The heap class whose own dict is `dict`, when this dump has not reduced it (yet): a

@@ -52,7 +52,14 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
     let fglobals = PyDict::new(py);
     for name in info.global_names.bind(py).iter() {
         if let Some(value) = globals_dict.get_item(&name)? {
-            let value = if is_flat(&value, refs, 0) {
+            // A module global (`math`) is flat when it goes by reference: decided once per
+            // dump, not once per function.
+            let flat_value = if ffi::is_module(&value) {
+                state.module_by_reference(&value)
+            } else {
+                is_flat(&value, refs, 0)
+            };
+            let value = if flat_value {
                 value
             } else {
                 flat = session.is_some() && flat;
@@ -100,10 +107,8 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
         // Its globals were read only to find the submodules it reaches (in `extra`).
         fglobals.clear();
     }
-    flat = flat
-        && extra
-            .as_ref()
-            .is_none_or(|e| e.values().iter().all(|v| is_flat_extra(&v, refs)));
+    let (extra, extra_flat) = extra;
+    flat = flat && extra_flat;
 
     let boot = boot(py);
     if state.portable() {
@@ -264,7 +269,8 @@ fn base_globals<'py>(
     Ok((base, name, fresh))
 }
 
-/// The attributes FunctionType would not derive by itself, or None when there are none.
+/// The attributes FunctionType would not derive by itself, or None when there are none, and
+/// whether every value is flat (`is_flat_extra`), decided as they are put.
 fn extra<'py>(
     state: &DumpState,
     obj: &Bound<'py, PyAny>,
@@ -273,57 +279,64 @@ fn extra<'py>(
     module_name: Option<&Bound<'py, PyAny>>,
     fglobals: &Bound<'py, PyDict>,
     always_module: bool,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
+) -> PyResult<(Option<Bound<'py, PyDict>>, bool)> {
     let py = obj.py();
+    let refs = typerefs(py);
     let mut extra: Option<Bound<'py, PyDict>> = None;
-    let mut put = |k: &Bound<'py, PyString>, v: Bound<'py, PyAny>| -> PyResult<()> {
-        extra.get_or_insert_with(|| PyDict::new(py)).set_item(k, v)
-    };
+    let mut all_flat = true;
+    // `flat`: already known for this value, else None (then `is_flat_extra` decides).
+    let mut put =
+        |k: &Bound<'py, PyString>, v: Bound<'py, PyAny>, flat: Option<bool>| -> PyResult<()> {
+            all_flat = all_flat && flat.unwrap_or_else(|| is_flat_extra(&v, refs));
+            extra.get_or_insert_with(|| PyDict::new(py)).set_item(k, v)
+        };
     if !eq(&f.name, info.name.bind(py))? {
-        put(pyo3::intern!(py, "__name__"), f.name.clone())?;
+        put(pyo3::intern!(py, "__name__"), f.name.clone(), None)?;
     }
     if !eq(&f.qualname, info.qualname.bind(py))? {
-        put(pyo3::intern!(py, "__qualname__"), f.qualname.clone())?;
+        put(pyo3::intern!(py, "__qualname__"), f.qualname.clone(), None)?;
     }
     let module = f.module.clone().unwrap_or_else(|| py.None().into_bound(py));
     let derived_module = module_name
         .cloned()
         .unwrap_or_else(|| py.None().into_bound(py));
     if always_module || !eq(&module, &derived_module)? {
-        put(pyo3::intern!(py, "__module__"), module)?;
+        put(pyo3::intern!(py, "__module__"), module, None)?;
     }
     // FunctionType takes the doc from co_consts[0] when it is a str.
     let derived_doc = info.doc.bind(py);
     let doc = f.doc.clone().unwrap_or_else(|| py.None().into_bound(py));
     if !eq(&doc, derived_doc)? {
-        put(pyo3::intern!(py, "__doc__"), doc)?;
+        put(pyo3::intern!(py, "__doc__"), doc, None)?;
     }
     // 3.14 (PEP 649) fills annotations lazily from __annotate__, leaving the slot NULL until
     // first access: there, always ask (forward references travel as text: annotations_of).
     if f.has_annotations || typerefs(py).lazy_annotations {
         let annotations = super::portable_class::annotations_of(obj)?;
         if annotations.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
-            put(pyo3::intern!(py, "__annotations__"), annotations)?;
+            put(pyo3::intern!(py, "__annotations__"), annotations, None)?;
         }
     }
     if let Some(kw) = &f.kwdefaults {
         if !kw.is_none() {
-            // Flat values hold no set: nothing for sorted_sets to reorder.
-            let kw = if is_flat(kw, typerefs(py), 0) {
-                kw.clone()
+            // Flat values hold no set: nothing for sorted_sets to reorder. A flat dict's
+            // values are flat for `is_flat_extra` too.
+            let (kw, flat) = if is_flat(kw, refs, 0) {
+                (kw.clone(), Some(true))
             } else {
-                super::determinism::sorted_sets(kw)?.unwrap_or_else(|| kw.clone())
+                let kw = super::determinism::sorted_sets(kw)?.unwrap_or_else(|| kw.clone());
+                (kw, None)
             };
-            put(pyo3::intern!(py, "__kwdefaults__"), kw)?;
+            put(pyo3::intern!(py, "__kwdefaults__"), kw, flat)?;
         }
     }
     if let Some(d) = &f.dict {
         if d.cast::<PyDict>().is_ok_and(|d| !d.is_empty()) {
-            put(pyo3::intern!(py, "__dict__"), d.clone())?;
+            put(pyo3::intern!(py, "__dict__"), d.clone(), None)?;
         }
     }
     if let Some(params) = type_params(obj)? {
-        put(pyo3::intern!(py, "__type_params__"), params)?;
+        put(pyo3::intern!(py, "__type_params__"), params, None)?;
     }
     let names = info.all_names.bind(py);
     let closure_modules = f.closure.as_ref().is_some_and(|c| {
@@ -346,9 +359,10 @@ fn extra<'py>(
         put(
             pyo3::intern!(py, "submodules"),
             PyTuple::new(py, subs)?.into_any(),
+            None,
         )?;
     }
-    Ok(extra)
+    Ok((extra, all_flat))
 }
 
 fn eq(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {

@@ -223,6 +223,10 @@ pub struct DumpState {
     /// `__classdict__` cell holding one travels as `vars(cls)` (`cell.rs`). Held, so that an
     /// address cannot be reused while the dump runs.
     class_dicts: Mutex<Vec<(usize, Py<PyType>)>>,
+    /// Modules a function's globals hold, and whether each goes by reference (`module.rs`),
+    /// decided once per dump (`function.rs`: the 200 closures of one factory reading `math`).
+    /// Held, so that an address cannot be reused while the dump runs.
+    modules_by_ref: Mutex<Vec<(Py<PyAny>, bool)>>,
     /// What was reduced since the memo was cleared, where the pickler asks before its memo
     /// (PyPy: `memo.rs`).
     seen: memo::Seen,
@@ -262,6 +266,7 @@ impl DumpState {
             session: std::sync::OnceLock::new(),
             submodules: Mutex::new(Vec::new()),
             class_dicts: Mutex::new(Vec::new()),
+            modules_by_ref: Mutex::new(Vec::new()),
             seen: memo::Seen::default(),
         }
     }
@@ -314,6 +319,28 @@ impl DumpState {
                 found: found.iter().map(|m| m.clone().unbind()).collect(),
             });
         Ok(found)
+    }
+
+    /// `module::by_reference(module)` (false when it fails, as `function::is_flat` has it),
+    /// computed once per dump for each module.
+    pub fn module_by_reference(&self, module: &Bound<'_, PyAny>) -> bool {
+        let key = crate::ffi::addr(module);
+        let known = {
+            let guard = self.modules_by_ref.lock().expect("dump state lock");
+            guard
+                .iter()
+                .find(|(m, _)| m.as_ptr() as usize == key)
+                .map(|(_, r)| *r)
+        };
+        if let Some(r) = known {
+            return r;
+        }
+        let r = module::by_reference(module).unwrap_or(false);
+        let mut guard = self.modules_by_ref.lock().expect("dump state lock");
+        if guard.len() < 64 {
+            guard.push((module.clone().unbind(), r));
+        }
+        r
     }
 
     /// Note a class reduced by value in this dump (`class.rs`), for `class_of_dict`.
@@ -381,6 +408,8 @@ impl DumpState {
         drop(old);
         let old = std::mem::take(&mut *self.class_dicts.lock().expect("dump state lock"));
         drop(old);
+        let old = std::mem::take(&mut *self.modules_by_ref.lock().expect("dump state lock"));
+        drop(old);
     }
 
     /// For the garbage collector: the dicts this state holds (a pickler kept in a cycle with the
@@ -407,6 +436,11 @@ impl DumpState {
         if let Ok(classes) = self.class_dicts.try_lock() {
             for (_, cls) in classes.iter() {
                 visit.call(cls)?;
+            }
+        }
+        if let Ok(modules) = self.modules_by_ref.try_lock() {
+            for (m, _) in modules.iter() {
+                visit.call(m)?;
             }
         }
         self.seen.traverse(visit)

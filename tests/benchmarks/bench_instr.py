@@ -527,12 +527,15 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs in parallel")
     parser.add_argument("--shapes", help="comma-separated subset of: " + ",".join(SHAPES_BY_KEY))
     parser.add_argument("--no-time", action="store_true", help="skip the wall-clock part")
+    parser.add_argument(
+        "--no-instr", action="store_true", help="skip callgrind: wall-clock and bytes only"
+    )
     args = parser.parse_args()
     if args.worker:
         shape, lib, op, k = args.worker
         worker(shape, lib, op, int(k))
         return
-    if shutil.which("valgrind") is None:
+    if shutil.which("valgrind") is None and not args.no_instr:
         sys.exit("bench_instr.py needs valgrind (apt-get install valgrind)")
     k = args.k or (1 if args.quick else 3)
     repeats = args.repeats or (3 if args.quick else 7)
@@ -542,7 +545,7 @@ def main():
             s.libs = [lib for lib in s.libs if lib != "dill"]
     t0 = time.perf_counter()
     times, sizes = ({}, {}) if args.no_time else measure_time(shapes, repeats)
-    instr = measure_instructions(shapes, k, args.jobs)
+    instr = {} if args.no_instr else measure_instructions(shapes, k, args.jobs)
     elapsed = time.perf_counter() - t0
     command = "python tests/benchmarks/bench_instr.py " + " ".join(sys.argv[1:])
     md = render(shapes, instr, times, sizes, k, command.strip(), elapsed)
