@@ -26,10 +26,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
+import upstream_suite
 
 import satchel
 
@@ -114,35 +114,11 @@ EXPECTED_FAILURES = _expected_failures()
 
 
 def _pip_download(dest):
-    """Fetch the sdist with pip; None, or why it could not."""
-    with tempfile.TemporaryDirectory() as tmp:
-        # cloudpickle 3.1.0 builds with flit_core's old [tool.flit.metadata] table, which
-        # flit_core 4 refuses; pip prepares an sdist's metadata even for a download. pip >= 25.3
-        # reads build constraints from PIP_BUILD_CONSTRAINT, older pips from PIP_CONSTRAINT.
-        constraints = Path(tmp) / "build-constraints.txt"
-        constraints.write_text("flit_core<4\n")
-        env = dict(os.environ, PIP_BUILD_CONSTRAINT=str(constraints))
-        env["PIP_CONSTRAINT"] = str(constraints)
-        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-        cmd += ["-d", tmp, f"cloudpickle=={VERSION}"]
-        try:
-            proc = subprocess.run(
-                cmd, check=False, capture_output=True, text=True, env=env, timeout=600
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return f"pip download failed: {e}"
-        got = Path(tmp) / SDIST
-        if proc.returncode != 0 or not got.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            return f"pip download failed ({proc.returncode}): " + " | ".join(tail)
-        digest = hashlib.sha256(got.read_bytes()).hexdigest()
-        if digest != SDIST_SHA256:
-            return f"{SDIST} from PyPI has sha256 {digest}, expected {SDIST_SHA256}"
-        partial = dest.with_suffix(f".{os.getpid()}.part")
-        shutil.copyfile(got, partial)
-        os.replace(partial, dest)  # atomic: a concurrent run sees the whole file or none
-    return None
+    """Fetch the sdist with pip; None, or why it could not. cloudpickle 3.1.0 builds with
+    flit_core's old [tool.flit.metadata] table, which flit_core 4 refuses."""
+    return upstream_suite.pip_download(
+        "cloudpickle", VERSION, SDIST, SDIST_SHA256, dest, build_constraints="flit_core<4\n"
+    )
 
 
 @functools.cache

@@ -26,10 +26,18 @@ PLUGINS = HERE / "suite_plugins"
 CACHE = Path(os.environ.get("SATCHEL_SUITE_CACHE", HERE.parent / ".cache" / "upstream-suites"))
 
 
-def _pip_download(name, version, filename, sha256, dest):
-    """Fetch the sdist with pip; None, or why it could not."""
+def pip_download(name, version, filename, sha256, dest, build_constraints=None):
+    """Fetch the sdist with pip into ``dest`` (atomically); None, or why it could not.
+    ``build_constraints``: requirement lines for the isolated build pip runs to read the
+    sdist's metadata (even a download prepares it)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+        if build_constraints:
+            # pip >= 25.3 reads build constraints from PIP_BUILD_CONSTRAINT, older pips from
+            # PIP_CONSTRAINT.
+            constraints = Path(tmp) / "build-constraints.txt"
+            constraints.write_text(build_constraints)
+            env["PIP_BUILD_CONSTRAINT"] = env["PIP_CONSTRAINT"] = str(constraints)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
         cmd += ["-d", tmp, f"{name}=={version}"]
         try:
@@ -57,7 +65,7 @@ def _fetch(name, version, filename, sha256):
     if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha256:
         return dest, None
     CACHE.mkdir(parents=True, exist_ok=True)
-    return dest, _pip_download(name, version, filename, sha256, dest)
+    return dest, pip_download(name, version, filename, sha256, dest)
 
 
 def sdist(name, version, filename, sha256):
