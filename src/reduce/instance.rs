@@ -44,6 +44,22 @@ static PLAIN: Mutex<Option<FxHashMap<usize, (u32, Decision)>>> = Mutex::new(None
 const REDUCE_HOOKS: [&str; 3] = ["__reduce_ex__", "__reduce__", "__getstate__"];
 const NEWARGS_HOOKS: [&str; 2] = ["__getnewargs_ex__", "__getnewargs__"];
 
+/// Whether `cls` pickles by `object`'s own reduction: it overrides none of the reduce hooks
+/// and defines no `__getnewargs*__`.
+fn object_reduces(cls: &Bound<'_, PyAny>, object: &Bound<'_, PyAny>) -> PyResult<bool> {
+    for hook in REDUCE_HOOKS {
+        if !cls.getattr(hook)?.is(&object.getattr(hook)?) {
+            return Ok(false);
+        }
+    }
+    for hook in NEWARGS_HOOKS {
+        if cls.hasattr(hook)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 pub fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let refs = typerefs(py);
@@ -163,16 +179,8 @@ fn decide(
     if shape.var_sized || !shape.has_new || !ffi::is_heap_type(cls) {
         return Ok(false);
     }
-    let object = refs.object_type.bind(py);
-    for hook in REDUCE_HOOKS {
-        if !cls.getattr(hook)?.is(&object.getattr(hook)?) {
-            return Ok(false);
-        }
-    }
-    for hook in NEWARGS_HOOKS {
-        if cls.hasattr(hook)? {
-            return Ok(false);
-        }
+    if !object_reduces(cls, refs.object_type.bind(py))? {
+        return Ok(false);
     }
     let ty = cls.cast::<pyo3::types::PyType>()?;
     if ty.is_subclass(&py.get_type::<PyList>())? || ty.is_subclass(&py.get_type::<PyDict>())? {
@@ -257,15 +265,8 @@ fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
     if cls.is(&py.import("pickle")?.getattr("PickleBuffer")?) {
         return Ok(false);
     }
-    for hook in REDUCE_HOOKS {
-        if !cls.getattr(hook)?.is(&object.getattr(hook)?) {
-            return Ok(false);
-        }
-    }
-    for hook in NEWARGS_HOOKS {
-        if cls.hasattr(hook)? {
-            return Ok(false);
-        }
+    if !object_reduces(cls, object)? {
+        return Ok(false);
     }
     // Only a class its reduction cannot name: the pickler writes the others (dict, list...)
     // itself, and PyPy's `object.__reduce_ex__` works for the rest.
