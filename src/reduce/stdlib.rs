@@ -51,7 +51,9 @@ pub fn reduce_mappingproxy<'py>(
     } else {
         obj.call_method0("copy")?
     };
-    if mapping.is_exact_instance_of::<PyDict>() && cell::is_class_dict(&mapping)? {
+    // Not on PyPy: a class's dict has no address there (`ffi::type_dict_addr`), so no owner
+    // would be found, after a scan of the whole heap.
+    if !cfg!(PyPy) && mapping.is_exact_instance_of::<PyDict>() && cell::is_class_dict(&mapping)? {
         let owner = match state.class_of_dict(&mapping) {
             Some(cls) => Some(cls),
             None => cell::owner_of(state, &mapping)?,
