@@ -209,32 +209,5 @@ def test_cloudpickle_suite(tmp_path, capsys):
     outcomes, reasons = data["outcomes"], data["reasons"]
     assert outcomes, f"the inner pytest ran no test:\n{tail}"
 
-    counted = {n: o for n, o in outcomes.items() if o in ("passed", "failed", "error")}
-    passed = sorted(n for n, o in counted.items() if o == "passed")
-    failed = sorted(n for n, o in counted.items() if o != "passed")
-    other = {o: sum(1 for x in outcomes.values() if x == o) for o in ("skipped", "xfailed")}
-    xpassed = sorted(n for n, o in outcomes.items() if o == "xpassed")
-    line = (
-        f"cloudpickle {VERSION}'s suite with satchel {satchel.__version__}: "
-        f"{len(passed)}/{len(counted)} passed, {len(failed)} failed "
-        f"({other['skipped']} skipped, {other['xfailed']} xfailed, {len(xpassed)} xpassed, "
-        "not counted)"
-    )
-    with capsys.disabled():
-        print(f"\n{line}")
-
-    unexpected = [
-        f"{n}: {reasons.get(n, outcomes[n])}" for n in failed if n not in EXPECTED_FAILURES
-    ]
-    now_pass = [n for n in EXPECTED_FAILURES if outcomes.get(n) == "passed"]
-    gone = [n for n in EXPECTED_FAILURES if n not in outcomes]
-    problems = []
-    if unexpected:
-        problems.append("failures not in EXPECTED_FAILURES:\n  " + "\n  ".join(unexpected))
-    if now_pass:
-        problems.append(
-            "listed in EXPECTED_FAILURES but passing now (remove them):\n  " + "\n  ".join(now_pass)
-        )
-    if gone:
-        problems.append("listed in EXPECTED_FAILURES but not run:\n  " + "\n  ".join(gone))
-    assert not problems, f"{line}\n" + "\n".join(problems)
+    title = f"cloudpickle {VERSION}'s suite with satchel {satchel.__version__}"
+    upstream_suite.check(title, outcomes, reasons, EXPECTED_FAILURES, capsys)
