@@ -20,7 +20,6 @@ its reason, and every listed test must fail: the list only shrinks.
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -189,25 +188,8 @@ def test_testutils_children_see_the_shim(tmp_path):
 
 def test_cloudpickle_suite(tmp_path, capsys):
     root = _prepare(_sdist(), tmp_path)
-    report = tmp_path / "report.json"
-    log = tmp_path / "pytest.log"
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "suite_report"]
-    cmd += ["-q", "-rN", *TEST_FILES]
-    with open(log, "wb") as out:
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            cwd=root,
-            env=_child_env(root, report),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=SUITE_TIMEOUT,
-        )
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-    assert report.exists(), f"the inner pytest wrote no report ({proc.returncode}):\n{tail}"
-    data = json.loads(report.read_text())
-    outcomes, reasons = data["outcomes"], data["reasons"]
-    assert outcomes, f"the inner pytest ran no test:\n{tail}"
+    env = _child_env(root, tmp_path / "report.json")
+    outcomes, reasons = upstream_suite.run(list(TEST_FILES), root, env, SUITE_TIMEOUT)
 
     title = f"cloudpickle {VERSION}'s suite with satchel {satchel.__version__}"
     upstream_suite.check(title, outcomes, reasons, EXPECTED_FAILURES, capsys)
