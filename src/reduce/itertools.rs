@@ -6,8 +6,9 @@
 //! - `count(n, step)` and `repeat(x, times)`, from their public repr, referents and length hint;
 //! - `islice(it, next - cnt, stop - cnt, step)`, shifted by what it already consumed;
 //! - `chain.from_iterable(chain((active,), source))`, the current iterable first;
-//! - `cycle(saved[index:] + saved[:index])` once the input is exhausted, else
-//!   `islice(cycle(chain(saved, it)), len(saved), None)` (skips what was seen, keeps saving).
+//! - `cycle(saved[index:] + saved[:index])` once the input is exhausted, `cycle(it)` before it
+//!   yielded anything, else `islice(cycle(chain(saved, it)), len(saved), None)` (skips what
+//!   was seen, keeps saving).
 //!
 //! The last three have no accessor for their C fields; `ffi::object_words` reads them, a probe
 //! self-test checks the layout once, and an address is only used if the same object is among
@@ -258,6 +259,8 @@ fn reduce_cycle<'py>(
             tuple2(cycle, PyTuple::new(py, [rotated])?).map(Some)
         }
         Some(_) if firstpass => Ok(None),
+        // Nothing seen yet (an unstarted cycle): the same cycle, still a `cycle`.
+        Some(it) if n == 0 => tuple2(cycle, PyTuple::new(py, [it])?).map(Some),
         Some(it) => {
             let both = nested(
                 m.getattr("chain")?,
