@@ -193,7 +193,7 @@ def _read_records(path):
 
 
 def _run_resumable(script, tmp, extra_args=(), todo=None):
-    """Run ``script`` over its units (``None``: the child lists them first), restarting after
+    """Run ``script`` (code, or a Path to run) over its units (``None``: the child lists them first), restarting after
     a unit on which the child died or hung. Returns ({unit: result}, {unit: why it crashed})."""
     results, crashed, attempt = {}, {}, 0
     units = todo
@@ -203,7 +203,8 @@ def _run_resumable(script, tmp, extra_args=(), todo=None):
         todo_path = tmp / f"todo-{attempt}.pkl"
         todo_path.write_bytes(pickle.dumps(units))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        cmd = [sys.executable, "-c", script, str(out), str(todo_path), *map(str, extra_args)]
+        run = [str(script)] if isinstance(script, Path) else ["-c", script]  # a file, or code
+        cmd = [sys.executable, *run, str(out), str(todo_path), *map(str, extra_args)]
         try:
             proc = subprocess.run(
                 cmd, capture_output=True, check=False, timeout=CHILD_TIMEOUT, env=env, cwd=tmp
