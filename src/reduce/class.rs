@@ -39,6 +39,13 @@ pub fn reduce<'py>(
             None => Ok(not_implemented(py)),
         };
     }
+    // A heap type made by C code (PyType_FromSpec; immutable, which no class statement can
+    // make) that nothing names, such as _ctypes.PyCArrayType on 3.13+: rebuilding it by value
+    // gives a Python class that is not it (its slots become getattr()s the receiver fails on),
+    // so the C pickler refuses it by name, as it does the static types of older versions.
+    if is_immutable_type(cls) {
+        return Ok(not_implemented(py));
+    }
     // A metaclass with its own reducer in copyreg's table keeps it, as with the stdlib pickler.
     if refs.copyreg_dispatch.bind(py).contains(cls.get_type())? {
         return Ok(not_implemented(py));
@@ -255,4 +262,13 @@ fn deterministic<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         return super::determinism::sorted_set(&value);
     }
     Ok(super::determinism::sorted_sets(&value)?.unwrap_or(value))
+}
+
+/// `Py_TPFLAGS_IMMUTABLETYPE` (3.10+), read from `__flags__` (PyPy reports it too): set on
+/// types made from a C spec, never on a class a `class` statement or `type()` made.
+fn is_immutable_type(cls: &Bound<'_, PyAny>) -> bool {
+    const IMMUTABLETYPE: u64 = 1 << 8;
+    cls.getattr(pyo3::intern!(cls.py(), "__flags__"))
+        .and_then(|f| f.extract::<u64>())
+        .is_ok_and(|f| f & IMMUTABLETYPE != 0)
 }
