@@ -607,9 +607,6 @@ SATCHEL_FAILS = {
         "loads wrong: the class is rebuilt without its class keyword (arg=...), which "
         "__init_subclass__ requires; Python keeps no record of class keywords"
     ),
-    "explicit_subclass_override": (
-        "loads wrong: a subclass attribute equal to its base's is dropped, as in cloudpickle"
-    ),
     **(
         {"cached_property_class": "refused: cached_property holds an RLock before Python 3.12"}
         if sys.version_info < (3, 12)

@@ -153,25 +153,17 @@ fn state_tuple<'py>(
     Ok(PyTuple::new(py, [dict])?.into_any())
 }
 
-/// The class's own attributes, sorted by name, minus what the skeleton recreates: inherited
-/// identical values, `__dict__`/`__weakref__` descriptors, slot members and ABC caches. The ABC
-/// registry travels as a list under `_abc_impl`, sorted for determinism.
+/// The class's own attributes, sorted by name, minus what the skeleton recreates: the
+/// `__dict__`/`__weakref__` descriptors, slot members and ABC caches. The ABC registry travels
+/// as a list under `_abc_impl`, sorted for determinism. An attribute the class sets to the same
+/// object as a base's (`version = 1` in both) stays its own, so a later change to the base does
+/// not reach it (cloudpickle drops it: cloudpickle#584, its open PR #600).
 fn class_dict<'py>(
     cls: &Bound<'py, PyType>,
 ) -> PyResult<Vec<(Bound<'py, PyString>, Bound<'py, PyAny>)>> {
     let py = cls.py();
     let refs = typerefs(py);
     let own = cls.getattr("__dict__")?;
-    let bases = cls.getattr("__bases__")?.cast_into::<PyTuple>()?;
-    let inherited = PyDict::new(py);
-    for base in bases.iter().rev() {
-        inherited.update(
-            base.getattr("__dict__")?
-                .call_method0("copy")?
-                .cast::<PyDict>()?
-                .as_mapping(),
-        )?;
-    }
     let mut slot_names: Vec<String> = Vec::new();
     if let Ok(slots) = own.get_item("__slots__") {
         if let Ok(s) = slots.cast::<PyString>() {
@@ -203,12 +195,6 @@ fn class_dict<'py>(
             continue;
         }
         if is_abc && name.starts_with("_abc_") {
-            continue;
-        }
-        // Identical to an inherited value: the skeleton inherits it. Never for __module__ and
-        // __doc__, which every class has of its own even when equal to its base's.
-        let own_always = name == "__module__" || name == "__doc__";
-        if !own_always && inherited.get_item(&key)?.is_some_and(|b| b.is(&value)) {
             continue;
         }
         items.push((name, deterministic(value)?));
