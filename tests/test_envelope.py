@@ -14,6 +14,7 @@ import json
 import operator
 import pathlib
 import pickle
+import pickletools
 import random
 import subprocess
 import sys
@@ -163,18 +164,48 @@ def test_lean_header_size(protocol):
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_lean_header_names_its_producer_compactly(protocol):
-    """Format 1.4's lean header (92 bytes with the full label), its producer as 'cp311/3495':
-    85 bytes, the same grammar, and read back as the full label."""
+    """Format 1.4's lean header (90 bytes with the full label, 92 when it had a PROTO of its
+    own), its producer as 'cp311/3495': 83 bytes, the same grammar, and read back as the full
+    label."""
     if sys.implementation.name not in ("cpython", "pypy"):
         pytest.skip("only CPython and PyPy labels have a compact form")
     data = closure_stream(protocol=protocol)
     head = header_of(data)
-    assert len(head) == 92 - len(LABEL) + len(compact(LABEL)) == 85
+    assert len(head) == 90 - len(LABEL) + len(compact(LABEL)) == 83
     assert head.endswith(producer_field(compact(LABEL)) + pickle.TUPLE + pickle.REDUCE + pickle.POP)
     assert satchel.inspect(data)["producer"] == LABEL
     # A standalone header keeps the full label (its own bootstrap's check prints it as is).
     alone = header_of(closure_stream(protocol=max(protocol, 3), standalone=True))
     assert producer_field(LABEL) in alone
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_a_small_body_after_a_header_has_no_frame_and_one_proto(protocol):
+    """The header has no PROTO (the body's own follows it) and a small body in one frame loses
+    its FRAME header: 11 bytes of a ~300-byte task stream. Every unpickler reads it."""
+    data = closure_stream(protocol=protocol)
+    ops = [op.name for op, _, _ in pickletools.genops(data)]
+    assert ops.count("PROTO") == (1 if protocol >= 2 else 0)
+    assert "FRAME" not in ops
+    info = satchel.inspect(data)
+    assert info["protocol"] == (protocol if protocol >= 2 else None)
+    for load in (pickle.loads, pickle._loads, satchel.loads):
+        f, args = load(data)
+        assert (f(2), args) == (14, [1, 2])
+    assert child_eval_bytes(data, "(obj[0](3), obj[1])") == (21, [1, 2])
+
+
+def test_only_small_one_frame_bodies_lose_their_frame():
+    k = 3
+    big = satchel.dumps((lambda x: x * k, list(range(5000))))
+    assert [op.name for op, _, _ in pickletools.genops(big)].count("FRAME") >= 1
+    assert pickle.loads(big)[0](2) == 6
+    # What has no header is the stdlib's pickle, byte for byte.
+    assert satchel.dumps([1, 2]) == pickle.dumps([1, 2], protocol=5)
+    # A compressed stream keeps its header's PROTO and its body as the pickler wrote it.
+    packed = closure_stream(compress=True)
+    assert packed[:2] == b"\x80\x05"
+    assert pickle.loads(packed)[0](2) == 14
 
 
 @pytest.mark.parametrize("mode", ["nonportable", "portable"])

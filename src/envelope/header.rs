@@ -215,10 +215,13 @@ pub fn build(
     w.out.push(REDUCE);
     w.out.push(POP);
     // No FRAME: the body that follows starts its own framing, and a frame here would only add
-    // nine bytes to every stream.
+    // nine bytes to every stream. No PROTO either when the body follows: the body opens with
+    // its own, which is where the protocol's rules begin to matter (the header's opcodes are
+    // read alike at every protocol), and two bytes of every stream are saved. A compressed
+    // stream has no PROTO after the header, so its header keeps one.
     let ops = w.out;
     let mut out = Vec::with_capacity(ops.len() + 2);
-    if protocol >= 2 {
+    if protocol >= 2 && flags & FLAG_COMPRESSED != 0 {
         out.extend_from_slice(&[PROTO, protocol]);
     }
     out.extend_from_slice(&ops);
@@ -556,6 +559,10 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
         r.expect(op, what)?;
     }
     let header_len = r.pos;
+    // A header followed by its body has no PROTO (satchel 1.5 on): the body's own says.
+    if protocol.is_none() && data.get(header_len) == Some(&PROTO) {
+        protocol = data.get(header_len + 1).copied().filter(|&p| p <= 5);
+    }
     let mut compressed = None;
     let mut buffers = Vec::new();
     if flags & FLAG_COMPRESSED != 0 {
@@ -630,11 +637,13 @@ mod tests {
             let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
             assert!(h.len() <= 96, "{} bytes", h.len());
             // The bytes parse() matches without allocating are what build() writes.
-            assert!(h[2..].starts_with(LEAN_GLOBAL));
+            assert!(h.starts_with(LEAN_GLOBAL));
             let mut stream = h.clone();
             stream.extend_from_slice(b"\x80\x05N.");
             let parsed = parse(&stream).ok().expect("a lean header parses");
             assert_eq!(parsed.header_len, h.len());
+            // The protocol is the body's.
+            assert_eq!(parsed.protocol, Some(5));
             assert_eq!(parsed.version, "1.4.0");
             assert_eq!(parsed.fingerprint, vec![7; 16]);
             assert_eq!(parsed.producer, "CPython 3.11/3495");
@@ -643,10 +652,11 @@ mod tests {
 
     #[test]
     fn the_lean_header_names_its_producer_compactly() {
-        // 92 bytes with the full label (main's 1.4 header), 85 with the compact one.
+        // 90 bytes with the full label, 83 with the compact one (92 and 85 with the PROTO
+        // headers had before the body's own).
         for protocol in 2..=5 {
             let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
-            assert_eq!(h.len(), 85, "protocol {protocol}");
+            assert_eq!(h.len(), 83, "protocol {protocol}");
             let tail = [
                 &[SHORT_BINUNICODE, 10][..],
                 b"cp311/3495",
@@ -659,7 +669,7 @@ mod tests {
         let mut other = fp();
         other.compact = None;
         let h = build(5, FLAG_NONPORTABLE, "1.4.0", &other, None);
-        assert_eq!(h.len(), 92);
+        assert_eq!(h.len(), 90);
         let mut stream = h;
         stream.extend_from_slice(b"\x80\x05N.");
         assert_eq!(
@@ -701,9 +711,9 @@ mod tests {
         full.compact = None;
         let h = build(5, FLAG_NONPORTABLE, "1.3.0", &full, None);
         let old_global = b"c_satchel_boot_1\ncheck\n";
-        let mut old = h[..2].to_vec();
+        let mut old = b"\x80\x05".to_vec();
         old.extend_from_slice(old_global);
-        old.extend_from_slice(&h[2 + LEAN_GLOBAL.len()..]);
+        old.extend_from_slice(&h[LEAN_GLOBAL.len()..]);
         old.extend_from_slice(b"\x80\x05N.");
         let parsed = parse(&old).ok().expect("an old lean header parses");
         assert_eq!(parsed.version, "1.3.0");
@@ -715,7 +725,7 @@ mod tests {
         let h = build(5, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
         assert!(matches!(parse(&h[..20]), Err(ParseError::Corrupt(_))));
         // Another attribute of that module is not satchel's header.
-        let mut other = h[..2 + LEAN_OPENING.len()].to_vec();
+        let mut other = h[..LEAN_OPENING.len()].to_vec();
         other.extend_from_slice(b"x\n.");
         assert!(matches!(parse(&other), Err(ParseError::NotSatchel)));
     }
