@@ -15,6 +15,7 @@ fn main() {
     let boot = std::fs::read_to_string("bootstrap/boot.py").expect("read bootstrap/boot.py");
     let mut version = None;
     let mut lean = None;
+    let mut lean_1_4 = None;
     let mut flags = Vec::new();
     for line in boot.lines() {
         let line = line.strip_prefix("# wire: ").unwrap_or(line);
@@ -26,6 +27,8 @@ fn main() {
             version = Some(value.trim_matches('"').to_owned());
         } else if name == "LEAN_MODULE" {
             lean = Some(value.trim_matches('"').to_owned());
+        } else if name == "LEAN_MODULE_1_4" {
+            lean_1_4 = Some(value.trim_matches('"').to_owned());
         } else if name.starts_with("FLAG_")
             && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
         {
@@ -35,15 +38,20 @@ fn main() {
     }
     let version = version.expect("bootstrap/boot.py sets FORMAT_VERSION");
     let lean = lean.expect("bootstrap/boot.py names LEAN_MODULE in a '# wire:' comment");
+    let lean_1_4 =
+        lean_1_4.expect("bootstrap/boot.py names LEAN_MODULE_1_4 in a '# wire:' comment");
     let major: u64 = version
         .split('.')
         .next()
         .and_then(|m| m.parse().ok())
         .expect("FORMAT_VERSION starts with its major");
-    assert!(
-        !lean.contains(['.', '/', '"', '\\', '\n']),
-        "LEAN_MODULE must be a module name without a dot (an import stops there)"
-    );
+    for name in [&lean, &lean_1_4] {
+        assert!(
+            !name.contains(['.', '/', '"', '\\', '\n', '<', '>', ':', '|', '?', '*']),
+            "a lean module name has no dot (an import stops there) and nothing a file name \
+             cannot hold"
+        );
+    }
     let mut out = String::new();
     writeln!(out, "pub const FORMAT_VERSION: &str = {version:?};").unwrap();
     writeln!(out, "pub const FORMAT_MAJOR: u64 = {major};").unwrap();
@@ -53,6 +61,11 @@ fn main() {
     )
     .unwrap();
     writeln!(out, "macro_rules! lean_module {{ () => {{ {lean:?} }} }}").unwrap();
+    writeln!(
+        out,
+        "macro_rules! lean_module_1_4 {{ () => {{ {lean_1_4:?} }} }}"
+    )
+    .unwrap();
     for (name, n) in &flags {
         writeln!(out, "pub const {name}: u8 = {n};").unwrap();
     }

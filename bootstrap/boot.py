@@ -23,7 +23,7 @@ import threading
 import types
 import weakref
 
-FORMAT_VERSION = "1.4.0"
+FORMAT_VERSION = "1.5.0"
 
 
 #: Which parts of the bootstrap this module holds: "core" (this file), "bytecode" (bytecode.py,
@@ -68,9 +68,11 @@ FLAG_STANDALONE = 4
 # FLAG_GENERATORS: the body holds a started generator's frame; FLAG_STREAMED: the header was
 # written before the body (format 1.4). Only a nonportable stream's IncompatibleInterpreter
 # reads them (bytecode.py's _mismatch).
-# The module a lean header (format 1.4+) imports its check from: where satchel is missing, its
-# name is the ModuleNotFoundError a receiver reads (src/envelope/header.rs).
-# wire: LEAN_MODULE = "satchel or dump with standalone=True"
+# The module a lean header (format 1.5+) imports its check from: where satchel is missing or
+# older than 1.5, its name is the ModuleNotFoundError a receiver reads (src/envelope/header.rs).
+# wire: LEAN_MODULE = "satchel 1_5+ or standalone=True"
+# The one format 1.4's lean headers name (still read): check(version, flags, fingerprint, producer).
+# wire: LEAN_MODULE_1_4 = "satchel or dump with standalone=True"
 
 _IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
 

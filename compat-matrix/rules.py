@@ -42,11 +42,11 @@ REASONS = {
 _PATTERNS = [
     ("incompatible-interpreter", ".IncompatibleInterpreter", r"", None),
     ("incompatible-format", ".IncompatibleFormat", r"", None),
-    # Format 1.4 lean headers import their check from a module whose name is the message.
+    # Lean headers (format 1.4, 1.5) import their check from a module whose name is the message.
     (
         "needs-satchel-lean",
         "ModuleNotFoundError",
-        r"_satchel_boot_\d+|satchel or dump with standalone=True",
+        r"_satchel_boot_\d+|satchel or dump with standalone=True|satchel 1_5\+ or standalone=True",
         "load",
     ),
     ("needs-zstd", ".UnpicklingError", r"zstd", "load"),

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use std::sync::Mutex;
 
 use crate::typeref::typerefs;
-use crate::wire::{BOOT_MODULE, FORMAT_VERSION, LEAN_MODULE};
+use crate::wire::{BOOT_MODULE, FORMAT_VERSION, LEAN_MODULE, LEAN_MODULE_1_4};
 
 /// The parts of the bootstrap (docs/FORMAT.md): the core, the nonportable (bytecode)
 /// constructors, the portable ones and the loader of out-of-band buffers (never standalone).
@@ -41,6 +41,8 @@ macro_rules! constructors {
             pub globals: Py<PyAny>,
             /// The module lean headers import their check from (`wire::LEAN_MODULE`).
             pub lean: Py<PyModule>,
+            /// Format 1.4's (`wire::LEAN_MODULE_1_4`).
+            pub lean_1_4: Py<PyModule>,
             $(pub $name: Py<PyAny>,)*
         }
 
@@ -51,10 +53,11 @@ macro_rules! constructors {
         impl Boot {
             fn load(py: Python<'_>) -> PyResult<Self> {
                 let module = install(py)?;
-                let lean = install_lean(py)?;
+                let (lean, lean_1_4) = install_lean(py)?;
                 Ok(Boot {
                     $($name: module.getattr(stringify!($name))?.unbind(),)*
                     lean: lean.unbind(),
+                    lean_1_4: lean_1_4.unbind(),
                     globals: module.dict().into_any().unbind(),
                     module: module.unbind(),
                 })
@@ -217,28 +220,39 @@ fn set_spec(py: Python<'_>, module: &Bound<'_, PyModule>, name: &str) -> PyResul
     module.setattr("__spec__", spec)
 }
 
-/// The module a lean header names (`wire::LEAN_MODULE`): its check as `c`, in
-/// `sys.modules` so that `pickle.loads` finds it without a file system lookup. Its name is what
-/// a receiver without satchel reads in its `ModuleNotFoundError`.
-fn install_lean(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
-    let name = LEAN_MODULE;
-    let module = PyModule::new(py, name)?;
-    module.setattr(
-        "__doc__",
-        "satchel's lean stream header calls `c` (the bootstrap's check) here; a receiver \
-         without satchel fails to import this module, and its name tells why.",
-    )?;
+/// The module a lean header names (`wire::LEAN_MODULE`), and format 1.4's
+/// (`wire::LEAN_MODULE_1_4`, returned second): each with the check as `c`, in `sys.modules` so
+/// that `pickle.loads` finds it without a file system lookup. Their names are what a receiver
+/// without satchel (or, for the first, with a satchel older than 1.5) reads in its
+/// `ModuleNotFoundError`.
+fn install_lean(py: Python<'_>) -> PyResult<(Bound<'_, PyModule>, Bound<'_, PyModule>)> {
     // Rust, not the bootstrap's check: it decides the common case without a Python frame
-    // (envelope/unwrap.rs), and hands everything but the common case to that check.
+    // (envelope/unwrap.rs), and hands everything but the common case to that check. It takes
+    // both forms of the arguments (format 1.5's packed bytes, 1.4's four values).
     let check = pyo3::wrap_pyfunction!(crate::envelope::unwrap::lean_check, py)?;
-    module.setattr(crate::envelope::header::LEAN_CHECK, check)?;
-    set_spec(py, &module, name)?;
-    typerefs(py).sys_modules.bind(py).set_item(name, &module)?;
-    Ok(module)
+    let install = |name: &str| -> PyResult<Bound<'_, PyModule>> {
+        let module = PyModule::new(py, name)?;
+        module.setattr(
+            "__doc__",
+            "satchel's lean stream header calls `c` (the bootstrap's check) here; a receiver \
+             without satchel fails to import this module, and its name tells why.",
+        )?;
+        module.setattr(crate::envelope::header::LEAN_CHECK, &check)?;
+        set_spec(py, &module, name)?;
+        typerefs(py).sys_modules.bind(py).set_item(name, &module)?;
+        Ok(module)
+    };
+    Ok((install(LEAN_MODULE)?, install(LEAN_MODULE_1_4)?))
 }
 
-/// `satchel._satchel.lean_module()`: the module lean headers name (for its on-disk shim).
+/// `satchel._satchel.lean_module()`: the module lean headers name (for its on-disk shim);
+/// `lean_module(True)`: format 1.4's.
 #[pyfunction]
-pub fn lean_module(py: Python<'_>) -> Py<PyModule> {
-    boot(py).lean.clone_ref(py)
+#[pyo3(signature = (format_1_4=false))]
+pub fn lean_module(py: Python<'_>, format_1_4: bool) -> Py<PyModule> {
+    if format_1_4 {
+        boot(py).lean_1_4.clone_ref(py)
+    } else {
+        boot(py).lean.clone_ref(py)
+    }
 }

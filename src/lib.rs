@@ -99,6 +99,7 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::bootstrap_module, m)?)?;
     m.add_function(wrap_pyfunction!(bootstrap::lean_module, m)?)?;
     m.add("LEAN_MODULE_NAME", wire::LEAN_MODULE)?;
+    m.add("LEAN_MODULE_1_4_NAME", wire::LEAN_MODULE_1_4)?;
     Ok(())
 }
 

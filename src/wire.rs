@@ -7,11 +7,15 @@ include!(concat!(env!("OUT_DIR"), "/wire.rs"));
 
 /// The module streams name their constructors in: `_satchel_boot_<major>`.
 pub const BOOT_MODULE: &str = boot_module!();
-/// The module a lean header (format 1.4+) imports its check from. Where satchel is missing,
-/// `pickle.loads` raises `ModuleNotFoundError: No module named '<this name>'`, so the name is
-/// the message: it names satchel and the sender's fix. It holds no dot (an import would stop
-/// there) and no character a file name cannot hold (`python/<this name>/` is its shim).
+/// The module a lean header (format 1.5+) imports its check from. Where satchel is missing (or
+/// older than 1.5), `pickle.loads` raises `ModuleNotFoundError: No module named '<this name>'`,
+/// so the name is the message: it names satchel, the version and the sender's fix. It holds no
+/// dot (an import would stop there) and no character a file name cannot hold
+/// (`python/<this name>/` is its shim).
 pub const LEAN_MODULE: &str = lean_module!();
+/// The module format 1.4's lean headers name (`check(version, flags, fingerprint, producer)`),
+/// still read.
+pub const LEAN_MODULE_1_4: &str = lean_module_1_4!();
 
 /// Every constant, for `satchel._satchel._wire()` (tests/test_wire.py compares them with the
 /// running bootstrap's).
@@ -22,6 +26,7 @@ pub fn table(py: pyo3::Python<'_>) -> pyo3::PyResult<pyo3::Bound<'_, pyo3::types
     d.set_item("FORMAT_MAJOR", FORMAT_MAJOR)?;
     d.set_item("BOOT_MODULE", BOOT_MODULE)?;
     d.set_item("LEAN_MODULE", LEAN_MODULE)?;
+    d.set_item("LEAN_MODULE_1_4", LEAN_MODULE_1_4)?;
     d.set_item("FLAG_NONPORTABLE", FLAG_NONPORTABLE)?;
     d.set_item("FLAG_COMPRESSED", FLAG_COMPRESSED)?;
     d.set_item("FLAG_STANDALONE", FLAG_STANDALONE)?;
@@ -51,7 +56,8 @@ mod tests {
         let v = parse_version(FORMAT_VERSION).expect("FORMAT_VERSION is semver");
         assert_eq!(v.major, FORMAT_MAJOR);
         assert_eq!(BOOT_MODULE, format!("_satchel_boot_{FORMAT_MAJOR}"));
-        assert!(!LEAN_MODULE.contains('.'));
+        assert!(!LEAN_MODULE.contains('.') && !LEAN_MODULE_1_4.contains('.'));
+        assert_ne!(LEAN_MODULE, LEAN_MODULE_1_4);
         let flags = [
             FLAG_NONPORTABLE,
             FLAG_COMPRESSED,

@@ -14,6 +14,7 @@ import json
 import operator
 import pathlib
 import pickle
+import pickletools
 import random
 import subprocess
 import sys
@@ -24,7 +25,15 @@ import _satchel_boot_1
 import pythons
 import satchel
 from conftest import child_eval_bytes, run_script
-from pythons import OTHER_LABEL, compact, describe, producer_field
+from pythons import (
+    OTHER_LABEL,
+    compact,
+    describe,
+    four_arguments,
+    packed,
+    packed_label,
+    producer_field,
+)
 
 MiB = 1 << 20
 LABEL = satchel._satchel.LABEL  # "CPython 3.11/3495" on 3.11
@@ -82,7 +91,10 @@ def header_of(data):
 
 def forge(data, old, new):
     """``data`` with ``old`` replaced by ``new`` (exactly once) inside its header; if the
-    header is a frame of its own (PROTO FRAME n ...), the frame gets its new length."""
+    header is a frame of its own (PROTO FRAME n ...), the frame gets its new length. A packed
+    lean header is first written with its four arguments (``pythons.four_arguments``), which
+    the same check takes; ``test_forged_packed_header`` forges packed ones."""
+    data = four_arguments(data)
     size = satchel.inspect(data)["header_size"]
     head = data[:size]
     assert head.count(old) == 1, (old, head)
@@ -162,19 +174,64 @@ def test_lean_header_size(protocol):
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
-def test_lean_header_names_its_producer_compactly(protocol):
-    """Format 1.4's lean header (92 bytes with the full label), its producer as 'cp311/3495':
-    85 bytes, the same grammar, and read back as the full label."""
+def test_lean_header_is_packed(protocol):
+    """Format 1.5's lean header: its module (the message), then one bytes argument of 25
+    (version, flags, fingerprint, producer packed): 65 bytes (format 1.4's: 85, or 83 without
+    its PROTO), read back as the full label."""
     if sys.implementation.name not in ("cpython", "pypy"):
-        pytest.skip("only CPython and PyPy labels have a compact form")
+        pytest.skip("only CPython and PyPy labels have a packed form")
     data = closure_stream(protocol=protocol)
     head = header_of(data)
-    assert len(head) == 92 - len(LABEL) + len(compact(LABEL)) == 85
-    assert head.endswith(producer_field(compact(LABEL)) + pickle.TUPLE + pickle.REDUCE + pickle.POP)
-    assert satchel.inspect(data)["producer"] == LABEL
+    lean = satchel._satchel.LEAN_MODULE_NAME.encode()
+    assert len(head) == len(lean) + 34 == 65
+    major, minor, patch = map(int, satchel.FORMAT_VERSION.split("."))
+    flags = satchel._satchel._wire()["FLAG_NONPORTABLE"]
+    assert packed(head) == (
+        bytes([major, minor, patch, flags]) + satchel.FINGERPRINT + packed_label(LABEL)
+    )
+    assert head == b"c" + lean + b"\nc\nC\x19" + packed(head) + b"\x85R0"
+    info = satchel.inspect(data)
+    assert info["producer"] == LABEL and info["format_version"] == satchel.FORMAT_VERSION
+    # Its four-argument form (protocols 0-1, other implementations) is read alike.
+    assert satchel.loads(four_arguments(data))[0](2) == 14
+    assert pickle.loads(four_arguments(data))[0](2) == 14
     # A standalone header keeps the full label (its own bootstrap's check prints it as is).
     alone = header_of(closure_stream(protocol=max(protocol, 3), standalone=True))
     assert producer_field(LABEL) in alone
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_a_small_body_after_a_header_has_no_frame_and_one_proto(protocol):
+    """The header has no PROTO (the body's own follows it) and a small body in one frame loses
+    its FRAME header: 11 bytes of a ~300-byte task stream. Every unpickler reads it."""
+    data = closure_stream(protocol=protocol)
+    ops = [op.name for op, _, _ in pickletools.genops(data)]
+    assert ops.count("PROTO") == (1 if protocol >= 2 else 0)
+    assert "FRAME" not in ops
+    info = satchel.inspect(data)
+    assert info["protocol"] == (protocol if protocol >= 2 else None)
+    for load in (pickle.loads, pickle._loads, satchel.loads):
+        f, args = load(data)
+        assert (f(2), args) == (14, [1, 2])
+    assert child_eval_bytes(data, "(obj[0](3), obj[1])") == (21, [1, 2])
+    # Cut between two of its opcodes, satchel.loads calls it truncated, as it does inside a
+    # frame (plain pickle says "Ran out of input", EOFError, as for any pickle without frames).
+    for cut in range(1, 12):
+        with pytest.raises(pickle.UnpicklingError):
+            satchel.loads(data[:-cut])
+
+
+def test_only_small_one_frame_bodies_lose_their_frame():
+    k = 3
+    big = satchel.dumps((lambda x: x * k, list(range(5000))))
+    assert [op.name for op, _, _ in pickletools.genops(big)].count("FRAME") >= 1
+    assert pickle.loads(big)[0](2) == 6
+    # What has no header is the stdlib's pickle, byte for byte.
+    assert satchel.dumps([1, 2]) == pickle.dumps([1, 2], protocol=5)
+    # A compressed stream keeps its header's PROTO and its body as the pickler wrote it.
+    packed = closure_stream(compress=True)
+    assert packed[:2] == b"\x80\x05"
+    assert pickle.loads(packed)[0](2) == 14
 
 
 @pytest.mark.parametrize("mode", ["nonportable", "portable"])
@@ -242,11 +299,20 @@ try:
     if sys.argv[1] == "satchel":
         import satchel
         obj = satchel.loads(data)
-    elif sys.argv[1] == "pickle, 1.4.0 check":
-        # What a 1.4.0 receiver (the first with the lean header) has as the lean module's
-        # check: the bootstrap's, check(version, flags, fingerprint, producer), in Python.
+    elif sys.argv[1] == "pickle, 1.4.0 receiver":
+        # What a 1.4.0 receiver has: format 1.4's lean module, whose check is the bootstrap's
+        # check(version, flags, fingerprint, producer), in Python, and not format 1.5's module.
         import satchel, _satchel_boot_1
-        sys.modules[satchel._satchel.LEAN_MODULE_NAME].c = _satchel_boot_1.check
+        sys.modules[satchel._satchel.LEAN_MODULE_1_4_NAME].c = _satchel_boot_1.check
+        new = satchel._satchel.LEAN_MODULE_NAME
+        del sys.modules[new]
+
+        class Absent:
+            def find_spec(self, name, path=None, target=None):
+                if name == new:
+                    raise ModuleNotFoundError("No module named %r" % name, name=name)
+
+        sys.meta_path.insert(0, Absent())
         obj = pickle.loads(data)
     else:
         obj = pickle.loads(data)
@@ -345,19 +411,64 @@ def test_forged_older_minor_still_loads(tmp_path, loader):
     assert printed == ["BODY RAN"] and path.exists()
 
 
-def test_a_1_4_0_receivers_check_reads_this_lean_header(tmp_path):
-    """The header keeps format 1.4's grammar, so a 1.4.0 receiver (whose lean check is the
-    bootstrap's own, 4 arguments) loads it, or refuses another build's with the compact label."""
+def test_a_1_4_0_receiver_is_told_what_it_needs(tmp_path):
+    """A 1.4.0 receiver has format 1.4's lean module only (its check takes four arguments):
+    format 1.5's lean header names a module it lacks, whose name says what it needs, before
+    anything of the body runs. A format 1.4 stream still loads here."""
     path = tmp_path / "ran"
-    report, printed = report_of(side_effect_stream(path), "pickle, 1.4.0 check")
-    assert report == {"result": 42} and printed == ["BODY RAN"] and path.exists()
-    path.unlink()
-    data = _forge_fingerprint(side_effect_stream(path), 5)
-    report, printed = report_of(data, "pickle, 1.4.0 check")
-    assert report.get("interpreter") is True, report
-    assert (
-        f"stream made by {describe(compact(LABEL))}; this is {describe(LABEL)}" in report["message"]
+    report, printed = report_of(side_effect_stream(path), "pickle, 1.4.0 receiver")
+    lean = satchel._satchel.LEAN_MODULE_NAME
+    assert report["error"] == "builtins.ModuleNotFoundError", report
+    assert report["message"] == f"No module named '{lean}'"
+    assert "satchel 1_5+" in lean and "standalone=True" in lean
+    assert printed == [] and not path.exists()
+    # A 1.4 stream: format 1.4's module, four arguments, version 1.4.0.
+    old = four_arguments(side_effect_stream(path)).replace(
+        b"c" + lean.encode() + b"\nc\n",
+        b"c" + satchel._satchel.LEAN_MODULE_1_4_NAME.encode() + b"\nc\n",
+        1,
     )
+    old = old.replace(short_str(satchel.FORMAT_VERSION), short_str("1.4.0"), 1)
+    assert satchel.inspect(old)["format_version"] == "1.4.0"
+    for loader in ("pickle, 1.4.0 receiver", "pickle", "satchel"):
+        report, printed = report_of(old, loader)
+        assert report == {"result": 42} and printed == ["BODY RAN"] and path.exists(), loader
+        path.unlink()
+
+
+@pytest.mark.parametrize("loader", ["pickle", "satchel"])
+def test_forged_packed_header(tmp_path, loader):
+    """Each field of a packed lean header, forged: another build (its packed label read back
+    as the full one), a newer minor, an older one, a cut argument. Nothing of the body runs
+    unless it loads."""
+    path = tmp_path / "ran"
+    data = side_effect_stream(path)
+    p = packed(data)
+    assert p is not None and data.count(p) == 1
+    other = packed_label("CPython 3.0/1")
+    forged = data.replace(p, p[:4] + OTHER_FINGERPRINT + other)
+    assert satchel.inspect(forged)["producer"] == "CPython 3.0/1"
+    report, printed = report_of(forged, loader)
+    assert report.get("interpreter") is True, report
+    assert describe("CPython 3.0/1") in report["message"]
+    assert describe(LABEL) in report["message"]
+    assert printed == [] and not path.exists()
+
+    newer = data.replace(p, bytes([p[0], 99, 0]) + p[3:])
+    assert satchel.inspect(newer)["format_version"] == "1.99.0"
+    report, printed = report_of(newer, loader)
+    assert report.get("format") is True, report
+    assert "1.99.0" in report["message"] and printed == []
+
+    older = data.replace(p, bytes([p[0], 0, 0]) + p[3:])
+    report, printed = report_of(older, loader)
+    assert report == {"result": 42} and printed == ["BODY RAN"]
+    path.unlink()
+
+    # A packed argument of another length (and not from a newer format) is corrupt.
+    cut = data.replace(b"C\x19" + p, b"C\x18" + p[:24])
+    report, printed = report_of(cut, loader)
+    assert report.get("satchel") is True and "packed header" in report["message"], report
     assert printed == [] and not path.exists()
 
 

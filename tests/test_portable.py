@@ -853,7 +853,7 @@ def test_portable_lean_stream_needs_satchel(name):
         check=False,
     )
     assert proc.returncode == 1
-    assert "No module named 'satchel or dump with standalone=True'" in proc.stderr.decode()
+    assert f"No module named '{satchel._satchel.LEAN_MODULE_NAME}'" in proc.stderr.decode()
 
 
 def test_sys_version_is_the_receivers():

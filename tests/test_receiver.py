@@ -14,6 +14,7 @@ import types
 import pytest
 
 import satchel
+from pythons import four_arguments, packed
 
 LEAN_MODULE = satchel._satchel.LEAN_MODULE_NAME
 NEEDS_SATCHEL = f"ModuleNotFoundError: No module named '{LEAN_MODULE}'"
@@ -57,7 +58,7 @@ def lean_stream(**kwargs):
 
 
 def test_the_message_names_satchel_and_both_fixes():
-    assert "satchel" in LEAN_MODULE and "standalone=True" in LEAN_MODULE
+    assert "satchel 1_5+" in LEAN_MODULE and "standalone=True" in LEAN_MODULE
     # It is a module name: an import stops at a dot, so there must be none.
     assert "." not in LEAN_MODULE
 
@@ -126,9 +127,18 @@ def test_standalone_suspended_generator_without_satchel():
 
 
 def test_old_lean_header_still_loads():
-    """Streams before format 1.4 named ``_satchel_boot_1.check``: still read, by satchel and
-    by plain pickle."""
-    data = lean_stream()
+    """Streams before format 1.4 named ``_satchel_boot_1.check``, format 1.4's named
+    ``LEAN_MODULE_1_4``, both with four arguments: still read, by satchel and by plain
+    pickle."""
+    data = four_arguments(lean_stream())
+    v14 = data.replace(
+        b"c" + LEAN_MODULE.encode() + b"\nc\n",
+        b"c" + satchel._satchel.LEAN_MODULE_1_4_NAME.encode() + b"\nc\n",
+        1,
+    ).replace(b"\x8c\x05" + satchel.FORMAT_VERSION.encode(), b"\x8c\x051.4.0", 1)
+    assert satchel.inspect(v14)["format_version"] == "1.4.0"
+    assert satchel.loads(v14)(2) == 6
+    assert pickle.loads(v14)(2) == 6
     old = data.replace(
         b"c" + LEAN_MODULE.encode() + b"\nc\n", b"c_satchel_boot_1\ncheck\n", 1
     ).replace(b"\x8c\x05" + satchel.FORMAT_VERSION.encode(), b"\x8c\x051.3.0", 1)
@@ -148,11 +158,16 @@ OTHER_FINGERPRINT = hashlib.sha256(b"another interpreter").digest()[:16]
 
 
 def from_another_interpreter(data):
-    """``data`` as if another interpreter build had written it (its fingerprint)."""
-    fp = b"C\x10" + satchel.FINGERPRINT
+    """``data`` as if another interpreter build had written it (its fingerprint), in a packed
+    lean header or in four arguments."""
     size = satchel.inspect(data)["header_size"]
+    p = packed(data[:size])
+    if p is not None:
+        fp, other = p, p[:4] + OTHER_FINGERPRINT + p[20:]
+    else:
+        fp, other = b"C\x10" + satchel.FINGERPRINT, b"C\x10" + OTHER_FINGERPRINT
     assert data[:size].count(fp) == 1
-    return data[:size].replace(fp, b"C\x10" + OTHER_FINGERPRINT) + data[size:]
+    return data[:size].replace(fp, other) + data[size:]
 
 
 def started():

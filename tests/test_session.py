@@ -22,7 +22,7 @@ import pytest
 import pythons
 import satchel
 from conftest import LIVE_GENERATORS, run_script
-from pythons import OTHER_LABEL, compact, describe, producer_field
+from pythons import OTHER_LABEL, compact, describe, four_arguments, producer_field
 from satchel import _session
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -877,7 +877,7 @@ def test_load_session_raises_the_fingerprint_error(tmp_path):
     """A lean snapshot whose header names another interpreter build: load_session raises
     IncompatibleInterpreter before anything is built or assigned."""
     path = snapshot_from_file_script(tmp_path)
-    data = path.read_bytes()
+    data = four_arguments(path.read_bytes())
     header_size = satchel.inspect(data)["header_size"]
     head = data[:header_size]
     mine = b"C\x10" + satchel.FINGERPRINT

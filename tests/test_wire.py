@@ -23,6 +23,8 @@ def test_format_version_and_names_agree():
     # The lean check is satchel's (Rust: it decides the common case without a Python frame);
     # it defers to BOOT.check for everything else (tests/test_envelope.py).
     assert callable(sys.modules[WIRE["LEAN_MODULE"]].c)
+    assert WIRE["LEAN_MODULE_1_4"] == _satchel.LEAN_MODULE_1_4_NAME
+    assert sys.modules[WIRE["LEAN_MODULE_1_4"]].c is sys.modules[WIRE["LEAN_MODULE"]].c
 
 
 def test_flags_agree_with_the_bootstrap():
@@ -40,7 +42,7 @@ def test_headers_carry_the_constants():
     info = satchel.inspect(satchel.dumps(f))
     assert info["format_version"] == WIRE["FORMAT_VERSION"]
     lean = satchel.dumps(f)
-    assert lean[2:].startswith(b"c" + WIRE["LEAN_MODULE"].encode() + b"\nc\n")
+    assert lean.startswith(b"c" + WIRE["LEAN_MODULE"].encode() + b"\nc\n")
     standalone = satchel.dumps(f, standalone=True)
     assert (b"c" + WIRE["BOOT_MODULE"].encode() + b"\ncheck\n") in standalone
 
@@ -55,10 +57,11 @@ def test_every_constructor_rust_names_is_a_bootstrap_constructor():
 def test_the_packaged_shims_have_the_wire_names():
     """The module shims on disk (python/<name>/) and the wheel's list of them."""
     python = ROOT / "python"
-    for name in (WIRE["BOOT_MODULE"], WIRE["LEAN_MODULE"]):
+    names = {WIRE["BOOT_MODULE"], WIRE["LEAN_MODULE"], WIRE["LEAN_MODULE_1_4"]}
+    for name in names:
         assert (python / name / "__init__.py").is_file(), name
     maturin = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["maturin"]
-    assert set(maturin["python-packages"]) == {WIRE["BOOT_MODULE"], WIRE["LEAN_MODULE"]}
+    assert set(maturin["python-packages"]) == names
 
 
 def test_the_version_lives_in_cargo_toml_alone():

@@ -1,4 +1,4 @@
-"""Where a lean satchel stream's header finds its check (``c``), format 1.4 and later.
+"""Where a format 1.4 lean satchel stream's header finds its check (``c``); still read.
 
 A lean stream (the default: it needs satchel on the receiver) opens with ``GLOBAL '<this
 module>' c``. Where satchel is installed, this module is satchel's bootstrap check. Where it is
@@ -11,4 +11,4 @@ import sys
 
 from satchel import _satchel
 
-sys.modules[__name__] = _satchel.lean_module()
+sys.modules[__name__] = _satchel.lean_module(True)

@@ -9,6 +9,7 @@ __version__: str
 BOOTSTRAP_SOURCE: str
 BOOTSTRAP_MODULE_NAME: str
 LEAN_MODULE_NAME: str
+LEAN_MODULE_1_4_NAME: str
 FORMAT_VERSION: str
 FINGERPRINT: bytes
 FINGERPRINT_TEXT: str
@@ -124,7 +125,7 @@ def loads(
     **kwargs: Any,
 ) -> Any: ...
 def inspect(data: bytes | bytearray | memoryview) -> dict[str, Any]: ...
-def lean_module() -> Any: ...
+def lean_module(format_1_4: bool = False) -> Any: ...
 def _loads_with(
     data: bytes | memoryview,
     unpickle: Callable[[Any, dict[str, Any]], Any],

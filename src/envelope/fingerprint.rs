@@ -20,6 +20,41 @@ pub struct Fingerprint {
     /// "CPython 3.11/3495", "pp311/3495" for PyPy (a wheel's interpreter tag, then the bytecode
     /// number). None for other implementations and versions whose tag would be ambiguous.
     pub compact: Option<String>,
+    /// The label as a packed lean header (format 1.5) writes it: the compact tag's first
+    /// letter, the language major and minor, the bytecode number (u16 LE). Only where there is
+    /// a compact label.
+    pub packed: Option<[u8; PACKED_LABEL]>,
+}
+
+/// Bytes of a packed label.
+pub const PACKED_LABEL: usize = 5;
+
+/// The packed label of `display major.minor/bytecode`, when it has a compact one.
+fn packed_of(display: &str, major: u32, minor: u32, bytecode: u16) -> Option<[u8; PACKED_LABEL]> {
+    let (tag, _) = COMPACT_IMPLEMENTATIONS
+        .iter()
+        .find(|(_, name)| *name == display)?;
+    let [lo, hi] = bytecode.to_le_bytes();
+    Some([
+        tag.as_bytes()[0],
+        u8::try_from(major).ok()?,
+        u8::try_from(minor).ok()?,
+        lo,
+        hi,
+    ])
+}
+
+/// The full label a packed one stands for (`b"c\x03\x0b\xa7\x0d"` -> "CPython 3.11/3495"), or
+/// None when `packed` is not one.
+pub fn label_of_packed(packed: &[u8]) -> Option<String> {
+    let &[tag, major, minor, lo, hi] = packed else {
+        return None;
+    };
+    let (_, name) = COMPACT_IMPLEMENTATIONS
+        .iter()
+        .find(|(t, _)| t.as_bytes()[0] == tag)?;
+    let bytecode = u16::from_le_bytes([lo, hi]);
+    Some(format!("{name} {major}.{minor}/{bytecode}"))
 }
 
 /// The implementations a compact label names, by its two-letter tag.
@@ -101,10 +136,12 @@ fn compute(py: Python<'_>) -> PyResult<Fingerprint> {
     let bytecode = u16::from_le_bytes([magic[0], magic[1]]);
     let label = format!("{display} {major}.{minor}/{bytecode}");
     let compact = compact_of(&display, major, minor, bytecode);
+    let packed = packed_of(&display, major, minor, bytecode);
     Ok(Fingerprint {
         text,
         digest,
         label,
         compact,
+        packed,
     })
 }

@@ -2,21 +2,27 @@
 //! the stack as it found it, so the body is exactly what the C pickler wrote.
 //!
 //! ```text
-//! [PROTO p]            protocol >= 2
-//! lean:                GLOBAL '<LEAN_MODULE>'.c  MARK version flags fingerprint producer TUPLE
-//!                      REDUCE POP    (producer compact: "cp311/3495", fingerprint.rs)
+//! [PROTO p]            compressed streams only: the body opens with its own PROTO
+//! lean (format 1.5):   GLOBAL '<LEAN_MODULE>'.c  SHORT_BINBYTES packed  TUPLE1 REDUCE POP
+//!                      packed = major minor patch flags fingerprint[16] producer[5] (25 bytes;
+//!                      producer: b'c'/b'p', language major, minor, bytecode u16 LE)
+//!                      (protocols 0-1, or no packed label: MARK version flags fingerprint
+//!                      producer TUPLE REDUCE, the 1.4 arguments)
+//! lean (format 1.4):   GLOBAL '<LEAN_MODULE_1_4>'.c  MARK version flags fingerprint producer
+//!                      TUPLE REDUCE POP    (producer compact: "cp311/3495", fingerprint.rs)
 //! standalone:          GLOBAL builtins.exec (zlib.decompress(blob), {"V": version}) REDUCE POP
-//!                      GLOBAL _satchel_boot_1.check  MARK ... (as above)
+//!                      GLOBAL _satchel_boot_1.check  MARK ... (as 1.4's)
 //! ```
 //! A lean header names its check through `wire::LEAN_MODULE`, whose name is the message a receiver
-//! without satchel reads: `No module named 'satchel or dump with standalone=True'`. Streams
-//! before format 1.4 named `_satchel_boot_1.check` there; both are read.
+//! without satchel 1.5+ reads: `No module named 'satchel 1_5+ or standalone=True'` (a 1.4
+//! receiver has only `LEAN_MODULE_1_4`, whose check takes four arguments). Streams before format
+//! 1.4 named `_satchel_boot_1.check` there; all three are read.
 //! A compressed stream continues with `GLOBAL _satchel_boot_1.load_zstd (frame) REDUCE STOP`,
 //! or, when it has out-of-band buffers (format 1.3), `GLOBAL _satchel_boot_1.load_zstd_buffers
 //! MARK frame (MARK flags itemsize chunk... TUPLE)... TUPLE REDUCE STOP`;
 //! an uncompressed one with the body (PROTO ... STOP).
 
-use crate::envelope::fingerprint::{label_of_compact, Fingerprint};
+use crate::envelope::fingerprint::{label_of_compact, label_of_packed, Fingerprint, PACKED_LABEL};
 
 use crate::wire::{BOOT_MODULE, LEAN_MODULE};
 pub use crate::wire::{
@@ -29,6 +35,18 @@ const LEAN_OPENING: &[u8] = concat!("c", lean_module!(), "\n").as_bytes();
 pub const LEAN_CHECK: &str = "c";
 /// A lean header's whole first global, as bytes (parsed without allocating).
 const LEAN_GLOBAL: &[u8] = concat!("c", lean_module!(), "\nc\n").as_bytes();
+/// Format 1.4's lean header's opening and first global.
+const LEAN_OPENING_1_4: &[u8] = concat!("c", lean_module_1_4!(), "\n").as_bytes();
+const LEAN_GLOBAL_1_4: &[u8] = concat!("c", lean_module_1_4!(), "\nc\n").as_bytes();
+/// A packed lean header's argument: version (3), flags, fingerprint (16), producer.
+pub const PACKED_LEN: usize = 3 + 1 + 16 + PACKED_LABEL;
+
+/// `FORMAT_VERSION`'s three numbers as a packed header writes them, when each fits a byte.
+fn packed_version(version: &str) -> Option<[u8; 3]> {
+    let mut parts = version.split('.').map(|p| p.parse::<u8>().ok());
+    let v = [parts.next()??, parts.next()??, parts.next()??];
+    parts.next().is_none().then_some(v)
+}
 
 // Pickle opcodes used here (Lib/pickle.py names).
 const PROTO: u8 = 0x80;
@@ -193,6 +211,18 @@ pub fn build(
         w.global(BOOT_MODULE, "check");
     } else {
         w.global(LEAN_MODULE, LEAN_CHECK);
+        // Format 1.5: one bytes argument (25 bytes) instead of four (43), where the producer
+        // has a packed label (CPython, PyPy) and the protocol has bytes opcodes.
+        if let (true, Some(label), Some(v)) = (protocol >= 2, fp.packed, packed_version(version)) {
+            let mut packed = Vec::with_capacity(PACKED_LEN);
+            packed.extend_from_slice(&v);
+            packed.push(flags);
+            packed.extend_from_slice(&fp.digest);
+            packed.extend_from_slice(&label);
+            w.bytes(&packed);
+            w.out.extend_from_slice(&[TUPLE1, REDUCE, POP]);
+            return with_proto(w.out, protocol, flags);
+        }
     }
     w.out.push(MARK);
     w.str(version);
@@ -214,15 +244,49 @@ pub fn build(
     w.out.push(TUPLE);
     w.out.push(REDUCE);
     w.out.push(POP);
+    with_proto(w.out, protocol, flags)
+}
+
+/// The header's opcodes `ops`, after a PROTO where it needs one.
+fn with_proto(ops: Vec<u8>, protocol: u8, flags: u8) -> Vec<u8> {
     // No FRAME: the body that follows starts its own framing, and a frame here would only add
-    // nine bytes to every stream.
-    let ops = w.out;
-    let mut out = Vec::with_capacity(ops.len() + 2);
-    if protocol >= 2 {
+    // nine bytes to every stream. No PROTO either when the body follows: the body opens with
+    // its own, which is where the protocol's rules begin to matter (the header's opcodes are
+    // read alike at every protocol), and two bytes of every stream are saved. A compressed
+    // stream has no PROTO after the header, so its header keeps one.
+    if protocol >= 2 && flags & FLAG_COMPRESSED != 0 {
+        let mut out = Vec::with_capacity(ops.len() + 2);
         out.extend_from_slice(&[PROTO, protocol]);
+        out.extend_from_slice(&ops);
+        return out;
     }
-    out.extend_from_slice(&ops);
-    out
+    ops
+}
+
+/// Whether a packed header's version bytes are this reader's `FORMAT_VERSION`.
+pub fn is_current_packed(version: &[u8]) -> bool {
+    static OURS: std::sync::OnceLock<Option<[u8; 3]>> = std::sync::OnceLock::new();
+    OURS.get_or_init(|| packed_version(crate::wire::FORMAT_VERSION))
+        .is_some_and(|ours| ours == version)
+}
+
+/// The packed argument of a format 1.5 lean header: (version, flags, fingerprint, producer).
+/// A version newer than this reader's may pack something else: it comes back with no flags,
+/// fingerprint or producer, for the check to refuse by its version.
+pub fn unpack(packed: &[u8]) -> Option<(String, u8, &[u8], String)> {
+    let [major, minor, patch] = *packed.get(..3)? else {
+        return None;
+    };
+    let version = format!("{major}.{minor}.{patch}");
+    let ours = packed_version(crate::wire::FORMAT_VERSION)?;
+    if major != ours[0] || minor > ours[1] {
+        return Some((version, 0, &[], String::new()));
+    }
+    if packed.len() != PACKED_LEN {
+        return None;
+    }
+    let producer = label_of_packed(&packed[20..])?;
+    Some((version, packed[3], &packed[4..20], producer))
 }
 
 /// The opcodes that wrap a compressed body: `load_zstd(frame)`, or with out-of-band buffers
@@ -478,18 +542,42 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     // that names something in _satchel_boot_1, a long protocol-0 module name) is not one. Bytes
     // that stop inside one of satchel's own opening globals are a truncated satchel header.
     let rest = &data[r.pos..];
-    let opening: [&[u8]; 3] = [b"c_satchel_boot_", b"cbuiltins\nexec\n", LEAN_OPENING];
+    let opening: [&[u8]; 4] = [
+        b"c_satchel_boot_",
+        b"cbuiltins\nexec\n",
+        LEAN_OPENING,
+        LEAN_OPENING_1_4,
+    ];
     let cut_short = opening
         .iter()
         .any(|o| rest.len() < o.len() && o.starts_with(rest));
     if rest.starts_with(LEAN_GLOBAL) {
-        // The common case, a lean header (format 1.4+): its module stands for the bootstrap of
+        // The common case, a lean header (format 1.5+): its module stands for the bootstrap of
         // format major 1.
         r.pos += LEAN_GLOBAL.len();
+        if matches!(r.peek(), Some(SHORT_BINBYTES) | Some(BINBYTES)) {
+            let (start, n) = r.bytes()?;
+            let Some((version, flags, fp, producer)) = unpack(&data[start..start + n]) else {
+                return r.err("bad packed header");
+            };
+            let fingerprint = fp.to_vec();
+            for (op, what) in [(TUPLE1, "TUPLE1"), (REDUCE, "REDUCE"), (POP, "POP")] {
+                r.expect(op, what)?;
+            }
+            return after_check(r, protocol, version, flags, fingerprint, false, producer, 0);
+        }
+    } else if rest.starts_with(LEAN_GLOBAL_1_4) {
+        // Format 1.4's lean header.
+        r.pos += LEAN_GLOBAL_1_4.len();
     } else {
         let (module, name) = match r.global() {
             Ok(g) => g,
-            Err(e) if cut_short || rest.starts_with(opening[0]) || rest.starts_with(opening[2]) => {
+            Err(e)
+                if cut_short
+                    || opening
+                        .iter()
+                        .any(|o| o != &opening[1] && rest.starts_with(o)) =>
+            {
                 return Err(e)
             }
             Err(_) => return Err(ParseError::NotSatchel),
@@ -555,7 +643,37 @@ pub fn parse(data: &[u8]) -> Result<Header, ParseError> {
     for (op, what) in [(TUPLE, "TUPLE"), (REDUCE, "REDUCE"), (POP, "POP")] {
         r.expect(op, what)?;
     }
+    after_check(
+        r,
+        protocol,
+        version,
+        flags,
+        fingerprint,
+        fingerprint_is_text,
+        producer,
+        standalone_payload,
+    )
+}
+
+/// The rest of `parse`, once the check's call is read: where the body is, or the compressed
+/// wrapper and its buffers.
+#[allow(clippy::too_many_arguments)]
+fn after_check(
+    mut r: Reader<'_>,
+    mut protocol: Option<u8>,
+    version: String,
+    flags: u8,
+    fingerprint: Vec<u8>,
+    fingerprint_is_text: bool,
+    producer: String,
+    standalone_payload: usize,
+) -> Result<Header, ParseError> {
+    let data = r.data;
     let header_len = r.pos;
+    // A header followed by its body has no PROTO (satchel 1.5 on): the body's own says.
+    if protocol.is_none() && data.get(header_len) == Some(&PROTO) {
+        protocol = data.get(header_len + 1).copied().filter(|&p| p <= 5);
+    }
     let mut compressed = None;
     let mut buffers = Vec::new();
     if flags & FLAG_COMPRESSED != 0 {
@@ -621,45 +739,83 @@ mod tests {
             digest: [7; 16],
             label: "CPython 3.11/3495".into(),
             compact: Some("cp311/3495".into()),
+            packed: Some([b'c', 3, 11, 0xa7, 0x0d]),
         }
     }
 
     #[test]
     fn lean_header_round_trips_within_budget() {
-        for protocol in 2..=5 {
-            let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
-            assert!(h.len() <= 96, "{} bytes", h.len());
+        let v = crate::wire::FORMAT_VERSION;
+        for protocol in 0..=5 {
+            let h = build(protocol, FLAG_NONPORTABLE, v, &fp(), None);
+            // The budget is for the binary protocols; below 2 the header is text.
+            assert!(protocol < 2 || h.len() <= 96, "{} bytes", h.len());
             // The bytes parse() matches without allocating are what build() writes.
-            assert!(h[2..].starts_with(LEAN_GLOBAL));
+            assert!(h.starts_with(LEAN_GLOBAL));
             let mut stream = h.clone();
             stream.extend_from_slice(b"\x80\x05N.");
             let parsed = parse(&stream).ok().expect("a lean header parses");
             assert_eq!(parsed.header_len, h.len());
-            assert_eq!(parsed.version, "1.4.0");
+            // The protocol is the body's.
+            assert_eq!(parsed.protocol, Some(5));
+            assert_eq!(parsed.version, v);
+            assert_eq!(parsed.flags, FLAG_NONPORTABLE);
             assert_eq!(parsed.fingerprint, vec![7; 16]);
             assert_eq!(parsed.producer, "CPython 3.11/3495");
         }
     }
 
     #[test]
-    fn the_lean_header_names_its_producer_compactly() {
-        // 92 bytes with the full label (main's 1.4 header), 85 with the compact one.
+    fn the_lean_header_is_packed() {
+        // Format 1.5: 65 bytes (1.4's: 85 with its PROTO, 83 without).
+        let v = crate::wire::FORMAT_VERSION;
         for protocol in 2..=5 {
-            let h = build(protocol, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
-            assert_eq!(h.len(), 85, "protocol {protocol}");
+            let h = build(protocol, FLAG_NONPORTABLE, v, &fp(), None);
+            assert_eq!(
+                h.len(),
+                LEAN_GLOBAL.len() + 2 + PACKED_LEN + 3,
+                "protocol {protocol}"
+            );
+            assert_eq!(h.len(), 65);
+            let mut packed = packed_version(v).expect("a packed version").to_vec();
+            packed.push(FLAG_NONPORTABLE);
+            packed.extend_from_slice(&[7; 16]);
+            packed.extend_from_slice(&[b'c', 3, 11, 0xa7, 0x0d]);
             let tail = [
-                &[SHORT_BINUNICODE, 10][..],
-                b"cp311/3495",
-                &[TUPLE, REDUCE, POP],
+                &[SHORT_BINBYTES, PACKED_LEN as u8][..],
+                &packed,
+                &[TUPLE1, REDUCE, POP],
             ]
             .concat();
-            assert!(h.ends_with(&tail));
+            assert_eq!(&h[LEAN_GLOBAL.len()..], &tail[..]);
+            assert_eq!(
+                unpack(&packed).map(|u| u.3),
+                Some("CPython 3.11/3495".into())
+            );
         }
-        // An implementation without a compact label writes its full one.
+        // Below protocol 2, the four arguments, the producer compact.
+        let h = build(1, FLAG_NONPORTABLE, v, &fp(), None);
+        let tail = [
+            &[BINUNICODE, 10, 0, 0, 0][..],
+            b"cp311/3495",
+            &[TUPLE, REDUCE, POP],
+        ]
+        .concat();
+        assert!(h.ends_with(&tail));
+        // A packed version from a newer minor is read as far as its version; one of this
+        // version with another length is corrupt.
+        assert_eq!(
+            unpack(&[1, 200, 0]).map(|u| u.0),
+            Some("1.200.0".to_owned())
+        );
+        assert!(unpack(&packed_version(v).unwrap()).is_none());
+        assert!(label_of_packed(&[b'x', 3, 11, 0, 0]).is_none());
+        // An implementation without a compact label writes its full one, in four arguments.
         let mut other = fp();
         other.compact = None;
-        let h = build(5, FLAG_NONPORTABLE, "1.4.0", &other, None);
-        assert_eq!(h.len(), 92);
+        other.packed = None;
+        let h = build(5, FLAG_NONPORTABLE, v, &other, None);
+        assert_eq!(h.len(), LEAN_GLOBAL.len() + 50);
         let mut stream = h;
         stream.extend_from_slice(b"\x80\x05N.");
         assert_eq!(
@@ -670,7 +826,7 @@ mod tests {
         let h = build(
             5,
             FLAG_NONPORTABLE | FLAG_STANDALONE,
-            "1.4.0",
+            v,
             &fp(),
             Some(b"blob"),
         );
@@ -695,27 +851,43 @@ mod tests {
     }
 
     #[test]
-    fn headers_before_format_1_4_still_parse() {
-        // Streams before 1.4 have the full label.
-        let mut full = fp();
-        full.compact = None;
-        let h = build(5, FLAG_NONPORTABLE, "1.3.0", &full, None);
-        let old_global = b"c_satchel_boot_1\ncheck\n";
-        let mut old = h[..2].to_vec();
-        old.extend_from_slice(old_global);
-        old.extend_from_slice(&h[2 + LEAN_GLOBAL.len()..]);
-        old.extend_from_slice(b"\x80\x05N.");
-        let parsed = parse(&old).ok().expect("an old lean header parses");
-        assert_eq!(parsed.version, "1.3.0");
-        assert_eq!(parsed.producer, "CPython 3.11/3495");
+    fn headers_before_format_1_5_still_parse() {
+        // Format 1.4's lean header (1.4's module, four arguments) and the ones before it
+        // (`_satchel_boot_1.check`, full label).
+        for (global, version, compact) in [
+            (LEAN_GLOBAL_1_4, "1.4.0", true),
+            (&b"c_satchel_boot_1\ncheck\n"[..], "1.3.0", false),
+        ] {
+            let mut old = b"\x80\x05".to_vec();
+            old.extend_from_slice(global);
+            let mut old_fp = fp();
+            old_fp.packed = None;
+            if !compact {
+                old_fp.compact = None;
+            }
+            let h = build(5, FLAG_NONPORTABLE, version, &old_fp, None);
+            assert_eq!(h[LEAN_GLOBAL.len()], MARK);
+            old.extend_from_slice(&h[LEAN_GLOBAL.len()..]);
+            old.extend_from_slice(b"\x80\x05N.");
+            let parsed = parse(&old).ok().expect("an old lean header parses");
+            assert_eq!(parsed.version, version);
+            assert_eq!(parsed.producer, "CPython 3.11/3495");
+            assert_eq!(parsed.header_len, old.len() - 4);
+        }
     }
 
     #[test]
     fn a_lean_header_cut_inside_its_module_name_is_truncated() {
-        let h = build(5, FLAG_NONPORTABLE, "1.4.0", &fp(), None);
+        let h = build(
+            5,
+            FLAG_NONPORTABLE,
+            crate::wire::FORMAT_VERSION,
+            &fp(),
+            None,
+        );
         assert!(matches!(parse(&h[..20]), Err(ParseError::Corrupt(_))));
         // Another attribute of that module is not satchel's header.
-        let mut other = h[..2 + LEAN_OPENING.len()].to_vec();
+        let mut other = h[..LEAN_OPENING.len()].to_vec();
         other.extend_from_slice(b"x\n.");
         assert!(matches!(parse(&other), Err(ParseError::NotSatchel)));
     }

@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use super::{buffers, compress, fingerprint, header, key, signature};
 use crate::error::Error;
@@ -166,66 +166,141 @@ fn loads_body<'py>(
             .into_pyerr(py))
         }
         // A view, not a copy: the body is a complete pickle of its own.
-        None => pyo3::types::PyMemoryView::from(bytes)?.get_item(
-            // builtins.slice, not PySlice::new: pyo3 0.30.1's passes new ints to PySlice_New,
-            // which does not take them over (two leaked ints per load).
-            py.get_type::<pyo3::types::PySlice>()
-                .call1((h.header_len, raw.len()))?,
-        )?,
+        None => {
+            let body = pyo3::types::PyMemoryView::from(bytes)?.get_item(
+                // builtins.slice, not PySlice::new: pyo3 0.30.1's passes new ints to
+                // PySlice_New, which does not take them over (two leaked ints per load).
+                py.get_type::<pyo3::types::PySlice>()
+                    .call1((h.header_len, raw.len()))?,
+            )?;
+            return load(body, None).map_err(|err| truncated(py, err));
+        }
     };
     load(body, None)
 }
 
-/// The lean header's check (`c` of `wire::LEAN_MODULE`), which plain `pickle.loads` calls with
-/// the header's `(version, flags, fingerprint, producer)`, as it calls the bootstrap's `check`.
-/// The common case (this version, and for bytecode this very build) is decided here without a
-/// Python frame; everything else is the bootstrap's `check`, with the producer's compact label
-/// expanded, whose errors (IncompatibleFormat, IncompatibleInterpreter) name both sides.
+/// A small body has no frame (header.rs), so the unpickler says a stream cut between two of
+/// its opcodes "Ran out of input" (EOFError), as for any pickle without frames: after a header
+/// that parsed, that is a truncated stream, an UnpicklingError like a cut inside a frame.
+fn truncated(py: Python<'_>, err: PyErr) -> PyErr {
+    let ran_out = err.is_instance_of::<pyo3::exceptions::PyEOFError>(py)
+        && err
+            .value(py)
+            .str()
+            .is_ok_and(|m| m.to_str().is_ok_and(|m| m == "Ran out of input"));
+    if !ran_out {
+        return err;
+    }
+    let new = Error::CorruptBody {
+        reason: "the stream ends inside its body (truncated)".into(),
+    }
+    .into_pyerr(py);
+    new.set_cause(py, Some(err));
+    new
+}
+
+/// The lean header's check (`c` of `wire::LEAN_MODULE`, and of format 1.4's
+/// `wire::LEAN_MODULE_1_4`), which plain `pickle.loads` calls with the header's packed argument
+/// (format 1.5, `header::unpack`) or its `(version, flags, fingerprint, producer)`, as it calls
+/// the bootstrap's `check`. The common case (this version, and for bytecode this very build) is
+/// decided here without a Python frame; everything else is the bootstrap's `check`, with the
+/// producer's compact or packed label expanded, whose errors (IncompatibleFormat,
+/// IncompatibleInterpreter) name both sides.
 #[pyfunction]
-pub fn lean_check<'py>(
+#[pyo3(signature = (*args))]
+pub fn lean_check<'py>(args: &Bound<'py, PyTuple>) -> PyResult<()> {
+    let py = args.py();
+    crate::error::catch_panic(py, true, || {
+        if args.len() == 1 {
+            let arg = args.get_item(0)?;
+            // The common case without a Python object made: this version, and for bytecode
+            // this very build.
+            if let Ok(b) = arg.cast::<PyBytes>() {
+                let b = b.as_bytes();
+                if b.len() == header::PACKED_LEN
+                    && header::is_current_packed(&b[..3])
+                    && (b[3] & header::FLAG_NONPORTABLE == 0 || boot_fingerprint_is(py, &b[4..20]))
+                {
+                    return Ok(());
+                }
+            }
+            let unpacked = arg.cast::<PyBytes>().ok().and_then(|b| {
+                header::unpack(b.as_bytes()).map(|(v, f, fp, p)| (v, f, fp.to_vec(), p))
+            });
+            let Some((version, flags, fp, producer)) = unpacked else {
+                return Err(Error::CorruptHeader {
+                    reason: "bad packed header".into(),
+                }
+                .into_pyerr(py));
+            };
+            return check4(
+                &PyString::new(py, &version).into_any(),
+                &flags.into_pyobject(py)?.into_any(),
+                &PyBytes::new(py, &fp).into_any(),
+                &PyString::new(py, &producer).into_any(),
+            );
+        }
+        let [version, flags, fingerprint, producer] = match args.as_slice() {
+            [a, b, c, d] => [a, b, c, d],
+            _ => {
+                return Err(Error::CorruptHeader {
+                    reason: format!("the check got {} arguments", args.len()),
+                }
+                .into_pyerr(py))
+            }
+        };
+        check4(version, flags, fingerprint, producer)
+    })
+}
+
+/// `lean_check` of the four header fields.
+fn check4<'py>(
     version: &Bound<'py, PyAny>,
     flags: &Bound<'py, PyAny>,
     fingerprint: &Bound<'py, PyAny>,
     producer: &Bound<'py, PyAny>,
 ) -> PyResult<()> {
     let py = version.py();
-    crate::error::catch_panic(py, true, || {
-        let boot = crate::bootstrap::boot(py);
-        let common = version
-            .cast::<PyString>()
-            .is_ok_and(|v| v.to_str().is_ok_and(|v| v == crate::wire::FORMAT_VERSION))
-            && match flags.extract::<u8>() {
-                Ok(f) if f & header::FLAG_NONPORTABLE == 0 => true,
-                // The bootstrap's FINGERPRINT (equal to fingerprint::fingerprint,
-                // tests/test_envelope.py), read from its module as its `check` reads it.
-                Ok(_) => fingerprint.cast::<PyBytes>().is_ok_and(|fp| {
-                    boot.globals
-                        .bind(py)
-                        .cast::<PyDict>()
-                        .ok()
-                        .and_then(|g| g.get_item(pyo3::intern!(py, "FINGERPRINT")).ok().flatten())
-                        .is_some_and(|ours| {
-                            ours.cast::<PyBytes>()
-                                .is_ok_and(|ours| ours.as_bytes() == fp.as_bytes())
-                        })
-                }),
-                Err(_) => false,
-            };
-        if common {
-            return Ok(());
-        }
-        let label = producer
-            .cast::<PyString>()
-            .ok()
-            .and_then(|p| p.to_str().ok().and_then(fingerprint::label_of_compact));
-        let producer = match label {
-            Some(label) => PyString::new(py, &label).into_any(),
-            None => producer.clone(),
+    let boot = crate::bootstrap::boot(py);
+    let common = version
+        .cast::<PyString>()
+        .is_ok_and(|v| v.to_str().is_ok_and(|v| v == crate::wire::FORMAT_VERSION))
+        && match flags.extract::<u8>() {
+            Ok(f) if f & header::FLAG_NONPORTABLE == 0 => true,
+            Ok(_) => fingerprint
+                .cast::<PyBytes>()
+                .is_ok_and(|fp| boot_fingerprint_is(py, fp.as_bytes())),
+            Err(_) => false,
         };
-        boot.module
-            .bind(py)
-            .getattr(pyo3::intern!(py, "check"))?
-            .call1((version, flags, fingerprint, producer))?;
-        Ok(())
-    })
+    if common {
+        return Ok(());
+    }
+    let label = producer
+        .cast::<PyString>()
+        .ok()
+        .and_then(|p| p.to_str().ok().and_then(fingerprint::label_of_compact));
+    let producer = match label {
+        Some(label) => PyString::new(py, &label).into_any(),
+        None => producer.clone(),
+    };
+    boot.module
+        .bind(py)
+        .getattr(pyo3::intern!(py, "check"))?
+        .call1((version, flags, fingerprint, producer))?;
+    Ok(())
+}
+
+/// Whether `fp` is the bootstrap's FINGERPRINT (equal to fingerprint::fingerprint,
+/// tests/test_envelope.py), read from its module as its `check` reads it.
+fn boot_fingerprint_is(py: Python<'_>, fp: &[u8]) -> bool {
+    crate::bootstrap::boot(py)
+        .globals
+        .bind(py)
+        .cast::<PyDict>()
+        .ok()
+        .and_then(|g| g.get_item(pyo3::intern!(py, "FINGERPRINT")).ok().flatten())
+        .is_some_and(|ours| {
+            ours.cast::<PyBytes>()
+                .is_ok_and(|ours| ours.as_bytes() == fp)
+        })
 }

@@ -92,7 +92,34 @@ pub fn finish<'py>(
         return concat(py, &parts);
     }
     let head = header(py, opts.protocol, opts.flags(false, Some(marks)) & mask)?;
-    concat(py, &[head.as_bytes(), body.as_bytes()])
+    let (proto, ops) = unframed(body.as_bytes());
+    concat(py, &[head.as_bytes(), proto, ops])
+}
+
+/// Bodies of at most this many bytes lose their frame header.
+const UNFRAMED_MAX: usize = 4096;
+
+/// A small body whose opcodes are all in one frame, as (its PROTO, its opcodes) without the
+/// FRAME header between them (nine bytes: a task's stream is about 300). Framing is optional
+/// for every unpickler (the C one, pickle.py's, PyPy's): opcodes outside a frame are read as
+/// they come. Only small bodies: a file without `peek` is then read one opcode at a time.
+/// Anything else comes back whole, as (empty, body).
+fn unframed(body: &[u8]) -> (&[u8], &[u8]) {
+    const HEAD: usize = 2 + 9; // PROTO p, FRAME u64
+    let whole_frame = body.len() <= UNFRAMED_MAX
+        && body.len() > HEAD
+        && body[0] == 0x80
+        && body[1] >= 4
+        && body[2] == 0x95
+        && body[3..HEAD]
+            .try_into()
+            .map(u64::from_le_bytes)
+            .is_ok_and(|n| n == (body.len() - HEAD) as u64);
+    if whole_frame {
+        (&body[..2], &body[HEAD..])
+    } else {
+        (&[], body)
+    }
 }
 
 /// The compressed wrapper of `body` and `held` (everything after the header), in pieces.
