@@ -193,3 +193,38 @@ def test_a_code_filename_naming_a_fifo_is_refused_not_a_hang(tmp_path):
         timeout=30,
     )
     assert out.decode().split() == ["refused", "True", "1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Bootstrap constructors called with hostile arguments (fuzz/boot_args.py calls each with
+#    one argument replaced at a time). A not-started generator expression travels as
+#    make_generator(its function, (its iterator,), {}); its code iterates that argument without
+#    GET_ITER, so a damaged stream's non-iterator there segfaulted CPython 3.11 on the first
+#    next() (tp_iternext is NULL; stdlib alone: FunctionType(genexpr.gi_code, {})(42)).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_generator_expression_rebuilt_with_a_non_iterator_is_a_typeerror_not_a_crash():
+    out = run_script(
+        r"""
+        import pickle, subprocess, sys, types, satchel
+        boot = sys.modules["_satchel_boot_1"]
+        ge = (x for x in [])
+        func = types.FunctionType(ge.gi_code, {})
+        class Damaged:
+            def __reduce__(self):
+                return boot.make_generator, (func, (42,), {})
+        data = satchel.dumps(Damaged())
+        child = (
+            "import pickle, sys\n"
+            "try:\n"
+            "    g = pickle.loads(sys.stdin.buffer.read())\n"
+            "    print(next(g))\n"
+            "except TypeError as e:\n"
+            "    print('TypeError', 'not iterable' in str(e))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", child], input=data, capture_output=True)
+        print(out.returncode, out.stdout.decode().strip())
+        """
+    )
+    assert out.decode().split() == ["0", "TypeError", "True"]
