@@ -228,3 +228,34 @@ def test_a_generator_expression_rebuilt_with_a_non_iterator_is_a_typeerror_not_a
         """
     )
     assert out.decode().split() == ["0", "TypeError", "True"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. A Pickler's dump() entered again while it runs (a __reduce__ calling it on the same
+#    Pickler): CPython 3.11's C pickler segfaults (stdlib alone: pickle.Pickler the same way);
+#    3.14+ raise RuntimeError("Pickler object is already used"), which satchel.Pickler now
+#    raises on every version (the outer dump reports it with its path).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dump_reentered_from_a_reduce_is_an_error_not_a_crash():
+    out = run_script(
+        r"""
+        import io, pickle, satchel
+        buf = io.BytesIO()
+        P = satchel.Pickler(buf)
+        class K:
+            def __reduce__(self):
+                P.dump([lambda: 1, 2])
+                return (int, (1,))
+        try:
+            P.dump([lambda: 3, K(), 4])
+        except satchel.PicklingError as e:
+            print("refused", "already used" in str(e), "item 1" in str(e))
+        buf2 = io.BytesIO()
+        P2 = satchel.Pickler(buf2)
+        P2.dump([lambda: 5])
+        print(pickle.loads(buf2.getvalue())[0]())
+        """
+    )
+    assert out.decode().split() == ["refused", "True", "True", "5"]
