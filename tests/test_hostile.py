@@ -1,4 +1,5 @@
-"""Hostile inputs found by the round-5 red team (fuzz/hostile_cases.py runs the whole catalog).
+"""Hostile inputs found by the round-5 red team (fuzz/hostile_run.py runs its whole catalog,
+fuzz/hostile_cases/).
 
 Each finding: a minimal reproducer that crashed, hung or refused what cloudpickle pickles, run
 in a fresh interpreter (``run_script``) so that a segfault or a hang fails the test instead of
