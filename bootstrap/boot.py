@@ -384,6 +384,10 @@ def _trackable(obj):
 
 def make_generator(func, args, kwargs):
     """A generator (or coroutine) not started yet: call its function again."""
+    if func.__code__.co_varnames[:1] == (".0",):
+        # A generator expression's code iterates its argument without GET_ITER: a damaged
+        # stream's non-iterator there crashed CPython (tp_iternext is NULL).
+        args = (iter(args[0]),) + tuple(args[1:])
     return func(*args, **kwargs)
 
 

@@ -106,6 +106,17 @@ class Pickler(_pickle.Pickler):
         options = getattr(self, "_satchel_options", None)
         if options is None:
             return super().dump(obj)
+        if getattr(self, "_satchel_dumping", False):
+            # dump() again from inside dump() (a __reduce__ calling it on this Pickler, or
+            # another thread): CPython 3.11-3.13's C pickler segfaults; 3.14+ say this.
+            raise RuntimeError("Pickler object is already used")
+        self._satchel_dumping = True
+        try:
+            return self._satchel_dump(options, obj)
+        finally:
+            self._satchel_dumping = False
+
+    def _satchel_dump(self, options: Any, obj: Any) -> None:
         try:
             if self._satchel_buffer is not None:
                 # Each compressed body is unpickled on its own (fresh memo), and nothing of a

@@ -15,7 +15,10 @@ import ast
 import inspect
 import io
 import linecache
+import os
 import re
+import stat
+import sys
 import tokenize
 import types
 import typing
@@ -108,11 +111,33 @@ def _cache_put(code, result):
     _CACHE[key] = (weakref.ref(code, forget), result)
 
 
+def _not_a_file(filename):
+    """The path linecache would open for ``filename`` if that is not a regular file, else None.
+    co_filename is anyone's to set: linecache opening a FIFO there blocks dumps for good, and a
+    device (/dev/zero, /dev/tty) may never end or wait for input. Checked the way
+    linecache.updatecache looks: the name itself, then (a relative name) under each sys.path."""
+    if not isinstance(filename, str) or filename in linecache.cache:
+        return None
+    candidates = [filename]
+    if not os.path.isabs(filename):
+        candidates += [os.path.join(d, filename) for d in sys.path if isinstance(d, str)]
+    for path in candidates:
+        try:
+            mode = os.stat(path).st_mode
+        except (OSError, ValueError):
+            continue
+        return None if stat.S_ISREG(mode) else path
+    return None
+
+
 def _find(code, module_globals):
     # The receiver's compiler (bootstrap/portable.py, part of the bootstrap module).
     from _satchel_boot_1 import _portable_compile
 
     filename = code.co_filename
+    special = _not_a_file(filename)
+    if special is not None:
+        raise SourceNotFound(f"{special!r}, named by the code's co_filename, is not a regular file")
     # linecache also holds IPython cells and other registered sources (<ipython-input-...>);
     # module_globals lets it ask the module's loader (zip imports).
     lines = linecache.getlines(filename, module_globals)

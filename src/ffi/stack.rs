@@ -34,8 +34,18 @@ pub fn enter(py: Python<'_>) -> PyResult<Level<'_>> {
 }
 
 thread_local! {
-    /// The lowest usable address of this thread's stack (0: not known yet; 1: unknowable).
-    static STACK_LOW: Cell<usize> = const { Cell::new(0) };
+    /// This thread's stack: (lowest usable address, usable size); (0, 0): not known yet;
+    /// (1, 0): unknowable.
+    static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+fn this_stack() -> (usize, usize) {
+    STACK.with(|c| {
+        if c.get().0 == 0 {
+            c.set(stack_low().unwrap_or((1, 0)));
+        }
+        c.get()
+    })
 }
 
 /// Bytes of this thread's stack left below the caller's frame, or None where the platform does
@@ -43,20 +53,27 @@ thread_local! {
 pub fn remaining() -> Option<usize> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
-    let low = STACK_LOW.with(|c| {
-        if c.get() == 0 {
-            c.set(stack_low().unwrap_or(1));
-        }
-        c.get()
-    });
+    let (low, _) = this_stack();
     (low > 1).then(|| here.saturating_sub(low))
 }
 
+/// The stack satchel keeps free below its deepest frame in this thread: `MARGIN`, or a quarter
+/// of a smaller thread's whole stack (at least `MIN_MARGIN`). A fixed 128 KiB refused every
+/// function, at depth 0, in a thread of 128 KiB (musl's default) or less, which cloudpickle
+/// pickles there.
+pub fn margin() -> usize {
+    let (low, size) = this_stack();
+    if low <= 1 {
+        return MARGIN;
+    }
+    MARGIN.min(size / 4).max(MIN_MARGIN)
+}
+
 /// The lowest address of the calling thread's stack, above the guard page.
-fn stack_low() -> Option<usize> {
+fn stack_low() -> Option<(usize, usize)> {
     // The guard page sits at the low end, inside the reported range on glibc's threads.
     let guard = if cfg!(target_os = "macos") { 0 } else { 4096 };
-    thread_stack().map(|(low, _)| low + guard)
+    thread_stack().map(|(low, size)| (low + guard, size.saturating_sub(guard)))
 }
 
 /// (lowest address, size) of the calling thread's stack, from its pthread attributes.
@@ -104,6 +121,12 @@ pub fn thread_stack() -> Option<(usize, usize)> {
 /// the next generator, whose analysis runs Python).
 pub const MARGIN: usize = 128 * 1024;
 
+/// The least stack kept free in a small thread (`margin`): a level of the C pickler's recursion
+/// between two of satchel's checks, the error raised at the bottom, and a Python call there
+/// (measured: a started generator's first analysis and 5,000 nested code constants in a 64 KiB
+/// thread; tests/test_hostile.py).
+pub const MIN_MARGIN: usize = 24 * 1024;
+
 /// One more level of satchel's recursion at `depth`, or `Error::NestedTooDeep` about `what`
 /// (a `satchel.PicklingError`) when the interpreter's recursion accounting or this thread's
 /// stack says no.
@@ -113,7 +136,7 @@ pub fn guard<'py>(
     what: impl FnOnce() -> String,
 ) -> PyResult<Level<'py>> {
     let too_deep = |what: String| crate::error::Error::NestedTooDeep { what, depth };
-    if remaining().is_some_and(|left| left < MARGIN) {
+    if remaining().is_some_and(|left| left < margin()) {
         return Err(too_deep(what()).into_pyerr(py));
     }
     // PyPy counts its stack from the thread's top against an allowance of its own, and its

@@ -210,6 +210,10 @@ pub fn check_bytecode(code: &Bound<'_, PyAny>) -> PyResult<()> {
     let pad: Vec<u8> = std::iter::repeat_n([nop, 0], PROBE_PAD).flatten().collect();
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("co_code", PyBytes::new(py, &[raw, &pad[..]].concat()))?;
+    // The probe needs the bytecode only. Without its constants, the code constructor does not
+    // walk them: it interns strings in nested constant tuples by unbounded C recursion, which
+    // ran off a thread's small stack (threading.stack_size) before any depth check of satchel's.
+    kwargs.set_item("co_consts", PyTuple::empty(py))?;
     let Ok(probe) = code.call_method("replace", (), Some(&kwargs)) else {
         return Ok(());
     };

@@ -58,7 +58,7 @@ pub fn reduce<'py>(
     let what = || describe(obj, kind);
     // A generator's frame may hold generators (`yield from` chains, awaited coroutines), each
     // pickled by a nested call of the pickler: stop while the C stack still has room.
-    if let Some(left) = stack::remaining().filter(|left| *left < stack::MARGIN) {
+    if let Some(left) = stack::remaining().filter(|left| *left < stack::margin()) {
         return Err(Error::TooDeepForStack { what: what(), left }.into_pyerr(py));
     }
     let gen = frame::Gen::new(obj).expect("classified as a generator kind");

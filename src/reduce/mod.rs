@@ -503,6 +503,7 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
                     return Ok(bare);
                 }
             }
+            stack_room(obj)?;
             let reduced = reduce_kind(state, obj, kind)?;
             if names_bootstrap(&reduced) {
                 state
@@ -515,6 +516,30 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
             Ok(reduced)
         }
     }
+}
+
+/// Functions, classes, cells and generators nest through one another (a closure's cell holds
+/// the next function, a class attribute the next class), and the C pickler's recursion between
+/// them is bounded by the recursion limit alone before 3.14, not by the stack left: in a thread
+/// with a small stack (`threading.stack_size`, musl's 128 KiB) or under a raised limit it ran
+/// off the stack. Each of these kinds (never a plain instance) first checks the room left.
+fn stack_room(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let Some(left) = crate::ffi::stack::remaining().filter(|l| *l < crate::ffi::stack::margin())
+    else {
+        return Ok(());
+    };
+    let kind = if obj.is_instance_of::<pyo3::types::PyType>() {
+        "class".to_string()
+    } else {
+        obj.get_type()
+            .name()
+            .map_or_else(|_| "object".into(), |n| n.to_string())
+    };
+    let what = match obj.getattr("__qualname__") {
+        Ok(q) => format!("{kind} '{q}'"),
+        Err(_) => format!("a '{kind}' object"),
+    };
+    Err(crate::error::Error::TooDeepForStack { what, left }.into_pyerr(obj.py()))
 }
 
 /// Whether a reduction's callable is one of the bootstrap's constructors (their globals are
