@@ -233,6 +233,22 @@ DESCRIPTOR_CASES = [
     ),
     ("class attribute", "class Q:\n    x = D\nobj = Q", "vars(obj)['x']"),
     ("tuple class attribute", "class Q:\n    x = (D,)\nobj = Q", "obj.x[0]"),
+    (
+        "method default in a class body",
+        "class Q:\n    def m(self, x=(D,)):\n        return x\nobj = Q",
+        "obj().m()[0]",
+    ),
+    (
+        "method closure in a class body",
+        "def make():\n    v = D\n    class Q:\n        def m(self):\n            return v\n"
+        "    return Q\nobj = make()",
+        "obj().m()",
+    ),
+    (
+        "property in a class body",
+        "class Q:\n    @property\n    def m(self, x=D):\n        return x\nobj = Q()",
+        "obj.m",
+    ),
     ("function attribute", "def f():\n    pass\nf.x = (D,)\nobj = f", "obj.x[0]"),
     ("global", "G = (D,)\ndef f():\n    return G\nobj = f", "obj()[0]"),
     ("namedtuple", "T = collections.namedtuple('T', 'd p')\nobj = T(D, P)", "obj.d"),

@@ -17,17 +17,22 @@ go wrong there, fatally (a segfault, not an exception):
   reads what an object holds (a function's defaults, closure, dict and globals, ...)."""
 
 import gc
+import itertools
 import sys
 from types import (
     AsyncGeneratorType,
     CellType,
+    ClassMethodDescriptorType,
     CodeType,
     CoroutineType,
     FunctionType,
     GeneratorType,
     MappingProxyType,
+    MemberDescriptorType,
+    MethodDescriptorType,
     MethodType,
     ModuleType,
+    WrapperDescriptorType,
 )
 
 from satchel import _satchel
@@ -177,8 +182,8 @@ def ready_reads(obj):
     elif kind in _HOLDERS:
         ready(obj)
     elif isinstance(obj, type):
-        if obj.__flags__ & _HEAPTYPE:
-            ready(obj.__dict__)
+        if obj.__flags__ & _HEAPTYPE and not _importable(obj):
+            ready_description(obj)
     elif isinstance(obj, ModuleType):
         if not _by_reference(obj):
             ready(obj.__dict__)
@@ -200,6 +205,12 @@ def ready_reads(obj):
 
 
 def _ready_function(func):
+    ready(tuple(_function_reads(func)))
+
+
+def _function_reads(func):
+    """What the reducer reads of a function (src/ffi/pypy.rs ``function_fields``, the globals
+    its code names)."""
     found = [
         func.__defaults__,
         func.__kwdefaults__,
@@ -207,9 +218,10 @@ def _ready_function(func):
         func.__dict__,
         func.__annotations__,
         func.__doc__,
+        func.__module__,
     ]
     _globals_read(func.__code__, func.__globals__, found)
-    ready(tuple(found))
+    return found
 
 
 def _globals_read(code, names, found):
@@ -222,6 +234,105 @@ def _globals_read(code, names, found):
         code = todo.pop()
         found.extend(names[n] for n in code.co_names if n in names)
         todo.extend(c for c in code.co_consts if type(c) is CodeType)
+
+
+# src/reduce/classid.rs: how deep and how many items of each container it describes.
+_MAX_DEPTH = 12
+_MAX_ITEMS = 512
+_WRAPPERS = {
+    classmethod: ("__func__",),
+    staticmethod: ("__func__",),
+    property: ("fget", "fset", "fdel", "__doc__"),
+    MethodType: ("__self__", "__func__"),
+}
+_DESCRIPTORS = frozenset(
+    {
+        MemberDescriptorType,
+        MethodDescriptorType,
+        WrapperDescriptorType,
+        ClassMethodDescriptorType,
+    }
+)
+
+
+def ready_description(cls):
+    """``ready`` for what the class's content id (src/reduce/classid.rs) reads describing a
+    class that travels by value: its namespace and bases, and from there containers, functions
+    (as ``ready_reads`` has them), classes, descriptors' classes, and the ``__reduce_ex__(4)``
+    of anything else, as deep and as wide as it goes; beyond, what converting reaches."""
+    todo = [(cls, 0)]
+    seen = set()
+    while todo:
+        obj, depth = todo.pop()
+        kind = type(obj)
+        if kind in _LEAVES:
+            continue
+        if kind is _GETSET:
+            _make_c_type(obj.__objclass__)
+            continue
+        if depth > _MAX_DEPTH:
+            ready(obj, deep=False, lists=True)
+            continue
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        depth += 1
+        if isinstance(obj, (tuple, list, set, frozenset, dict)) or kind is MappingProxyType:
+            if len(obj) > _MAX_ITEMS:
+                ready(obj, deep=False, lists=True)
+            elif isinstance(obj, (dict, MappingProxyType)):
+                todo.extend((item, depth) for pair in obj.items() for item in pair)
+            else:
+                todo.extend((item, depth) for item in obj)
+        elif kind is FunctionType:
+            found = _function_reads(obj)
+            found.append(obj.__code__.co_consts)
+            todo.extend((item, depth) for item in found)
+        elif kind in _WRAPPERS:
+            todo.extend((getattr(obj, name, None), depth) for name in _WRAPPERS[kind])
+        elif kind is CellType:
+            ready(obj)
+            try:
+                todo.append((obj.cell_contents, depth))
+            except ValueError:  # empty
+                pass
+        elif isinstance(obj, ModuleType):
+            continue
+        elif isinstance(obj, type):
+            if obj.__flags__ & _HEAPTYPE:
+                todo.append((obj.__dict__, depth))
+                todo.append((obj.__bases__, depth))
+                todo.append((type(obj), depth))
+        elif kind in _DESCRIPTORS:
+            todo.append((obj.__objclass__, depth))
+        else:
+            try:
+                reduced = obj.__reduce_ex__(4)
+            except Exception:  # noqa: BLE001 (the description gives up there too)
+                continue
+            if type(reduced) is not tuple:
+                continue
+            for i, part in enumerate(reduced):
+                if i in (3, 4) and part is not None:
+                    try:
+                        part = list(itertools.islice(part, _MAX_ITEMS + 1))
+                    except Exception:  # noqa: BLE001 (the description gives up there too)
+                        continue
+                todo.append((part, depth))
+
+
+def _importable(cls):
+    """Whether the class travels by reference (src/reduce/byref.rs, in short): what its module
+    (not ``__main__``) and qualname name is the class itself, and the module is not registered
+    by value."""
+    name = getattr(cls, "__module__", None)
+    module = sys.modules.get(name) if type(name) is str and name != "__main__" else None
+    if module is None or not _by_reference(module):
+        return False
+    found = module
+    for part in str(getattr(cls, "__qualname__", "")).split("."):
+        found = getattr(found, part, None)
+    return found is cls
 
 
 def _by_reference(module):
