@@ -4,7 +4,7 @@ process boundary; pickle drops it. Exceptions without a chain keep the stdlib's 
 import pickle
 
 import satchel
-from conftest import OTHER_PYTHONS, child_eval, stdlib_eval
+from conftest import OTHER_PYTHONS, child_eval, run_script, stdlib_eval
 
 
 def _chained():
@@ -42,10 +42,21 @@ def test_implicit_context_travels():
 
 def test_the_chain_is_set_by_setattr_so_pypy_receivers_keep_it():
     """PyPy's BaseException.__setstate__ fills __dict__ (where the chain is not read): the
-    stream sets each attribute with setattr itself, stdlib only, on every receiver."""
-    exc = _chained()
-    exc.seen = [exc]
-    data = satchel.dumps(exc, mode="portable")
+    stream sets each attribute with setattr itself, stdlib only, on every receiver. Dumped in
+    a fresh process: a library in this one (tblib) may have registered its own reduction."""
+    data = run_script(
+        """
+        import sys, satchel
+        try:
+            try:
+                raise KeyError("first")
+            except KeyError as first:
+                raise ValueError("second") from first
+        except ValueError as second:
+            second.seen = [second]
+            sys.stdout.buffer.write(satchel.dumps(second, mode="portable"))
+        """
+    )
     assert b"_satchel_boot" not in data
     expr = (
         "(repr(obj.__cause__), repr(obj.__context__), obj.__suppress_context__,"
