@@ -311,7 +311,7 @@ impl TypeRefs {
             methodcaller: py.import("operator")?.getattr("methodcaller")?.unbind(),
             sys: py.import("sys")?.into_any().unbind(),
             c_dump: pickle_mod.getattr("Pickler")?.getattr("dump")?.unbind(),
-            pickle_loads: pickle_mod.getattr("loads")?.unbind(),
+            pickle_loads: crate::ffi::loads_for_c(pickle_mod.getattr("loads")?)?.unbind(),
             c_clear_memo: pickle_mod
                 .getattr("Pickler")?
                 .getattr("clear_memo")?

@@ -310,8 +310,7 @@ def test_mappingproxy():
 @pytest.mark.skipif(
     PYPY,
     reason="PyPy: a class's dict has no address to find its class by, so the proxy travels as "
-    "a copy; and pickling a class's __dict__ getset descriptor before the class itself "
-    "crashes PyPy 8.0.1 inside libpypy (open: issue 19)",
+    "a copy (of an ABC's: its _abc_impl does not pickle there)",
 )
 def test_a_class_dict_proxy_stays_the_live_namespace_of_its_class():
     import abc

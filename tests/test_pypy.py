@@ -7,6 +7,9 @@ import dataclasses
 import enum
 import gc
 import operator
+import pickle
+import subprocess
+import sys
 import threading
 import weakref
 
@@ -14,7 +17,7 @@ import pytest
 
 import pythons
 import satchel
-from conftest import PYPY, stdlib_eval
+from conftest import PYPY, run_script, stdlib_eval
 
 pytestmark = pytest.mark.skipif(not PYPY, reason="PyPy-only behaviour (make test-pypy)")
 
@@ -166,3 +169,168 @@ def test_portable_operator_callers_and_memoryviews_load_on_cpython():
         (2, 4),
         [[97, 98, 99, 100], [101, 102, 103, 104]],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A class's __dict__/__weakref__ getset descriptor reaching C code before its class
+# ---------------------------------------------------------------------------------------------
+# PyPy 8.0's cpyext crashes (SIGSEGV) making the C object of such a descriptor apart from its
+# class's C type: in a tuple (converted to C with its items), as a dict value, or read by the
+# reducer from a function, cell, class, ... (satchel._pypy). Each case dumps in a child, so a
+# crash fails the test instead of killing the suite, and loads in fresh interpreters with
+# satchel.loads (what it returns crosses into C too) and with plain pickle.loads.
+
+_DESCRIPTOR_HEAD = """
+import collections, functools, itertools, sys, types
+import satchel
+
+class P:
+    pass
+
+D = P.__dict__[sys.argv[1]]
+"""
+
+_DESCRIPTOR_TAIL = """
+sys.stdout.buffer.write(satchel.dumps(obj, mode=sys.argv[2]))
+"""
+
+_DESCRIPTOR_LOAD = r"""
+import pickle, sys
+data = sys.stdin.buffer.read()
+if sys.argv[1] == "satchel":
+    import satchel
+    obj = satchel.loads(data)
+else:
+    obj = pickle.loads(data)
+sys.stdout.buffer.write(pickle.dumps(eval(sys.argv[2], {"obj": obj})))
+"""
+
+# (case, how `obj` is made from D, an expression giving the loaded descriptor). Each loaded
+# descriptor must be its loaded class's own: `P.__dict__[name]`.
+DESCRIPTOR_CASES = [
+    ("top-level tuple", "obj = (D, P)", "obj[0]"),
+    ("nested tuple", "obj = (((D,),), [P])", "obj[0][0][0]"),
+    ("dict(P.__dict__)", "obj = dict(P.__dict__)", "obj[NAME]"),
+    ("vars(P) items", "obj = tuple(vars(P).items())", "dict(obj)[NAME]"),
+    ("tuple holding a dict", "obj = ({'d': D},)", "obj[0]['d']"),
+    ("function default", "def f(x=D):\n    return x\nobj = f", "obj()"),
+    ("nested default", "def f(x=((D,), 1)):\n    return x\nobj = f", "obj()[0][0]"),
+    ("keyword default", "def f(*, x={'d': D}):\n    return x\nobj = f", "obj()['d']"),
+    (
+        "closure cell",
+        "def outer():\n    v = D\n    def f():\n        return v\n    return f\nobj = outer()",
+        "obj()",
+    ),
+    (
+        "tuple in a closure cell",
+        "def outer():\n    v = (D,)\n    def f():\n        return v\n    return f\nobj = outer()",
+        "obj()[0]",
+    ),
+    (
+        "cell",
+        "def outer():\n    v = D\n    return lambda: v\nobj = outer().__closure__[0]",
+        "obj.cell_contents",
+    ),
+    ("class attribute", "class Q:\n    x = D\nobj = Q", "vars(obj)['x']"),
+    ("tuple class attribute", "class Q:\n    x = (D,)\nobj = Q", "obj.x[0]"),
+    (
+        "method default in a class body",
+        "class Q:\n    def m(self, x=(D,)):\n        return x\nobj = Q",
+        "obj().m()[0]",
+    ),
+    (
+        "method closure in a class body",
+        "def make():\n    v = D\n    class Q:\n        def m(self):\n            return v\n"
+        "    return Q\nobj = make()",
+        "obj().m()",
+    ),
+    (
+        "property in a class body",
+        "class Q:\n    @property\n    def m(self, x=D):\n        return x\nobj = Q()",
+        "obj.m",
+    ),
+    ("function attribute", "def f():\n    pass\nf.x = (D,)\nobj = f", "obj.x[0]"),
+    ("global", "G = (D,)\ndef f():\n    return G\nobj = f", "obj()[0]"),
+    ("namedtuple", "T = collections.namedtuple('T', 'd p')\nobj = T(D, P)", "obj.d"),
+    ("OrderedDict", "obj = collections.OrderedDict(d=D)", "obj['d']"),
+    ("bound method", "def g(self):\n    return self\nobj = types.MethodType(g, D)", "obj()"),
+    ("mapping proxy", "obj = types.MappingProxyType({'d': D})", "obj['d']"),
+    ("exception", "obj = ValueError((D,))", "obj.args[0][0]"),
+    ("itertools.repeat", "obj = itertools.repeat((D,), 1)", "next(obj)[0]"),
+    ("module by value", "obj = types.ModuleType('m')\nobj.x = (D,)", "obj.x[0]"),
+]
+
+
+def _dump_descriptor_case(tmp_path, body, name, mode="nonportable"):
+    # A file, not -c: portable mode ships the functions' source.
+    script = tmp_path / "dump_case.py"
+    script.write_text(_DESCRIPTOR_HEAD + body + "\n" + _DESCRIPTOR_TAIL)
+    proc = subprocess.run(
+        [sys.executable, str(script), name, mode], capture_output=True, check=False, timeout=120
+    )
+    assert proc.returncode == 0, f"dump failed ({proc.returncode}):\n{proc.stderr.decode()}"
+    return proc.stdout
+
+
+def _load_descriptor_case(payload, how, expr, python=None):
+    proc = subprocess.run(
+        [python or sys.executable, "-c", _DESCRIPTOR_LOAD, how, expr],
+        input=payload,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"{how} load failed ({proc.returncode}):\n{proc.stderr.decode()}"
+    return pickle.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", ["__dict__", "__weakref__"])
+@pytest.mark.parametrize(
+    "case, body, where", DESCRIPTOR_CASES, ids=[c[0] for c in DESCRIPTOR_CASES]
+)
+def test_a_getset_descriptor_ahead_of_its_class_pickles(tmp_path, case, body, where, name):
+    payload = _dump_descriptor_case(tmp_path, body, name)
+    where = where.replace("NAME", repr(name))
+    expr = f"(lambda d: (d.__name__, d.__objclass__.__name__, vars(d.__objclass__)[d.__name__] is d))({where})"
+    for how in ("satchel", "pickle"):
+        assert _load_descriptor_case(payload, how, expr) == (name, "P", True), how
+
+
+def test_portable_getset_descriptors_ahead_of_their_class_load_on_cpython(tmp_path):
+    body = "def f(x=(D, P)):\n    return x\nobj = (f, (D,), dict(P.__dict__))"
+    payload = _dump_descriptor_case(tmp_path, body, "__weakref__", mode="portable")
+    expr = (
+        "(obj[0]()[0] is vars(obj[0]()[1])['__weakref__'], obj[1][0].__name__,"
+        " obj[2]['__weakref__'].__objclass__.__name__)"
+    )
+    assert stdlib_eval(payload, expr, _cpython()) == (True, "__weakref__", "P")
+
+
+def test_multiprocessing_and_sessions_take_getset_descriptors_ahead_of_their_class(tmp_path):
+    source = """
+    import sys, pickle
+    import satchel, satchel.multiprocessing
+    from multiprocessing.reduction import ForkingPickler
+
+    class P:
+        pass
+
+    D = P.__dict__["__dict__"]
+    satchel.multiprocessing.install()
+    data = bytes(ForkingPickler.dumps((D, P)))
+    satchel.dump_session(sys.argv[1])
+    sys.stdout.buffer.write(data)
+    """
+    path = str(tmp_path / "session.satchel")
+    payload = run_script(source, path)
+    expr = "(obj[0].__name__, obj[0].__objclass__ is obj[1])"
+    assert _load_descriptor_case(payload, "satchel", expr) == ("__dict__", True)
+    restored = run_script(
+        """
+        import sys, satchel
+        satchel.load_session(sys.argv[1])
+        print(D.__objclass__ is P, D.__name__)
+        """,
+        path,
+    )
+    assert restored.split() == [b"True", b"__dict__"]

@@ -33,13 +33,15 @@ from satchel._satchel import (
 )
 
 if _pickler._CPYEXT_READY is not None:
-    # PyPy: the object itself must not reach C code before its class either (_pickler.py).
+    # PyPy: the object crosses into C here, its tuples' items with it (satchel._pypy).
     import functools as _functools
+
+    from satchel import _pypy
 
     def _ready_first(function):
         @_functools.wraps(function)
         def call(obj, *args, **kwargs):
-            _pickler.ready_for_c(obj)
+            _pypy.ready(obj, deep=False)
             return function(obj, *args, **kwargs)
 
         return call

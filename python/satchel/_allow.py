@@ -5,6 +5,12 @@ import _compat_pickle
 import io
 import pickle
 
+from satchel import _satchel
+
+_pypy = None
+if hasattr(_satchel, "_cpyext_ready"):
+    from satchel import _pypy
+
 
 class _Unpickler(pickle.Unpickler):
     def __init__(self, file, allowed, **kwargs):
@@ -22,4 +28,6 @@ class _Unpickler(pickle.Unpickler):
 
 
 def load(body, allowed, kwargs):
-    return _Unpickler(io.BytesIO(body), allowed, **kwargs).load()
+    obj = _Unpickler(io.BytesIO(body), allowed, **kwargs).load()
+    # PyPy: what the load returns crosses into C (satchel._pypy).
+    return obj if _pypy is None else _pypy.loaded(obj)

@@ -15,6 +15,10 @@ from typing import Any, Protocol
 
 from satchel import _satchel
 
+_pypy = None
+if hasattr(_satchel, "_cpyext_ready"):
+    from satchel import _pypy
+
 _Key = bytes | bytearray | memoryview
 #: allow=: "data", entries "module.name" / "module.*", or a callable allow(module, name).
 _Allow = str | Iterable[str] | Callable[[str, str], object]
@@ -238,7 +242,9 @@ class Unpickler(_pickle.Unpickler):
         )
 
     def _unpickle_body(self, body, kwargs):
-        return _Body(io.BytesIO(body), self, **kwargs).load()
+        obj = _Body(io.BytesIO(body), self, **kwargs).load()
+        # PyPy: what the load returns crosses into C (satchel._pypy).
+        return obj if _pypy is None else _pypy.loaded(obj)
 
 
 class _Body(_pickle.Unpickler):

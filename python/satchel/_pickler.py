@@ -22,19 +22,10 @@ def _new_ignores_keywords():
 
 _NEW_IGNORES_KEYWORDS = _new_ignores_keywords()
 _CPYEXT_READY = getattr(_satchel, "_cpyext_ready", None)
-_GETSET = type(type.__dict__["__name__"])
-# What CPython's C pickler writes itself, never asking reducer_override. PyPy's asks about every
-# object, and handing these to the Rust reducer makes cpyext build a C copy of each (all 5 GiB
-# of a bytes object): they are answered here.
-_PICKLER_OWN = frozenset(
-    {type(None), bool, int, float, bytes, str, dict, set, frozenset, list, tuple}
-)
-
-
-def ready_for_c(obj):
-    """Make cpyext build a getset descriptor's class before the descriptor (PyPy only)."""
-    if _CPYEXT_READY is not None and type(obj) is _GETSET:
-        _CPYEXT_READY(obj.__objclass__)
+if _CPYEXT_READY is not None:
+    # PyPy: what crosses into C must not take a class's getset descriptor there before the
+    # class (satchel._pypy).
+    from satchel import _pypy
 
 
 class Pickler(_pickle.Pickler):
@@ -55,17 +46,8 @@ class Pickler(_pickle.Pickler):
     reducer_override = _satchel.ReducerOverride()
 
     if _CPYEXT_READY is not None:
-        # PyPy: a getset descriptor must not reach C code before its class did (see
-        # _cpyext_ready); the check costs a Python frame per object there.
-        _satchel_reducer = reducer_override
-
-        def reducer_override(self, obj):
-            kind = type(obj)
-            if kind in _PICKLER_OWN:
-                return NotImplemented
-            if kind is _GETSET:
-                _CPYEXT_READY(obj.__objclass__)
-            return self._satchel_reducer(obj)
+        # PyPy: the Rust reducer behind satchel._pypy's readying (a Python frame per object).
+        reducer_override = _pypy.reducer_override(reducer_override)
 
     def __init__(
         self,
@@ -145,6 +127,8 @@ class Pickler(_pickle.Pickler):
             # dispatch_table), so only the classic "cannot pickle" errors get a path there.
             if type(self) is not Pickler and not isinstance(exc, (TypeError, pickle.PicklingError)):
                 raise
+            if _CPYEXT_READY is not None:
+                _pypy.ready(obj, lists=True)  # the explanation walks obj in C
             explained = _satchel._explain(obj, exc, self)
             if explained is exc:
                 raise

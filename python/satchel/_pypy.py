@@ -1,11 +1,41 @@
 """PyPy only: what satchel's Rust side must not hand to cpyext before Python looked at it.
 
-cpyext builds a C tuple for a tuple the first time C code sees it, and its items with it,
-recursively: a constant nested a few thousand levels deep overflows PyPy's stack inside that
-conversion, which is fatal (a segfault, not a RecursionError). So the constants of a function's
-code are measured here, at Python level, before the reducer reads ``co_consts``."""
+cpyext builds a C object for a PyPy object the first time C code sees it, and for a tuple its
+items with it, recursively (a dict gets its getset descriptor values made with it). Two things
+go wrong there, fatally (a segfault, not an exception):
 
-from types import CodeType
+- A constant nested a few thousand levels deep overflows PyPy's stack inside that conversion.
+  So the constants of a function's code are measured here, at Python level, before the
+  reducer reads ``co_consts`` (``constants_deeper_than``).
+- PyPy 8.0's cpyext crashes making the C object of a class's ``__dict__``/``__weakref__``
+  getset descriptor unless it is made with the class: making a class's C type makes those of
+  the descriptors in its dict, told which class they belong to, but a descriptor reached any
+  other way (a tuple or dict holding it, an attribute C code reads) has no class to tell, and
+  ``getsetdescr_attach`` dereferences the missing one. So the classes of the descriptors that
+  C code would reach are made C types first (``ready``, ``ready_reads``): at the boundary,
+  before an object crosses into C (``satchel.dumps``, the reducer), and before the reducer
+  reads what an object holds (a function's defaults, closure, dict and globals, ...)."""
+
+import gc
+import itertools
+import sys
+from types import (
+    AsyncGeneratorType,
+    CellType,
+    ClassMethodDescriptorType,
+    CodeType,
+    CoroutineType,
+    FunctionType,
+    GeneratorType,
+    MappingProxyType,
+    MemberDescriptorType,
+    MethodDescriptorType,
+    MethodType,
+    ModuleType,
+    WrapperDescriptorType,
+)
+
+from satchel import _satchel
 
 _NESTING = (tuple, frozenset, CodeType)
 
@@ -28,3 +58,287 @@ def constants_deeper_than(code, limit):
         items = obj.co_consts if type(obj) is CodeType else obj
         todo.extend((item, depth + 1) for item in items if isinstance(item, _NESTING))
     return False
+
+
+# What CPython's C pickler writes itself, never asking reducer_override. PyPy's asks about every
+# object, and handing these to the Rust reducer makes cpyext build a C copy of each (all 5 GiB
+# of a bytes object): they are answered in Python.
+PICKLER_OWN = frozenset(
+    {type(None), bool, int, float, bytes, str, dict, set, frozenset, list, tuple}
+)
+
+_GETSET = type(type.__dict__["__name__"])
+_make_c_type = getattr(_satchel, "_cpyext_ready", None)
+# Never holding anything: skipped without a look.
+_LEAVES = frozenset({type(None), bool, int, float, complex, bytes, str, CodeType})
+# What cpyext converts along with its owner (a bound method's __self__), or what the reducer
+# reads as a whole (a cell's contents, a proxy's mapping): walked when they cross.
+_HOLDERS = frozenset({_GETSET, CellType, MethodType, MappingProxyType})
+
+
+def ready(obj, deep=True, lists=False):
+    """Make the C types of the classes whose getset descriptors handing ``obj`` to C code
+    would reach: through tuples (any subclass, to any depth), the getset descriptor values of
+    dicts, and bound methods' ``__self__``, which cpyext converts with their owner; and with
+    ``deep`` also what C code would reach reading what ``obj`` holds: the keys and values of
+    dicts and mapping proxies, cells' contents; with ``lists`` lists' and sets' items too.
+    Lists and sets are converted lazily, item by item: the pickler hands their items to the
+    reducer one by one, and each is looked at then. Each container is walked once."""
+    todo = [obj]
+    seen = set()
+    while todo:
+        obj = todo.pop()
+        kind = type(obj)
+        if kind in _LEAVES:
+            continue
+        if kind is _GETSET:
+            _make_c_type(obj.__objclass__)
+            continue
+        if id(obj) in seen:
+            continue
+        if isinstance(obj, tuple) or (lists and isinstance(obj, (list, set, frozenset))):
+            seen.add(id(obj))
+            todo.extend(obj)
+        elif isinstance(obj, dict):
+            seen.add(id(obj))
+            if deep:
+                todo.extend(dict.keys(obj))
+                todo.extend(dict.values(obj))
+            else:
+                todo.extend(v for v in dict.values(obj) if type(v) is _GETSET)
+        elif kind is MethodType:
+            seen.add(id(obj))
+            todo.append(obj.__self__)
+        elif not deep:
+            continue
+        elif kind is MappingProxyType:
+            seen.add(id(obj))
+            for item in obj.items():
+                todo.extend(item)
+        elif kind is CellType:
+            seen.add(id(obj))
+            try:
+                todo.append(obj.cell_contents)
+            except ValueError:  # empty
+                pass
+
+
+def loaded(obj):
+    """What a load returns, readied to cross into C (satchel.loads is Rust)."""
+    ready(obj, deep=False)
+    return obj
+
+
+def ready_values(mapping):
+    """``ready`` for a dict about to cross into C whose values the reducer meets one by one
+    anyway: only its getset descriptor values cross with it."""
+    for value in mapping.values():
+        if type(value) is _GETSET:
+            _make_c_type(value.__objclass__)
+
+
+def reducer_override(rust):
+    """A ``reducer_override`` for picklers of PyPy: ``rust`` (a ``ReducerOverride``) behind the
+    readying, and what the C pickler writes itself answered here. A Python frame per object."""
+    get = rust.__get__
+
+    def reducer_override(self, obj):
+        kind = type(obj)
+        if kind in PICKLER_OWN:
+            return NotImplemented
+        if kind in _HOLDERS or isinstance(obj, (tuple, dict)):
+            ready(obj, deep=False)  # what Rust reads of it: ready_reads
+        try:
+            # Where ReducerOverride.__get__ keeps the pickler's reducer (src/pickler/mod.rs).
+            reduce = self._satchel_reducer
+        except AttributeError:
+            reduce = get(self)
+        return reduce(obj)
+
+    return reducer_override
+
+
+_HEAPTYPE = 1 << 9
+# Attributes the reducer reads from objects of these (exact) types, besides their __dict__.
+_READS = {
+    classmethod: ("__func__",),
+    staticmethod: ("__func__",),
+    property: ("fget", "fset", "fdel", "__doc__"),
+    type({}.keys()): ("mapping",),
+    type({}.values()): ("mapping",),
+    type({}.items()): ("mapping",),
+}
+_GENERATORS = {GeneratorType: "gi_frame", CoroutineType: "cr_frame", AsyncGeneratorType: "ag_frame"}
+
+
+def ready_reads(obj):
+    """``ready`` for what the reducer is about to read from ``obj``, which it reduces itself
+    (once per dump): a function's defaults, closure, dict, annotations and the globals its code
+    names; a class's or a by-value module's namespace; an exception's args and dict; a
+    method's self; ... (src/reduce/mod.rs calls this before reduce_kind)."""
+    kind = type(obj)
+    if kind is FunctionType:
+        _ready_function(obj)
+    elif kind in _HOLDERS:
+        ready(obj)
+    elif isinstance(obj, type):
+        if obj.__flags__ & _HEAPTYPE and not _importable(obj):
+            ready_description(obj)
+    elif isinstance(obj, ModuleType):
+        if not _by_reference(obj):
+            ready(obj.__dict__)
+    elif isinstance(obj, BaseException):
+        ready((obj.args, getattr(obj, "__dict__", None)))
+    elif kind in _GENERATORS:
+        # Not started (portable mode): its arguments, its function's globals and closure.
+        frame = getattr(obj, _GENERATORS[kind], None)
+        if frame is not None:
+            found = [dict(frame.f_locals)]
+            _globals_read(frame.f_code, frame.f_globals, found)
+            ready(tuple(found))
+    else:
+        # itertools and the coroutine wrapper are read through gc.get_referents.
+        found = [getattr(obj, name, None) for name in _READS.get(kind, ())]
+        found.append(getattr(obj, "__dict__", None))
+        found.extend(gc.get_referents(obj))
+        ready(tuple(found))
+
+
+def _ready_function(func):
+    ready(tuple(_function_reads(func)))
+
+
+def _function_reads(func):
+    """What the reducer reads of a function (src/ffi/pypy.rs ``function_fields``, the globals
+    its code names)."""
+    found = [
+        func.__defaults__,
+        func.__kwdefaults__,
+        func.__closure__,
+        func.__dict__,
+        func.__annotations__,
+        func.__doc__,
+        func.__module__,
+    ]
+    _globals_read(func.__code__, func.__globals__, found)
+    return found
+
+
+def _globals_read(code, names, found):
+    """Add to ``found`` the globals in ``names`` that ``code`` (or code nested in it) names:
+    what the reducer reads of them."""
+    if type(code) is not CodeType or type(names) is not dict:
+        return
+    todo = [code]
+    while todo:
+        code = todo.pop()
+        found.extend(names[n] for n in code.co_names if n in names)
+        todo.extend(c for c in code.co_consts if type(c) is CodeType)
+
+
+# src/reduce/classid.rs: how deep and how many items of each container it describes.
+_MAX_DEPTH = 12
+_MAX_ITEMS = 512
+_WRAPPERS = {
+    classmethod: ("__func__",),
+    staticmethod: ("__func__",),
+    property: ("fget", "fset", "fdel", "__doc__"),
+    MethodType: ("__self__", "__func__"),
+}
+_DESCRIPTORS = frozenset(
+    {
+        MemberDescriptorType,
+        MethodDescriptorType,
+        WrapperDescriptorType,
+        ClassMethodDescriptorType,
+    }
+)
+
+
+def ready_description(cls):
+    """``ready`` for what the class's content id (src/reduce/classid.rs) reads describing a
+    class that travels by value: its namespace and bases, and from there containers, functions
+    (as ``ready_reads`` has them), classes, descriptors' classes, and the ``__reduce_ex__(4)``
+    of anything else, as deep and as wide as it goes; beyond, what converting reaches."""
+    todo = [(cls, 0)]
+    seen = set()
+    while todo:
+        obj, depth = todo.pop()
+        kind = type(obj)
+        if kind in _LEAVES:
+            continue
+        if kind is _GETSET:
+            _make_c_type(obj.__objclass__)
+            continue
+        if depth > _MAX_DEPTH:
+            ready(obj, deep=False, lists=True)
+            continue
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        depth += 1
+        if isinstance(obj, (tuple, list, set, frozenset, dict)) or kind is MappingProxyType:
+            if len(obj) > _MAX_ITEMS:
+                ready(obj, deep=False, lists=True)
+            elif isinstance(obj, (dict, MappingProxyType)):
+                todo.extend((item, depth) for pair in obj.items() for item in pair)
+            else:
+                todo.extend((item, depth) for item in obj)
+        elif kind is FunctionType:
+            found = _function_reads(obj)
+            found.append(obj.__code__.co_consts)
+            todo.extend((item, depth) for item in found)
+        elif kind in _WRAPPERS:
+            todo.extend((getattr(obj, name, None), depth) for name in _WRAPPERS[kind])
+        elif kind is CellType:
+            ready(obj)
+            try:
+                todo.append((obj.cell_contents, depth))
+            except ValueError:  # empty
+                pass
+        elif isinstance(obj, ModuleType):
+            continue
+        elif isinstance(obj, type):
+            if obj.__flags__ & _HEAPTYPE:
+                todo.append((obj.__dict__, depth))
+                todo.append((obj.__bases__, depth))
+                todo.append((type(obj), depth))
+        elif kind in _DESCRIPTORS:
+            todo.append((obj.__objclass__, depth))
+        else:
+            try:
+                reduced = obj.__reduce_ex__(4)
+            except Exception:  # noqa: BLE001 (the description gives up there too)
+                continue
+            if type(reduced) is not tuple:
+                continue
+            for i, part in enumerate(reduced):
+                if i in (3, 4) and part is not None:
+                    try:
+                        part = list(itertools.islice(part, _MAX_ITEMS + 1))
+                    except Exception:  # noqa: BLE001 (the description gives up there too)
+                        continue
+                todo.append((part, depth))
+
+
+def _importable(cls):
+    """Whether the class travels by reference (src/reduce/byref.rs, in short): what its module
+    (not ``__main__``) and qualname name is the class itself, and the module is not registered
+    by value."""
+    name = getattr(cls, "__module__", None)
+    module = sys.modules.get(name) if type(name) is str and name != "__main__" else None
+    if module is None or not _by_reference(module):
+        return False
+    found = module
+    for part in str(getattr(cls, "__qualname__", "")).split("."):
+        found = getattr(found, part, None)
+    return found is cls
+
+
+def _by_reference(module):
+    name = getattr(module, "__name__", None)
+    if type(name) is not str or sys.modules.get(name) is not module:
+        return False
+    return not any(
+        name == r or name.startswith(r + ".") for r in _satchel.list_registry_pickle_by_value()
+    )

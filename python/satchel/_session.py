@@ -77,6 +77,10 @@ import satchel
 from satchel import _satchel
 from satchel._pickler import Pickler
 
+_pypy = None
+if hasattr(_satchel, "_cpyext_ready"):
+    from satchel import _pypy
+
 FORMAT = "satchel-session/1"
 #: The ``sys.modules`` key through which a loading stream finds its target namespace.
 NAMESPACE_KEY = "_satchel_session_namespace"
@@ -231,6 +235,8 @@ class _SessionPickler(Pickler):
             standalone=standalone,
             compress=compress,
         )
+        if _pypy is not None:
+            _pypy.ready_values(ns)  # ns crosses into C, its getset descriptor values with it
         _satchel._set_session(self, ns, _NAMESPACE)
         self._satchel_reduce = super().reducer_override
         #: ``{id(value): message}`` for the top-level values, and the callback they trigger.

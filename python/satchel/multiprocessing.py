@@ -27,6 +27,11 @@ from satchel import _satchel
 __all__ = ["get_context", "install", "uninstall", "is_installed", "installed"]
 
 _OVERRIDE = _satchel.ReducerOverride()
+if hasattr(_satchel, "_cpyext_ready"):
+    # PyPy: the Rust reducer behind satchel._pypy's readying, as satchel.Pickler has it.
+    from satchel import _pypy
+
+    _OVERRIDE = _pypy.reducer_override(_OVERRIDE)
 
 
 def install() -> None:

@@ -102,6 +102,22 @@ pub fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
     }
 }
 
+/// PyPy: what the reducer reads from an object, readied for C once per dump.
+#[cfg(PyPy)]
+pub use pypy::Readied;
+
+/// `pickle.loads` as satchel's loads call it: on PyPy behind `pypy::loads_for_c`.
+pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    #[cfg(PyPy)]
+    {
+        pypy::loads_for_c(loads)
+    }
+    #[cfg(not(PyPy))]
+    {
+        Ok(loads)
+    }
+}
+
 /// Whether a type object is a heap type (defined by a class statement or `type()`).
 pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
     #[cfg(PyPy)]

@@ -45,6 +45,67 @@ pub fn function_fields<'py>(func: &Bound<'py, PyFunction>) -> FunctionFields<'py
     }
 }
 
+/// The objects whose reads this dump readied for C (`ready_reads`), held so that an address
+/// cannot be reused while the dump runs. The reducer is asked again about every occurrence of
+/// what it leaves to the pickler (an importable class, at each of its instances), and walks
+/// each only once.
+#[derive(Default)]
+pub struct Readied(std::sync::Mutex<rustc_hash::FxHashMap<usize, Py<PyAny>>>);
+
+impl Readied {
+    /// Make the C types of the classes whose getset descriptors reducing `obj` reads
+    /// (`satchel._pypy.ready_reads`), once per dump: cpyext crashes making one's C object
+    /// apart from its class's. Called before the reducer reads anything of `obj`.
+    pub fn ready_reads(&self, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        static READY: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let key = super::addr(obj);
+        if self.0.lock().expect("readied lock").contains_key(&key) {
+            return Ok(());
+        }
+        let py = obj.py();
+        let ready = READY.get_or_try_init(py, || -> PyResult<_> {
+            Ok(py.import("satchel._pypy")?.getattr("ready_reads")?.unbind())
+        })?;
+        ready.bind(py).call1((obj,))?;
+        let old = self
+            .0
+            .lock()
+            .expect("readied lock")
+            .insert(key, obj.clone().unbind());
+        drop(old); // decref outside the lock
+        Ok(())
+    }
+
+    pub fn clear(&self) {
+        let old = std::mem::take(&mut *self.0.lock().expect("readied lock"));
+        drop(old);
+    }
+
+    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Ok(held) = self.0.try_lock() {
+            for obj in held.values() {
+                visit.call(obj)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `loads` (`pickle.loads`) with what it returns readied for C (`satchel._pypy.loaded`) before
+/// it crosses into satchel's Rust side: a tuple the stream builds may hold a getset descriptor
+/// of a class the stream built too. Made when the extension starts, when `satchel._pypy`
+/// cannot be imported yet: it is imported at the first call.
+pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    let py = loads.py();
+    let ns = pyo3::types::PyDict::new(py);
+    py.run(
+        c"def wrap(loads):\n    def ready_loads(data, /, **kwargs):\n        from satchel._pypy import loaded\n        return loaded(loads(data, **kwargs))\n    return ready_loads\n",
+        Some(&ns),
+        None,
+    )?;
+    ns.get_item("wrap")?.expect("defined above").call1((loads,))
+}
+
 /// The contents of a cell, or None if it is empty (`cell_contents` raises ValueError then).
 pub fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
     cell.getattr(pyo3::intern!(cell.py(), "cell_contents")).ok()

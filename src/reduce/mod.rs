@@ -230,6 +230,9 @@ pub struct DumpState {
     /// What was reduced since the memo was cleared, where the pickler asks before its memo
     /// (PyPy: `memo.rs`).
     seen: memo::Seen,
+    /// PyPy: what the reducer read this dump, readied for C first (`ffi::Readied`).
+    #[cfg(PyPy)]
+    readied: ffi::Readied,
 }
 
 /// The namespace of a session snapshot, and what the stream writes in its place.
@@ -268,6 +271,8 @@ impl DumpState {
             class_dicts: Mutex::new(Vec::new()),
             modules_by_ref: Mutex::new(Vec::new()),
             seen: memo::Seen::default(),
+            #[cfg(PyPy)]
+            readied: ffi::Readied::default(),
         }
     }
 
@@ -402,6 +407,8 @@ impl DumpState {
     pub fn reset(&self) {
         self.take_marks();
         self.seen.clear();
+        #[cfg(PyPy)]
+        self.readied.clear();
         let old = std::mem::take(&mut *self.globals_ref.lock().expect("dump state lock"));
         drop(old); // decrefs outside the lock
         let old = std::mem::take(&mut *self.submodules.lock().expect("dump state lock"));
@@ -443,6 +450,8 @@ impl DumpState {
                 visit.call(m)?;
             }
         }
+        #[cfg(PyPy)]
+        self.readied.traverse(visit)?;
         self.seen.traverse(visit)
     }
 
@@ -504,6 +513,10 @@ pub fn reduce<'py>(state: &DumpState, obj: &Bound<'py, PyAny>) -> PyResult<Bound
                 }
             }
             stack_room(obj)?;
+            // PyPy: what reducing it reads must not take a class's getset descriptor into C
+            // before the class (satchel._pypy).
+            #[cfg(PyPy)]
+            state.readied.ready_reads(obj)?;
             let reduced = reduce_kind(state, obj, kind)?;
             if names_bootstrap(&reduced) {
                 state

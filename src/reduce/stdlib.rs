@@ -160,9 +160,14 @@ pub fn reduce_field_marker<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 }
 
 /// An exception with a chain (`__context__`, `__cause__`, `__suppress_context__`): its own
-/// reduction, with the chain added to the state that `BaseException.__setstate__` sets back
-/// as attributes (pickle drops the chain; a generator suspended in a handler needs it).
-/// Exceptions without a chain keep the stdlib's bytes. Tracebacks cannot travel.
+/// reduction, its state (the chain and its `__dict__`) set back one `setattr` at a time, as
+/// CPython's `BaseException.__setstate__` does (pickle drops the chain; a generator suspended
+/// in a handler needs it). PyPy's `__setstate__` updates `__dict__` instead, where the chain
+/// is not read, so the stream calls `setattr` itself: the state is a tuple of
+/// `setattr(exc, name, value)` calls, loaded after the exception is made, and the state
+/// setter, `operator.is_`, does nothing with it. Stdlib callables only, so the stream loads
+/// with plain pickle everywhere. Exceptions without a chain keep the stdlib's bytes.
+/// Tracebacks cannot travel.
 pub fn reduce_exception<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let context = obj.getattr(intern!(py, "__context__"))?;
@@ -193,11 +198,23 @@ pub fn reduce_exception<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
     state.set_item("__context__", context)?;
     state.set_item("__cause__", cause)?;
     state.set_item("__suppress_context__", suppress)?;
-    Ok(PyTuple::new(
-        py,
-        [reduced.get_item(0)?, reduced.get_item(1)?, state.into_any()],
-    )?
-    .into_any())
+    let builtins = py.import("builtins")?;
+    let setattr = builtins.getattr(intern!(py, "setattr"))?;
+    let mut calls = Vec::with_capacity(state.len());
+    for (name, value) in state.iter() {
+        let args = PyTuple::new(py, [obj.clone(), name, value])?;
+        calls.push(Reduced::new(py, setattr.clone(), args)?.into_any());
+    }
+    let Ok(args) = reduced.get_item(1)?.cast_into::<PyTuple>() else {
+        return Ok(not_implemented(py));
+    };
+    let is = py.import("operator")?.getattr(intern!(py, "is_"))?;
+    super::call_then_set(
+        &reduced.get_item(0)?.unbind(),
+        args,
+        PyTuple::new(py, calls)?.into_any(),
+        &is.unbind(),
+    )
 }
 
 pub fn reduce_singleton<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
