@@ -162,7 +162,10 @@ def test_a_closure_chain_under_a_raised_recursion_limit_is_refused_in_the_main_t
         try:
             satchel.dumps(x)
         except satchel.PicklingError as e:
-            print("refused", "stack" in str(e))
+            msg = str(e)
+            # satchel's stack check, or (3.12/3.13, whose C recursion limit is fixed) the
+            # pickler's own recursion refusal.
+            print("refused", "stack" in msg or "recursion" in msg)
         """
     )
     assert out.decode().split() == ["refused", "True"]
