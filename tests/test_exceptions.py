@@ -3,8 +3,10 @@ process boundary; pickle drops it. Exceptions without a chain keep the stdlib's 
 
 import pickle
 
+import pytest
+
 import satchel
-from conftest import OTHER_PYTHONS, child_eval, run_script, stdlib_eval
+from conftest import OTHER_PYTHONS, PYPY, child_eval, run_script, stdlib_eval
 
 
 def _chained():
@@ -65,6 +67,26 @@ def test_the_chain_is_set_by_setattr_so_pypy_receivers_keep_it():
     want = ("KeyError('first')", "KeyError('first')", True, True, ["seen"])
     for python in (None, OTHER_PYTHONS["pypy-3.11"], OTHER_PYTHONS["pypy-3.9"]):
         assert stdlib_eval(data, expr, python) == want, python
+
+
+@pytest.mark.skipif(PYPY, reason="made on PyPy, the chain is set by setattr (a PyPy receiver)")
+def test_a_nonportable_chain_loads_under_an_allow_list_of_its_classes():
+    """Only CPython loads a nonportable CPython stream, so its chain travels in the state dict
+    (BUILD), as before: an allow= list naming the exception classes is enough, not setattr."""
+    data = run_script(
+        """
+        import sys, satchel
+        try:
+            try:
+                raise KeyError("first")
+            except KeyError as first:
+                raise ValueError("second") from first
+        except ValueError as second:
+            sys.stdout.buffer.write(satchel.dumps(second))
+        """
+    )
+    loaded = satchel.loads(data, allow=["builtins.ValueError", "builtins.KeyError"])
+    assert repr(loaded.__cause__) == "KeyError('first')" and loaded.__suppress_context__
 
 
 def test_unchained_exception_is_left_to_the_stdlib():

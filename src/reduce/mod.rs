@@ -619,7 +619,7 @@ fn reduce_kind<'py>(
         }
         Kind::CoroutineWrapper => generator::reduce_coroutine_wrapper(obj),
         Kind::Itertools => itertools::reduce(obj),
-        Kind::Exception => stdlib::reduce_exception(obj),
+        Kind::Exception => stdlib::reduce_exception(obj, cfg!(PyPy) || state.portable()),
         Kind::DictView => dictview::reduce(obj),
         Kind::MemoryView => memoryview::reduce(obj),
         Kind::File => file::reduce(obj),

@@ -163,12 +163,16 @@ pub fn reduce_field_marker<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 /// reduction, its state (the chain and its `__dict__`) set back one `setattr` at a time, as
 /// CPython's `BaseException.__setstate__` does (pickle drops the chain; a generator suspended
 /// in a handler needs it). PyPy's `__setstate__` updates `__dict__` instead, where the chain
-/// is not read, so the stream calls `setattr` itself: the state is a tuple of
-/// `setattr(exc, name, value)` calls, loaded after the exception is made, and the state
-/// setter, `operator.is_`, does nothing with it. Stdlib callables only, so the stream loads
-/// with plain pickle everywhere. Exceptions without a chain keep the stdlib's bytes.
-/// Tracebacks cannot travel.
-pub fn reduce_exception<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// is not read, so a stream a PyPy receiver may load (`by_setattr`: portable, or made on PyPy)
+/// calls `setattr` itself: the state is a tuple of `setattr(exc, name, value)` calls, loaded
+/// after the exception is made, and the state setter, `operator.is_`, does nothing with it.
+/// Stdlib callables only, so the stream loads with plain pickle everywhere. A nonportable
+/// CPython stream (only CPython loads it) keeps the state dict, so an `allow=` list need not
+/// name `setattr`. Exceptions without a chain keep the stdlib's bytes. Tracebacks cannot travel.
+pub fn reduce_exception<'py>(
+    obj: &Bound<'py, PyAny>,
+    by_setattr: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let context = obj.getattr(intern!(py, "__context__"))?;
     let cause = obj.getattr(intern!(py, "__cause__"))?;
@@ -198,6 +202,13 @@ pub fn reduce_exception<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
     state.set_item("__context__", context)?;
     state.set_item("__cause__", cause)?;
     state.set_item("__suppress_context__", suppress)?;
+    if !by_setattr {
+        return Ok(PyTuple::new(
+            py,
+            [reduced.get_item(0)?, reduced.get_item(1)?, state.into_any()],
+        )?
+        .into_any());
+    }
     let builtins = py.import("builtins")?;
     let setattr = builtins.getattr(intern!(py, "setattr"))?;
     let mut calls = Vec::with_capacity(state.len());
