@@ -117,7 +117,7 @@ test-pypy: $(STAMP)
 # the venv test-pypy made (fuzz/mutate_run.py).
 fuzz-pypy:
 	.interpreters/venv-pypy3.11/bin/python fuzz/mutate_run.py signed $(FUZZ_SECONDS)
-	.interpreters/venv-pypy3.11/bin/python fuzz/mutate_run.py loads $(FUZZ_SECONDS)
+	SATCHEL_FUZZ_INTACT_CODE=1 .interpreters/venv-pypy3.11/bin/python fuzz/mutate_run.py loads $(FUZZ_SECONDS)
 
 # The stubs are checked against the built extension (stubtest), and the README's examples as
 # a user's typed code (mypy --strict), so `lint` builds first.

@@ -334,3 +334,31 @@ def test_multiprocessing_and_sessions_take_getset_descriptors_ahead_of_their_cla
         path,
     )
     assert restored.split() == [b"True", b"__dict__"]
+
+
+# PyPy 8.0's unpickler makes strs of a damaged stream's raw bytes without checking them (the
+# message of LONG's int() error, a GLOBAL's name): Python code can carry such a str, but cpyext
+# could not hand the exception to satchel's Rust side (a fatal error in PyErr_Fetch, or heap
+# corruption for a longer one). Found by `make fuzz-pypy`. Each load runs in a fresh process.
+MALFORMED_TEXT = [
+    (b"L\xff\n", "ValueError", "invalid literal for int()"),
+    (b"\x80\x05L1\xff\n.", "ValueError", "invalid literal for int()"),
+    (b"c_codecs\nmc\xff\n.", "AttributeError", "has no attribute"),
+]
+
+
+@pytest.mark.parametrize(("data", "kind", "text"), MALFORMED_TEXT)
+def test_a_load_error_with_malformed_text_is_raised_not_a_crash(data, kind, text):
+    source = """
+    import sys, satchel
+    try:
+        satchel.loads(bytes.fromhex(sys.argv[1]))
+    except Exception as exc:
+        message = str(exc)
+        message.encode("utf-8").decode("utf-8")  # valid text now
+        print(type(exc).__name__, exc.__context__ is None, ascii(message))
+    """
+    out = run_script(source, data.hex()).decode()
+    name, no_context, message = out.split(" ", 2)
+    assert (name, no_context) == (kind, "True")
+    assert text in message and "\\ufffd" in message

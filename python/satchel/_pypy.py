@@ -129,6 +129,44 @@ def loaded(obj):
     return obj
 
 
+def clean_error(exc):
+    """A replacement for ``exc`` (a load's exception) when it holds a malformed ``str``, else
+    None. PyPy 8.0's unpickler (``_pickle``) makes strs of raw stream bytes without checking
+    them: ``pickle.loads(b"L\\xff\\n")`` raises a ValueError whose message is not valid text
+    (its UTF-8 encoding is not UTF-8). Python code can carry it, but cpyext cannot: handing that
+    exception to C (the load's error crossing into satchel's Rust side) is a fatal error or
+    heap corruption. The replacement has the same type (UnpicklingError when that type cannot
+    be made from its arguments), its text repaired (U+FFFD), and no context: it is raised
+    outside the handler, so the malformed exception does not travel with it."""
+    args = exc.args
+    if not any(type(a) is str and _malformed(a) for a in args):
+        return None
+    args = tuple(_repaired(a) if type(a) is str else a for a in args)
+    try:
+        new = type(exc)(*args)
+    except Exception:  # noqa: BLE001 (a type that is not made from its args alone)
+        import pickle
+
+        new = pickle.UnpicklingError(*args)
+    if new.args != args:  # a type that keeps other args than it was given
+        import pickle
+
+        new = pickle.UnpicklingError(*args)
+    return new
+
+
+def _malformed(text):
+    try:
+        text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _repaired(text):
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def ready_values(mapping):
     """``ready`` for a dict about to cross into C whose values the reducer meets one by one
     anyway: only its getset descriptor values cross with it."""

@@ -93,13 +93,29 @@ impl Readied {
 
 /// `loads` (`pickle.loads`) with what it returns readied for C (`satchel._pypy.loaded`) before
 /// it crosses into satchel's Rust side: a tuple the stream builds may hold a getset descriptor
-/// of a class the stream built too. Made when the extension starts, when `satchel._pypy`
-/// cannot be imported yet: it is imported at the first call.
+/// of a class the stream built too. Its exception crosses too: one holding a malformed str
+/// (PyPy's unpickler makes them of damaged streams) is replaced first
+/// (`satchel._pypy.clean_error`), raised outside the handler so that it has no context. Made
+/// when the extension starts, when `satchel._pypy` cannot be imported yet: it is imported at
+/// the first call.
 pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
     let py = loads.py();
     let ns = pyo3::types::PyDict::new(py);
     py.run(
-        c"def wrap(loads):\n    def ready_loads(data, /, **kwargs):\n        from satchel._pypy import loaded\n        return loaded(loads(data, **kwargs))\n    return ready_loads\n",
+        c"def wrap(loads):
+    def ready_loads(data, /, **kwargs):
+        from satchel._pypy import clean_error, loaded
+        try:
+            obj = loads(data, **kwargs)
+        except Exception as exc:
+            err = clean_error(exc)
+            if err is None:
+                raise
+        else:
+            return loaded(obj)
+        raise err
+    return ready_loads
+",
         Some(&ns),
         None,
     )?;
