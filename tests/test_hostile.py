@@ -147,6 +147,11 @@ def test_deep_nesting_in_a_small_or_raised_stack_is_refused_not_a_crash(kind, de
     assert out == ["refused", "True"], out
 
 
+@pytest.mark.skipif(
+    PYPY,
+    reason="open crash on PyPy 8.0.1: 100,000 closures under a limit of 10**6 exhaust PyPy's "
+    "own stack inside cpyext (not_supposed_to_fail, SIGSEGV)",
+)
 def test_a_closure_chain_under_a_raised_recursion_limit_is_refused_in_the_main_thread():
     # 100,000 closures with sys.setrecursionlimit(10**6): the C pickler's recursion ran off the
     # main thread's 8 MiB stack (segfault).
