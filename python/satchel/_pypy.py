@@ -56,7 +56,7 @@ def constants_deeper_than(code, limit):
             continue
         seen[id(obj)] = depth
         items = obj.co_consts if type(obj) is CodeType else obj
-        todo.extend((item, depth + 1) for item in items if isinstance(item, _NESTING))
+        todo.extend((item, depth + 1) for item in items if issubclass(type(item), _NESTING))
     return False
 
 
@@ -96,10 +96,10 @@ def ready(obj, deep=True, lists=False):
             continue
         if id(obj) in seen:
             continue
-        if isinstance(obj, tuple) or (lists and isinstance(obj, (list, set, frozenset))):
+        if issubclass(kind, tuple) or (lists and issubclass(kind, (list, set, frozenset))):
             seen.add(id(obj))
             todo.extend(obj)
-        elif isinstance(obj, dict):
+        elif issubclass(kind, dict):
             seen.add(id(obj))
             if deep:
                 todo.extend(dict.keys(obj))
@@ -184,7 +184,7 @@ def reducer_override(rust):
         kind = type(obj)
         if kind in PICKLER_OWN:
             return NotImplemented
-        if kind in _HOLDERS or isinstance(obj, (tuple, dict)):
+        if kind in _HOLDERS or issubclass(kind, (tuple, dict)):
             ready(obj, deep=False)  # what Rust reads of it: ready_reads
         try:
             # Where ReducerOverride.__get__ keeps the pickler's reducer (src/pickler/mod.rs).
@@ -219,13 +219,13 @@ def ready_reads(obj):
         _ready_function(obj)
     elif kind in _HOLDERS:
         ready(obj)
-    elif isinstance(obj, type):
+    elif issubclass(kind, type):
         if obj.__flags__ & _HEAPTYPE and not _importable(obj):
             ready_description(obj)
-    elif isinstance(obj, ModuleType):
+    elif issubclass(kind, ModuleType):
         if not _by_reference(obj):
             ready(obj.__dict__)
-    elif isinstance(obj, BaseException):
+    elif issubclass(kind, BaseException):
         ready((obj.args, getattr(obj, "__dict__", None)))
     elif kind in _GENERATORS:
         # Not started (portable mode): its arguments, its function's globals and closure.
@@ -315,10 +315,10 @@ def ready_description(cls):
             continue
         seen.add(id(obj))
         depth += 1
-        if isinstance(obj, (tuple, list, set, frozenset, dict)) or kind is MappingProxyType:
+        if issubclass(kind, (tuple, list, set, frozenset, dict)) or kind is MappingProxyType:
             if len(obj) > _MAX_ITEMS:
                 ready(obj, deep=False, lists=True)
-            elif isinstance(obj, (dict, MappingProxyType)):
+            elif issubclass(kind, (dict, MappingProxyType)):
                 todo.extend((item, depth) for pair in obj.items() for item in pair)
             else:
                 todo.extend((item, depth) for item in obj)
@@ -334,9 +334,9 @@ def ready_description(cls):
                 todo.append((obj.cell_contents, depth))
             except ValueError:  # empty
                 pass
-        elif isinstance(obj, ModuleType):
+        elif issubclass(kind, ModuleType):
             continue
-        elif isinstance(obj, type):
+        elif issubclass(kind, type):
             if obj.__flags__ & _HEAPTYPE:
                 todo.append((obj.__dict__, depth))
                 todo.append((obj.__bases__, depth))
