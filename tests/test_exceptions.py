@@ -42,23 +42,29 @@ def test_implicit_context_travels():
     assert child_eval(exc, expr) == ("KeyError('k')", None, False)
 
 
+_CHAINED_SCRIPT = """
+import sys, satchel
+try:
+    try:
+        raise KeyError("first")
+    except KeyError as first:
+        raise ValueError("second") from first
+except ValueError as second:
+    second.seen = [second]
+    sys.stdout.buffer.write(satchel.dumps(second, mode=sys.argv[1]))
+"""
+
+
+def _chained_stream(mode):
+    """A chained exception dumped in a fresh process: a library in this one (tblib) may have
+    registered its own reduction."""
+    return run_script(_CHAINED_SCRIPT, mode)
+
+
 def test_the_chain_is_set_by_setattr_so_pypy_receivers_keep_it():
     """PyPy's BaseException.__setstate__ fills __dict__ (where the chain is not read): the
-    stream sets each attribute with setattr itself, stdlib only, on every receiver. Dumped in
-    a fresh process: a library in this one (tblib) may have registered its own reduction."""
-    data = run_script(
-        """
-        import sys, satchel
-        try:
-            try:
-                raise KeyError("first")
-            except KeyError as first:
-                raise ValueError("second") from first
-        except ValueError as second:
-            second.seen = [second]
-            sys.stdout.buffer.write(satchel.dumps(second, mode="portable"))
-        """
-    )
+    stream sets each attribute with setattr itself, stdlib only, on every receiver."""
+    data = _chained_stream("portable")
     assert b"_satchel_boot" not in data
     expr = (
         "(repr(obj.__cause__), repr(obj.__context__), obj.__suppress_context__,"
@@ -73,18 +79,7 @@ def test_the_chain_is_set_by_setattr_so_pypy_receivers_keep_it():
 def test_a_nonportable_chain_loads_under_an_allow_list_of_its_classes():
     """Only CPython loads a nonportable CPython stream, so its chain travels in the state dict
     (BUILD), as before: an allow= list naming the exception classes is enough, not setattr."""
-    data = run_script(
-        """
-        import sys, satchel
-        try:
-            try:
-                raise KeyError("first")
-            except KeyError as first:
-                raise ValueError("second") from first
-        except ValueError as second:
-            sys.stdout.buffer.write(satchel.dumps(second))
-        """
-    )
+    data = _chained_stream("nonportable")
     loaded = satchel.loads(data, allow=["builtins.ValueError", "builtins.KeyError"])
     assert repr(loaded.__cause__) == "KeyError('first')" and loaded.__suppress_context__
 
