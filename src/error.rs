@@ -18,7 +18,8 @@ pub enum Error {
         what: String,
         reason: String,
     },
-    /// The object graph nests deeper than the interpreter's recursion limit.
+    /// The object graph nests deeper than the interpreter's recursion limit, or (3.14+, whose
+    /// RecursionError also guards the C stack) than the thread's stack allows.
     TooDeep {
         what: String,
     },
@@ -211,8 +212,9 @@ impl std::fmt::Display for Error {
             Error::TooDeep { what } => write!(
                 f,
                 "cannot pickle {what}: excessively deep recursion required (it nests deeper \
-                 than the recursion limit, sys.getrecursionlimit()); flatten it or raise the \
-                 limit"
+                 than the recursion limit, sys.getrecursionlimit(), or this thread's C stack \
+                 allows); flatten it, raise the limit, or pickle it in a thread with a larger \
+                 stack"
             ),
             Error::Unmarshallable { what, reason } => write!(
                 f,
