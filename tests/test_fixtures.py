@@ -9,7 +9,8 @@ checked against the value its producer computed (the manifest's check and expect
   ``IncompatibleInterpreter``, before building anything;
 - a stream a known bug breaks (compat-matrix/rules.py ``KNOWN_ISSUES``) must fail with that
   bug's error: a fix makes this test fail until the entry goes;
-- everything else must load and give the producer's value.
+- everything else must load and give the producer's value (a signed stream, with its key
+  through ``satchel.loads``, after another key was refused).
 Skipped, with the reason: streams that need numpy where it is missing, streams from a newer
 format major, suspended generators where this build has no live generator support.
 """
@@ -105,6 +106,15 @@ def test_fixture_loads_or_fails_as_promised(producer, stream, obj, path, loader)
         pytest.skip(reason)
     load = pickle.loads if loader == "pickle.loads" else satchel.loads
     data = path.read_bytes()
+    if obj.get("key") and loader == "satchel.loads":
+        # A signed stream: another key is refused before anything runs; its own is accepted.
+        with pytest.raises(satchel.SignatureError):
+            satchel.loads(data, key=b"not the key")
+        key = bytes.fromhex(obj["key"])
+
+        def load(data):
+            return satchel.loads(data, key=key)
+
     prod = {
         "impl": producer["impl"],
         "version": producer["version"],
