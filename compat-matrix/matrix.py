@@ -707,8 +707,8 @@ def render(results, interps, wheels, missing, variants=None, source=None, elapse
     w(
         "In short: a nonportable stream loads on the interpreter build that wrote it (same X.Y and "
         "bytecode, e.g. CPython 3.11.7 and Debian's 3.11.2) and every other interpreter refuses "
-        "it with `IncompatibleInterpreter` before building anything; portable streams load on "
-        "CPython 3.9-3.15 and PyPy. Lean streams need satchel on the receiver; standalone ones "
+        "it with `IncompatibleInterpreter` before building anything (PyPy and CPython refuse each "
+        "other's); portable streams, PyPy's included, load on CPython 3.9-3.15 and PyPy. Lean streams need satchel on the receiver; standalone ones "
         "load with the stdlib alone, except compressed ones (they need satchel or 3.14+'s "
         "`compression.zstd`) and suspended generators (they need satchel). A suspended generator "
         "dumps in nonportable mode only where satchel has a frame layout for the producer "
