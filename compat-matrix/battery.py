@@ -16,6 +16,7 @@ A dump that raises is recorded (class and message), not fatal. Progress goes to 
 line per dump, so a producer that crashes names the dump it died in.
 """
 
+import abc
 import argparse
 import collections
 import dataclasses
@@ -24,12 +25,38 @@ import functools
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import traceback
 import typing
 
 #: A module global the lambda reads: it travels by value with the lambda.
 OFFSET = 100
+
+#: The key the `signed` object is signed with (`dumps(..., key=KEY)`); consumer.py loads it
+#: with this key through satchel.loads, and checks that another key is refused.
+SIGNING_KEY = b"compat-matrix signing key"
+
+#: The module the battery registers by value (`register_pickle_by_value`): written to a
+#: directory that exists only while the producer dumps, so no consumer can import it.
+BY_VALUE_MODULE = "satchel_matrix_byvalue"
+BY_VALUE_SOURCE = '''"""A module satchel pickles by value: the compat matrix's battery."""
+
+RATE = 7
+
+
+class Meter:
+    def __init__(self, units):
+        self.units = units
+
+    def cost(self):
+        return self.units * RATE
+
+
+def total(*units):
+    return sum(Meter(n).cost() for n in units)
+'''
 
 VARIANTS = [
     (mode, standalone, compress)
@@ -244,6 +271,66 @@ def make_namedtuples():
     return Pair, Pair(1), Card, Card(7)
 
 
+def make_abc_slots():
+    class Shape(abc.ABC):
+        __slots__ = ()
+
+        @abc.abstractmethod
+        def area(self): ...
+
+        def twice(self):
+            return 2 * self.area()
+
+        @classmethod
+        def instantiable(cls):
+            try:
+                cls()
+            except TypeError:
+                return False
+            return True
+
+    class Rect(Shape):
+        __slots__ = ("w", "h")
+
+        def __init__(self, w=1, h=1):
+            self.w, self.h = w, h
+
+        def area(self):
+            return self.w * self.h
+
+    class Virtual:
+        def area(self):
+            return 0
+
+    Shape.register(Virtual)
+    return Shape, Rect, Rect(2, 5), Virtual
+
+
+def make_module_by_value(satchel):
+    """Functions and an instance of a module registered by value, from a directory that is
+    gone once the dumps are done. Returns (obj, cleanup)."""
+    directory = tempfile.mkdtemp(prefix="satchel-matrix-")
+    with open(os.path.join(directory, BY_VALUE_MODULE + ".py"), "w") as f:
+        f.write(BY_VALUE_SOURCE)
+    sys.path.insert(0, directory)
+    module = __import__(BY_VALUE_MODULE)
+    satchel.register_pickle_by_value(module)
+
+    def cleanup():
+        satchel.unregister_pickle_by_value(module)
+        sys.path.remove(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    return (module.total, module.Meter(3), module.Meter), cleanup
+
+
+def make_signed():
+    def checksum(data, modulus=251):
+        return sum(data) % modulus
+
+    return checksum
+
+
 @dataclasses.dataclass
 class Item:
     name: str
@@ -251,6 +338,8 @@ class Item:
     check: str
     numpy: bool = False
     fixture: bool = True  # small enough to commit under compat-matrix/fixtures/
+    key: bytes = None  # dumped with key= (signed); consumer.py loads it with that key
+    needs_satchel: bool = False  # the factory takes the satchel module, returns (obj, cleanup)
 
 
 OBJECTS = [
@@ -289,6 +378,28 @@ OBJECTS = [
         "[list(obj[1]), list(obj[0]._fields), obj[0](2, 'x')._replace(left=3)._asdict(),"
         " obj[3].label(), obj[2](1).suit, obj[2].__doc__, list(obj[2].__annotations__),"
         " type(obj[3]) is obj[2], list(obj[3]), obj[0].__qualname__]",
+    ),
+    Item(
+        "abc_slots",
+        make_abc_slots,
+        "[obj[2].area(), obj[2].twice(), isinstance(obj[2], obj[0]), issubclass(obj[1], obj[0]),"
+        " hasattr(obj[2], '__dict__'), [obj[2].w, obj[2].h], list(obj[1].__slots__),"
+        " sorted(obj[0].__abstractmethods__), obj[0].instantiable(), obj[1].instantiable(),"
+        " issubclass(obj[3], obj[0]), isinstance(obj[3](), obj[0]), type(obj[2]) is obj[1]]",
+    ),
+    Item(
+        "module_by_value",
+        make_module_by_value,
+        "[obj[0](1, 2), obj[1].cost(), obj[2](5).cost(), type(obj[1]) is obj[2],"
+        " obj[0].__module__, obj[2].__module__, obj[0].__globals__['RATE'],"
+        " obj[0].__globals__['Meter'] is obj[2]]",
+        needs_satchel=True,
+    ),
+    Item(
+        "signed",
+        make_signed,
+        "[obj(b'satchel'), obj(bytes(range(100)), modulus=7), obj.__name__]",
+        key=SIGNING_KEY,
     ),
     Item("partial", make_partial, "[obj(5), list(obj.args), obj.keywords, obj.func.__name__]"),
     Item("generator_not_started", make_generator_not_started, "list(obj)"),
@@ -363,12 +474,18 @@ def main(argv=None):
             "numpy": item.numpy,
             "fixture": item.fixture,
         }
+        if item.key is not None:
+            entry["key"] = item.key.hex()
         manifest["objects"].append(entry)
         if item.numpy and numpy is None:
             entry["na"] = "numpy is not installed on the producer"
             continue
+        cleanup = None
         try:
-            obj = item.factory()
+            if item.needs_satchel:
+                obj, cleanup = item.factory(satchel)
+            else:
+                obj = item.factory()
         except Exception as exc:  # noqa: BLE001 (a battery bug: reported, the others still run)
             entry["build_error"] = describe(exc)
             continue
@@ -384,7 +501,9 @@ def main(argv=None):
             }
             print(f"dump {item.name} {name}", file=sys.stderr, flush=True)
             try:
-                data = satchel.dumps(obj, mode=mode, standalone=standalone, compress=compress)
+                data = satchel.dumps(
+                    obj, mode=mode, standalone=standalone, compress=compress, key=item.key
+                )
             except Exception as exc:  # noqa: BLE001 (every failure is an outcome to record)
                 stream["dump_error"] = describe(exc)
                 manifest["streams"].append(stream)
@@ -403,7 +522,10 @@ def main(argv=None):
                 stream["compression"] = info.get("compression")
                 stream["header_mode"] = info.get("mode")
                 stream["header_standalone"] = bool(info.get("standalone"))
+                stream["signed"] = bool(info.get("signed"))
             manifest["streams"].append(stream)
+        if cleanup is not None:
+            cleanup()
         try:
             entry["expected"] = normalize(
                 eval(compile(item.check, "<check>", "eval"), {"obj": obj})

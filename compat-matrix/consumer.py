@@ -4,7 +4,8 @@
 
 Runs on every interpreter of the matrix, so it keeps to Python 3.9 and PyPy (stdlib only).
 JOB: {"sys_path": [...], "satchel": bool, "numpy": bool, "loaders": ["pickle", "satchel"],
-"timeout": seconds, "streams": [{"id", "path", "check", "expected"}]}.
+"timeout": seconds, "streams": [{"id", "path", "check", "expected", "key"}]} ("key": the hex key of a signed
+stream, which satchel.loads gets, after checking that another key is refused).
 
 Each (stream, loader) runs in a child forked from this process: a child that dies by a
 signal (a crash), exits without a result, or outlives the timeout (a hang) is reported as
@@ -38,7 +39,19 @@ def child(stream, loader):
     try:
         with open(stream["path"], "rb") as f:
             data = f.read()
-        if loader == "satchel":
+        if loader == "satchel" and stream.get("key"):
+            import satchel
+
+            # A signed stream: another key must be refused before anything runs, its own
+            # key accepted (pickle.loads ignores the signature: the stdlib cannot check it).
+            try:
+                satchel.loads(data, key=b"not the key")
+            except satchel.SignatureError:
+                pass
+            else:
+                return {"status": "wrong", "got": "loaded with a wrong key"}
+            obj = satchel.loads(data, key=bytes.fromhex(stream["key"]))
+        elif loader == "satchel":
             import satchel
 
             obj = satchel.loads(data)

@@ -76,6 +76,12 @@ OBJECT_NOTES = {
     "enum": "`Enum` with a method, a member, an `IntFlag` combination",
     "namedtuple": "`collections.namedtuple` with a default and a `typing.NamedTuple` with a "
     "method and a docstring, and an instance of each",
+    "abc_slots": "`abc.ABC` with `__slots__ = ()`, an abstract method and a classmethod; a "
+    "concrete `__slots__` subclass and its instance; a class registered as a virtual subclass",
+    "module_by_value": "a function, a class and an instance from a module registered with "
+    "`register_pickle_by_value` (the module file is gone before any consumer runs)",
+    "signed": "a function dumped with `key=` (HMAC-SHA256): `satchel.loads` must refuse "
+    "another key and load with its own; `pickle.loads` ignores the signature",
     "partial": "`functools.partial` of a local function, positional and keyword",
     "generator_not_started": "generator before its first `next()`",
     "generator_suspended": "generator suspended in a `for` loop after two `next()`",
@@ -185,6 +191,7 @@ def consumer_job(column, manifest, stream_dir, variants=None):
                 "path": os.path.join(stream_dir, stream["file"]),
                 "check": obj["check"],
                 "expected": obj["expected"],
+                "key": obj.get("key"),
             }
         )
     job = {
@@ -503,6 +510,8 @@ def write_fixtures(producer, stream_dir, manifest, refresh=False, source=None):
             continue
         shutil.copyfile(os.path.join(stream_dir, stream["file"]), target / stream["file"])
         check = {"check": obj["check"], "expected": obj["expected"], "numpy": obj["numpy"]}
+        if obj.get("key"):
+            check["key"] = obj["key"]
         entry = {
             key: stream[key]
             for key in (
@@ -514,6 +523,7 @@ def write_fixtures(producer, stream_dir, manifest, refresh=False, source=None):
                 "header",
                 "header_mode",
                 "needs_satchel",
+                "signed",
             )
             if key in stream
         }
@@ -697,8 +707,8 @@ def render(results, interps, wheels, missing, variants=None, source=None, elapse
     w(
         "In short: a nonportable stream loads on the interpreter build that wrote it (same X.Y and "
         "bytecode, e.g. CPython 3.11.7 and Debian's 3.11.2) and every other interpreter refuses "
-        "it with `IncompatibleInterpreter` before building anything; portable streams load on "
-        "CPython 3.9-3.15 and PyPy. Lean streams need satchel on the receiver; standalone ones "
+        "it with `IncompatibleInterpreter` before building anything (PyPy and CPython refuse each "
+        "other's); portable streams, PyPy's included, load on CPython 3.9-3.15 and PyPy. Lean streams need satchel on the receiver; standalone ones "
         "load with the stdlib alone, except compressed ones (they need satchel or 3.14+'s "
         "`compression.zstd`) and suspended generators (they need satchel). A suspended generator "
         "dumps in nonportable mode only where satchel has a frame layout for the producer "

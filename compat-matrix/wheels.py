@@ -2,10 +2,10 @@
 
     .venv/bin/python compat-matrix/wheels.py [--only TAG,...]
 
-One release wheel per ABI tag (cp311, cp312, cp313, cp314, cp315; and PyPy's pp39/pp311,
-which are tried and reported), built by the main venv's maturin from the working tree, each with its own
-cargo target dir (.interpreters/target-<X.Y>, shared with tools/test_other_pythons.sh; the main
-build in target/ is never touched). The wheel is unpacked into .interpreters/matrix/site-<tag>/
+One release wheel per ABI tag (cp311, cp312, cp313, cp314, cp315, pp311; pp39 is tried and
+reported: pyo3 needs 3.11+), built by the main venv's maturin from the working tree, each with its
+own cargo target dir (.interpreters/target-<X.Y>, or target-pypy<X.Y>, shared with
+tools/test_other_pythons.sh; the main build in target/ is never touched). The wheel is unpacked into .interpreters/matrix/site-<tag>/
 (nothing is installed anywhere: the matrix puts that directory first on sys.path of a ``-I -S``
 interpreter), numpy for the same tag is linked from a venv that has it (or installed with pip
 into .interpreters/matrix/numpy-<tag>/ when none does), and every interpreter of the tag gets a

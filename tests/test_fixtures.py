@@ -6,17 +6,21 @@ the model). Every format's set is loaded (format-1.2, format-1.3, ...): test ids
 Every stream is loaded in this process with ``pickle.loads`` and with ``satchel.loads``, and
 checked against the value its producer computed (the manifest's check and expected value):
 - a nonportable stream from another interpreter build (another fingerprint) must raise
-  ``IncompatibleInterpreter``, before building anything;
+  ``IncompatibleInterpreter``, before building anything (with ``pickle.loads``, the only
+  globals resolved are the header's);
 - a stream a known bug breaks (compat-matrix/rules.py ``KNOWN_ISSUES``) must fail with that
   bug's error: a fix makes this test fail until the entry goes;
-- everything else must load and give the producer's value.
+- everything else must load and give the producer's value (a signed stream, with its key
+  through ``satchel.loads``, after another key was refused).
 Skipped, with the reason: streams that need numpy where it is missing, streams from a newer
 format major, suspended generators where this build has no live generator support.
 """
 
+import io
 import json
 import pathlib
 import pickle
+import re
 import sys
 
 import pytest
@@ -35,6 +39,13 @@ HERE = {
     "bytecode": [satchel.FINGERPRINT.hex()],
     "zstd": sys.version_info >= (3, 14),
 }
+
+#: What a header resolves before its check refuses a stream (formats 1.2 to 1.5): the standalone
+#: bootstrap (``builtins.exec`` of ``zlib.decompress``-ed source, then its ``check``), or the
+#: lean header's ``check`` from satchel's bootstrap or shim module.
+HEADER_GLOBALS = re.compile(
+    r"builtins\.exec|zlib\.decompress|_satchel_boot_\d+\.check|satchel [^.]*\.c"
+)
 
 
 def _fixtures():
@@ -105,6 +116,15 @@ def test_fixture_loads_or_fails_as_promised(producer, stream, obj, path, loader)
         pytest.skip(reason)
     load = pickle.loads if loader == "pickle.loads" else satchel.loads
     data = path.read_bytes()
+    if obj.get("key") and loader == "satchel.loads":
+        # A signed stream: another key is refused before anything runs; its own is accepted.
+        with pytest.raises(satchel.SignatureError):
+            satchel.loads(data, key=b"not the key")
+        key = bytes.fromhex(obj["key"])
+
+        def load(data):
+            return satchel.loads(data, key=key)
+
     prod = {
         "impl": producer["impl"],
         "version": producer["version"],
@@ -124,8 +144,24 @@ def test_fixture_loads_or_fails_as_promised(producer, stream, obj, path, loader)
     if expected == "incompatible-interpreter":
         # A started generator cannot go portable: its message says where it loads instead.
         advice = "re-dump with mode='portable'|whose frame resumes only on .*: load it there"
+        if loader == "satchel.loads":
+            with pytest.raises(satchel.IncompatibleInterpreter, match=advice):
+                load(data)
+            return
+        # The header's check refuses it before the stream names anything of its own: the only
+        # globals resolved are the header's (the standalone bootstrap's exec, its zlib, the
+        # check; or the lean shim's check).
+        resolved = []
+
+        class Tracing(pickle.Unpickler):
+            def find_class(self, module, name):
+                resolved.append(f"{module}.{name}")
+                return super().find_class(module, name)
+
         with pytest.raises(satchel.IncompatibleInterpreter, match=advice):
-            load(data)
+            Tracing(io.BytesIO(data)).load()
+        assert resolved, "refused before the header's check ran"
+        assert all(HEADER_GLOBALS.fullmatch(name) for name in resolved), resolved
         return
     assert expected == rules.OK, f"a receiver with satchel should load this: {expected}"
     try:

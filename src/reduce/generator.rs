@@ -83,23 +83,24 @@ pub fn reduce<'py>(
         // Not started: its function and arguments, in both modes (a stdlib-only receiver
         // loads it; nothing depends on the bytecode's offsets yet).
         GenState::Created => not_started(obj, kind),
-        _ if state.portable() => Err(Error::GeneratorInPortable {
-            what: what(),
-            line: line_of(obj, kind),
-            offset: match layout {
-                Ok(l) => take_snapshot(obj, l)?.map(|s| s.offset * 2).unwrap_or(0),
-                Err(_) => 0,
-            },
-            label: crate::envelope::fingerprint::fingerprint(py)?.label.clone(),
-        }
-        .into_pyerr(py)),
+        // Started. Without a usable frame layout (PyPy) neither mode can pickle it: say so,
+        // in portable mode too, rather than advise mode='nonportable' (which refuses it).
         _ => match layout {
-            Ok(layout) => live(obj, kind, layout),
             Err(build) => Err(Error::GeneratorUnsupported {
                 what: what(),
-                build: build.clone(),
+                build,
             }
             .into_pyerr(py)),
+            Ok(layout) if state.portable() => Err(Error::GeneratorInPortable {
+                what: what(),
+                line: line_of(obj, kind),
+                offset: take_snapshot(obj, layout)?
+                    .map(|s| s.offset * 2)
+                    .unwrap_or(0),
+                label: crate::envelope::fingerprint::fingerprint(py)?.label.clone(),
+            }
+            .into_pyerr(py)),
+            Ok(layout) => live(obj, kind, layout),
         },
     }
 }
