@@ -224,6 +224,11 @@ static BUILTIN_STATE: Mutex<Option<FxHashMap<usize, bool>>> = Mutex::new(None);
 pub fn refuse_builtin_state(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = obj.py();
     let cls = obj.get_type().into_any();
+    // A reduction registered with copyreg (PyPy's `re.Pattern`, tblib's for tracebacks, maybe
+    // after a first dump): the pickler calls that one.
+    if typerefs(py).copyreg_dispatch.bind(py).contains(&cls)? {
+        return Ok(());
+    }
     let key = addr(&cls);
     let cached = BUILTIN_STATE
         .lock()
@@ -271,10 +276,6 @@ fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
         return Ok(false);
     }
     if !object_reduces(cls, object)? {
-        return Ok(false);
-    }
-    // A reduction registered with copyreg (PyPy's `re.Pattern`): the pickler calls that one.
-    if typerefs(py).copyreg_dispatch.bind(py).contains(cls)? {
         return Ok(false);
     }
     // Only a class its reduction cannot name: the pickler writes the others (dict, list...)
