@@ -224,6 +224,11 @@ static BUILTIN_STATE: Mutex<Option<FxHashMap<usize, bool>>> = Mutex::new(None);
 pub fn refuse_builtin_state(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = obj.py();
     let cls = obj.get_type().into_any();
+    // A reduction registered with copyreg (PyPy's `re.Pattern`, tblib's for tracebacks, maybe
+    // after a first dump): the pickler calls that one.
+    if typerefs(py).copyreg_dispatch.bind(py).contains(&cls)? {
+        return Ok(());
+    }
     let key = addr(&cls);
     let cached = BUILTIN_STATE
         .lock()
@@ -261,6 +266,11 @@ fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
     if ffi::is_heap_type(cls) || cls.is(object) {
         return Ok(false);
     }
+    // PyPy's traceback has a `__reduce__` of its own (from its stackless pickling) that crashes
+    // the interpreter when called (the catalog's TracebackType); CPython refuses a traceback.
+    if cls.is(&py.import("types")?.getattr("TracebackType")?) {
+        return Ok(true);
+    }
     // The pickler writes a PickleBuffer itself (in band, or out of band to buffer_callback).
     if cls.is(&py.import("pickle")?.getattr("PickleBuffer")?) {
         return Ok(false);
@@ -281,5 +291,19 @@ fn builtin_state(cls: &Bound<'_, PyAny>) -> PyResult<bool> {
             None => return Ok(true),
         }
     }
-    Ok(!found.is(cls))
+    if !found.is(cls) {
+        return Ok(true);
+    }
+    // A weak proxy forwards `__reduce_ex__` to its referent, whose reduction the pickler writes
+    // (as on CPython); only a dead one is refused, by that call.
+    let weakref = py.import("weakref")?;
+    for proxy in ["ProxyType", "CallableProxyType"] {
+        if cls.is(&weakref.getattr(proxy)?) {
+            return Ok(false);
+        }
+    }
+    // Named, but its `__new__` needs arguments that the reduction (`copyreg.__newobj__(cls)`)
+    // does not give: `weakref.ref`, `re.Match`, cffi's `_CDataBase`, whose streams would fail
+    // to load with a bare TypeError. CPython refuses these in `object.__reduce_ex__`.
+    Ok(cls.call_method1("__new__", (cls,)).is_err())
 }

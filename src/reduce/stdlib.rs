@@ -51,8 +51,12 @@ pub fn reduce_mappingproxy<'py>(
     } else {
         obj.call_method0("copy")?
     };
-    // Not on PyPy: a class's dict has no address there (`ffi::type_dict_addr`), so no owner
-    // would be found, after a scan of the whole heap.
+    // PyPy: a class's dict has no address there (`ffi::type_dict_addr`); the proxy's mapping is
+    // a dict viewing the class (its strategy), and the class is that dict's only referent.
+    #[cfg(PyPy)]
+    if let Some(cls) = pypy_class_of_dict(&mapping)? {
+        return call(&refs.vars, PyTuple::new(py, [cls])?);
+    }
     if !cfg!(PyPy) && mapping.is_exact_instance_of::<PyDict>() && cell::is_class_dict(&mapping)? {
         let owner = match state.class_of_dict(&mapping) {
             Some(cls) => Some(cls),
@@ -63,6 +67,35 @@ pub fn reduce_mappingproxy<'py>(
         }
     }
     call(&refs.mappingproxy_type, PyTuple::new(py, [mapping])?)
+}
+
+/// PyPy: the class whose namespace `mapping` (the dict behind `C.__dict__`) is: PyPy makes a
+/// new dict for each `C.__dict__`, with the `ClassDictStrategy` that reads and writes the
+/// class itself, so its only referent is the class. A copy of a class dict has another
+/// strategy and stays a copy.
+#[cfg(PyPy)]
+fn pypy_class_of_dict<'py>(mapping: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = mapping.py();
+    if !mapping.is_exact_instance_of::<PyDict>() {
+        return Ok(None);
+    }
+    let strategy = py
+        .import("__pypy__")?
+        .getattr("strategy")?
+        .call1((mapping,))?;
+    if strategy.extract::<String>()? != "ClassDictStrategy" {
+        return Ok(None);
+    }
+    let referents = typerefs(py)
+        .gc_get_referents
+        .bind(py)
+        .call1((mapping,))?
+        .cast_into::<PyList>()?;
+    if referents.len() != 1 {
+        return Ok(None);
+    }
+    let owner = referents.get_item(0)?;
+    Ok(owner.cast::<pyo3::types::PyType>().is_ok().then_some(owner))
 }
 
 pub fn reduce_weak_mapping<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
