@@ -238,6 +238,13 @@ CPYTHON_REFUSES = {
             "GzipFileType",
             "TemporaryFileType",
             "StreamReader",
+            # ... only where the build has _bz2, _sqlite3 and _dbm (sid's 3.14, not pyenv's)
+            "BZ2CompressorType",
+            "BZ2DecompressorType",
+            "BZ2FileType",
+            "ConnectionType",
+            "CursorType",
+            "DbmType",
             # iterators over C internals, frames, weak references, method descriptors
             "DictionaryItemIteratorType",
             "DictionaryValueIteratorType",
