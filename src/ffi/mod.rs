@@ -118,6 +118,20 @@ pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
     }
 }
 
+/// `pickle.loads` for a body whose signature `satchel.loads` verified: the interpreter's own
+/// unpickler (on PyPy, `typerefs().pickle_loads` is the pure-Python one: `pypy::loads_for_c`).
+pub fn verified_loads(py: Python<'_>) -> &Bound<'_, PyAny> {
+    #[cfg(PyPy)]
+    {
+        let _ = crate::typeref::typerefs(py);
+        pypy::verified_loads(py)
+    }
+    #[cfg(not(PyPy))]
+    {
+        crate::typeref::typerefs(py).pickle_loads.bind(py)
+    }
+}
+
 /// Whether a type object is a heap type (defined by a class statement or `type()`).
 pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
     #[cfg(PyPy)]

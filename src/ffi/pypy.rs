@@ -91,22 +91,25 @@ impl Readied {
     }
 }
 
-/// `loads` (`pickle.loads`) with what it returns readied for C (`satchel._pypy.loaded`) before
-/// it crosses into satchel's Rust side: a tuple the stream builds may hold a getset descriptor
-/// of a class the stream built too. Its exception crosses too: one holding a malformed str
-/// (PyPy's unpickler makes them of damaged streams) is replaced first
-/// (`satchel._pypy.clean_error`), raised outside the handler so that it has no context. Made
-/// when the extension starts, when `satchel._pypy` cannot be imported yet: it is imported at
-/// the first call.
+/// The unpickling behind satchel's loads on PyPy, with what it returns readied for C
+/// (`satchel._pypy.loaded`) before it crosses into satchel's Rust side: a tuple the stream
+/// builds may hold a getset descriptor of a class the stream built too. Its exception crosses
+/// too: one holding a malformed str (PyPy's unpickler makes them of damaged streams) is
+/// replaced first (`satchel._pypy.clean_error`), raised outside the handler so that it has no
+/// context. What unpickles is `satchel._pypy.safe_loads`, the pure-Python unpickler: PyPy's
+/// own (`loads`, `pickle.loads`) crashes the interpreter on some damaged streams; it unpickles
+/// only what `verified_loads` is given, a body whose signature was verified. Made when the
+/// extension starts, when `satchel._pypy` cannot be imported yet: it is imported at the first
+/// call.
 pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
     let py = loads.py();
     let ns = pyo3::types::PyDict::new(py);
     py.run(
         c"def wrap(loads):
     def ready_loads(data, /, **kwargs):
-        from satchel._pypy import clean_error, loaded
+        from satchel._pypy import clean_error, loaded, safe_loads
         try:
-            obj = loads(data, **kwargs)
+            obj = (safe_loads if loads is None else loads)(data, **kwargs)
         except Exception as exc:
             err = clean_error(exc)
             if err is None:
@@ -119,7 +122,22 @@ pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
         Some(&ns),
         None,
     )?;
-    ns.get_item("wrap")?.expect("defined above").call1((loads,))
+    let wrap = ns.get_item("wrap")?.expect("defined above");
+    let verified = wrap.call1((loads,))?;
+    // The first call wins: typerefs are made once per interpreter.
+    let _ = VERIFIED_LOADS.set(py, verified.unbind());
+    wrap.call1((py.None(),))
+}
+
+static VERIFIED_LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// PyPy's own `pickle.loads` (behind `loads_for_c`'s readying), for a body whose signature was
+/// verified.
+pub fn verified_loads(py: Python<'_>) -> &Bound<'_, PyAny> {
+    VERIFIED_LOADS
+        .get(py)
+        .expect("set with the typerefs, which the caller holds")
+        .bind(py)
 }
 
 /// The contents of a cell, or None if it is empty (`cell_contents` raises ValueError then).
