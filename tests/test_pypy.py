@@ -489,3 +489,36 @@ def test_which_unpickler_loads_which_stream(monkeypatch):
     assert satchel.Unpickler(io.BytesIO(data)).load().x == 5
     assert satchel.loads(data, allow=[f"{__name__}._Stateful"]).x == 5
     assert calls == ["SafeUnpickler", "SafeUnpickler", "_UnverifiedBody", "_SafeUnpickler"]
+
+
+def test_a_closure_chain_too_deep_for_pypy_stack_is_refused_saying_so():
+    """Under ``sys.setrecursionlimit(10**6)`` PyPy's stack allowance stops growing at three
+    quarters of ``ulimit -s``: 100,000 closures made its own check fire inside cpyext (a fatal
+    error). satchel refuses first, saying that the stack, not the limit, is what ran out; a
+    chain that fits still pickles and loads."""
+    out = run_script(
+        r"""
+        import sys, satchel
+        sys.setrecursionlimit(10**6)
+        def mk(v):
+            return lambda: v
+        def chain(n):
+            x = 0
+            for _ in range(n):
+                x = mk(x)
+            return x
+        try:
+            satchel.dumps(chain(100_000))
+        except satchel.PicklingError as e:
+            print(isinstance(e, RecursionError), str(e))
+        f = satchel.loads(satchel.dumps(chain(2_000)))
+        for _ in range(2_000):
+            f = f()
+        print(f)
+        """
+    ).decode()
+    refused, loaded = out.splitlines()
+    assert refused.startswith("True cannot pickle function 'mk.<locals>.<lambda>': ")
+    assert "nests too deep for PyPy's stack, whatever the recursion limit" in refused
+    assert "raise `ulimit -s`" in refused
+    assert loaded == "0"
