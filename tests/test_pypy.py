@@ -390,6 +390,8 @@ PYPY_UNPICKLER_CRASHES = [
     # The pure-Python unpickler's own errors (BUILD sends these to it), as UnpicklingError.
     (b"\x85b.", "the opcode TUPLE1 finds too few items on the stack"),
     (b"b.", "the opcode BUILD finds too few items on the stack"),
+    (b"\x8fK", "truncated"),
+    (b"\x8fp1", "truncated"),
     # satchel.Unpickler reads the stream's extent first (src/envelope/extent.rs).
     (b"\x00.", ("invalid load key, b'\\x00'", "unknown opcode 0x00 at byte 0")),
 ]

@@ -417,22 +417,36 @@ class SafeUnpickler(pickle._Unpickler):
     def load(self):
         if not hasattr(self, "_file_read"):
             return super().load()  # its error about a missing __init__
-        self._unframer = pickle._Unframer(self._file_read, self._file_readline)
-        self.read = self._unframer.read
-        self.readinto = self._unframer.readinto
-        self.readline = self._unframer.readline
+        self._unframer = unframer = pickle._Unframer(self._file_read, self._file_readline)
+        read = unframer.read
+
+        def read_all(n):
+            # An argument cut short: the C unpickler's error, not an IndexError further on.
+            data = read(n)
+            if len(data) < n:
+                raise pickle.UnpicklingError("pickle data was truncated")
+            return data
+
+        def readline():
+            line = unframer.readline()
+            if not line.endswith(b"\n"):
+                raise pickle.UnpicklingError("pickle data was truncated")
+            return line
+
+        self.read = read_all
+        self.readinto = unframer.readinto
+        self.readline = readline
         self.metastack = []
         self.stack = []
         self.append = self.stack.append
         self.proto = 0
-        read = self.read
         dispatch = self.dispatch
         key = b""
         try:
             while True:
                 key = read(1)
                 if not key:
-                    raise EOFError
+                    raise EOFError("Ran out of input")  # as the C unpickler says it
                 dispatch[key[0]](self)
         except pickle._Stop as stop:
             return stop.value
