@@ -74,6 +74,11 @@ pub fn fast_path_ok(data: &[u8]) -> bool {
             return false;
         }
         let arg = &data[start..end];
+        // FRAME: a length no longer than what follows (PyPy reads a length of 2**63 or more
+        // into a machine int, a fatal RPython OverflowError).
+        if op == 0x95 && le_index(arg) > data.len() - end {
+            return false;
+        }
         match op {
             // PROTO FRAME (its opcodes follow inline) STOP MARK POP POP_MARK DUP NONE NEWTRUE
             // NEWFALSE BININT BININT1 BININT2 LONG1 LONG4 BINFLOAT
@@ -186,6 +191,10 @@ mod tests {
         assert!(!fast_path_ok(b"cbuiltins\nle\xffn\n."));
         assert!(!fast_path_ok(b"cpypy._builtin\n_ascii_list_unpickle\n."));
         assert!(!fast_path_ok(b"r\xff\xff\xff\xffN."));
+        // A frame longer than the stream (its length read into a machine int: 2**63 is fatal).
+        assert!(!fast_path_ok(b"\x80\x05\x95\x00\x00\x00\x00\x00\x00\x00\x80N."));
+        assert!(!fast_path_ok(b"\x80\x05\x95\x03\x00\x00\x00\x00\x00\x00\x00N."));
+        assert!(fast_path_ok(b"\x80\x05\x95\x02\x00\x00\x00\x00\x00\x00\x00N."));
     }
 
     #[test]
