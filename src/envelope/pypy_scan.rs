@@ -192,9 +192,15 @@ mod tests {
         assert!(!fast_path_ok(b"cpypy._builtin\n_ascii_list_unpickle\n."));
         assert!(!fast_path_ok(b"r\xff\xff\xff\xffN."));
         // A frame longer than the stream (its length read into a machine int: 2**63 is fatal).
-        assert!(!fast_path_ok(b"\x80\x05\x95\x00\x00\x00\x00\x00\x00\x00\x80N."));
-        assert!(!fast_path_ok(b"\x80\x05\x95\x03\x00\x00\x00\x00\x00\x00\x00N."));
-        assert!(fast_path_ok(b"\x80\x05\x95\x02\x00\x00\x00\x00\x00\x00\x00N."));
+        assert!(!fast_path_ok(
+            b"\x80\x05\x95\x00\x00\x00\x00\x00\x00\x00\x80N."
+        ));
+        assert!(!fast_path_ok(
+            b"\x80\x05\x95\x03\x00\x00\x00\x00\x00\x00\x00N."
+        ));
+        assert!(fast_path_ok(
+            b"\x80\x05\x95\x02\x00\x00\x00\x00\x00\x00\x00N."
+        ));
     }
 
     #[test]
