@@ -73,6 +73,14 @@ pub fn explain(obj: &Bound<'_, PyAny>, err: PyErr, seen: Seen) -> PyErr {
     }
     let original_type = err.get_type(py);
     if err.is_instance_of::<pyo3::exceptions::PyRecursionError>(py) {
+        if let Some(allowance) = crate::ffi::pypy_stack_refusal(py, &err) {
+            let what = describe(obj);
+            return raise_as(
+                Error::TooDeepForPyPyStack { what, allowance },
+                &original_type,
+                err,
+            );
+        }
         return raise_as(
             Error::TooDeep {
                 what: describe(obj),

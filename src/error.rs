@@ -175,6 +175,13 @@ pub enum Error {
     MalformedBytecode {
         what: String,
     },
+    /// PyPy: the pickler's recursion would use more stack than PyPy allows however high the
+    /// recursion limit is (three quarters of `ulimit -s`, or the thread's stack): its own check
+    /// would fire inside a cpyext call, which is fatal (`ffi::pypy::stack_too_deep`).
+    TooDeepForPyPyStack {
+        what: String,
+        allowance: usize,
+    },
 }
 
 /// Why a file cannot be pickled. Each message starts with cloudpickle's wording (its
@@ -336,6 +343,13 @@ impl std::fmt::Display for Error {
                 f,
                 "cannot pickle {what}: it nests more than {depth} levels deep (the recursion \
                  limit or this thread's stack); flatten it or raise the limit"
+            ),
+            Error::TooDeepForPyPyStack { what, allowance } => write!(
+                f,
+                "cannot pickle {what}: it nests too deep for PyPy's stack, whatever the \
+                 recursion limit ({} KiB: three quarters of the stack limit, `ulimit -s`, or \
+                 the thread's stack); flatten it, or raise `ulimit -s` before starting PyPy",
+                allowance / 1024
             ),
             Error::MalformedBytecode { what } => write!(
                 f,

@@ -65,6 +65,8 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::dumps, m)?)?;
     #[cfg(PyPy)]
     m.add_function(wrap_pyfunction!(_cpyext_ready, m)?)?;
+    #[cfg(PyPy)]
+    m.add_function(wrap_pyfunction!(_pypy_fast_unpickle, m)?)?;
     m.add_function(wrap_pyfunction!(api::loads, m)?)?;
     m.add_function(wrap_pyfunction!(api::_loads_with, m)?)?;
     m.add_function(wrap_pyfunction!(api::inspect, m)?)?;
@@ -111,4 +113,17 @@ fn _satchel(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 fn _cpyext_ready(obj: &Bound<'_, PyAny>) {
     let _ = obj;
+}
+
+/// Whether PyPy's own unpickler may load `data` (a bytes or buffer): the stream holds nothing a
+/// damaged copy of which crashes it (`envelope::pypy_scan`); else satchel uses the pure-Python
+/// unpickler (`satchel._pypy.safe_loads`).
+#[cfg(PyPy)]
+#[pyfunction]
+fn _pypy_fast_unpickle(data: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let view = pyo3::buffer::PyBuffer::<u8>::get(data)?;
+    if !view.is_c_contiguous() {
+        return Ok(false);
+    }
+    Ok(envelope::pypy_scan::fast_path_ok(ffi::buffer_bytes(&view)))
 }

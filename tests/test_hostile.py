@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import LIVE_GENERATORS, PYPY, run_script
+from conftest import LIVE_GENERATORS, run_script
 
 # ---------------------------------------------------------------------------------------------
 # 1. Threads with small stacks. satchel kept a fixed 128 KiB of stack free below its deepest
@@ -71,7 +71,6 @@ print(res)
 """
 
 
-@pytest.mark.skipif(PYPY, reason="PyPy counts its own stack (ffi/pypy.rs); not this check")
 @pytest.mark.parametrize("kib", [64, 128])
 def test_functions_classes_and_generators_pickle_in_a_thread_with_a_small_stack(kib):
     gen = "1" if LIVE_GENERATORS else "0"
@@ -128,7 +127,6 @@ t.join()
 """
 
 
-@pytest.mark.skipif(PYPY, reason="PyPy counts its own stack (ffi/pypy.rs); not this check")
 @pytest.mark.parametrize(
     "kind, depth, kib, limit",
     [
@@ -147,14 +145,10 @@ def test_deep_nesting_in_a_small_or_raised_stack_is_refused_not_a_crash(kind, de
     assert out == ["refused", "True"], out
 
 
-@pytest.mark.skipif(
-    PYPY,
-    reason="open crash on PyPy 8.0.1: 100,000 closures under a limit of 10**6 exhaust PyPy's "
-    "own stack inside cpyext (not_supposed_to_fail, SIGSEGV)",
-)
 def test_a_closure_chain_under_a_raised_recursion_limit_is_refused_in_the_main_thread():
     # 100,000 closures with sys.setrecursionlimit(10**6): the C pickler's recursion ran off the
-    # main thread's 8 MiB stack (segfault).
+    # main thread's 8 MiB stack (segfault). On PyPy, whose stack allowance stops growing with
+    # the limit at three quarters of `ulimit -s`, its own check fired inside cpyext (fatal).
     out = run_script(
         r"""
         import sys, satchel

@@ -339,26 +339,188 @@ def test_multiprocessing_and_sessions_take_getset_descriptors_ahead_of_their_cla
 # PyPy 8.0's unpickler makes strs of a damaged stream's raw bytes without checking them (the
 # message of LONG's int() error, a GLOBAL's name): Python code can carry such a str, but cpyext
 # could not hand the exception to satchel's Rust side (a fatal error in PyErr_Fetch, or heap
-# corruption for a longer one). Found by `make fuzz-pypy`. Each load runs in a fresh process.
+# corruption for a longer one). Found by `make fuzz-pypy`. PyPy's own unpickler loads only a
+# stream whose signature was verified (signed here by hand: a key holder's damaged stream), and
+# its error is repaired (satchel._pypy.clean_error); an unsigned one goes to the pure-Python
+# unpickler, whose messages are valid text. Each load runs in a fresh process.
 MALFORMED_TEXT = [
-    (b"L\xff\n", "ValueError", "invalid literal for int()"),
-    (b"\x80\x05L1\xff\n.", "ValueError", "invalid literal for int()"),
-    (b"c_codecs\nmc\xff\n.", "AttributeError", "has no attribute"),
+    (b"L\xff\n", "ValueError", "ValueError", "invalid literal for int()"),
+    (b"\x80\x05L1\xff\n.", "ValueError", "ValueError", "invalid literal for int()"),
+    (b"c_codecs\nmc\xff\n.", "AttributeError", "UnicodeDecodeError", ""),
 ]
 
 
-@pytest.mark.parametrize(("data", "kind", "text"), MALFORMED_TEXT)
-def test_a_load_error_with_malformed_text_is_raised_not_a_crash(data, kind, text):
+@pytest.mark.parametrize(("data", "signed_kind", "unsigned_kind", "text"), MALFORMED_TEXT)
+def test_a_load_error_with_malformed_text_is_raised_not_a_crash(
+    data, signed_kind, unsigned_kind, text
+):
     source = """
-    import sys, satchel
-    try:
-        satchel.loads(bytes.fromhex(sys.argv[1]))
-    except Exception as exc:
-        message = str(exc)
-        message.encode("utf-8").decode("utf-8")  # valid text now
-        print(type(exc).__name__, exc.__context__ is None, ascii(message))
+    import hashlib, hmac, sys, satchel
+    data = bytes.fromhex(sys.argv[1])
+    key = b"k" * 32
+    signed = data + b"SATCHEL-SIG1" + hmac.new(key, data, hashlib.sha256).digest()
+    for what, how in ((signed, {"key": key}), (data, {})):
+        try:
+            satchel.loads(what, **how)
+        except Exception as exc:
+            message = str(exc)
+            message.encode("utf-8").decode("utf-8")  # valid text now
+            print(type(exc).__name__, exc.__context__ is None, ascii(message))
     """
-    out = run_script(source, data.hex()).decode()
-    name, no_context, message = out.split(" ", 2)
-    assert (name, no_context) == (kind, "True")
+    signed, unsigned = run_script(source, data.hex()).decode().splitlines()
+    name, no_context, message = signed.split(" ", 2)
+    assert (name, no_context) == (signed_kind, "True")
     assert text in message and "\\ufffd" in message
+    name, no_context, message = unsigned.split(" ", 2)
+    assert (name, no_context) == (unsigned_kind, "True")
+    assert text in message
+
+
+# PyPy 8.0's own unpickler (the RPython _pickle) crashes the interpreter (SIGSEGV) on these
+# damaged streams: BUILD into a set, a memo slot read before anything was put there (the
+# second one returns None where CPython raises). satchel hands a stream without a verified
+# signature to it only when a walk of its opcodes finds nothing of the kind
+# (src/envelope/pypy_scan.rs), else to the pure-Python unpickler (satchel._pypy.SafeUnpickler).
+# Each case loads in a fresh process: without that, the process dies.
+PYPY_UNPICKLER_CRASHES = [
+    (b"\x8fK\x01b.", "state is not a dictionary"),
+    (b"\x8f}K\x01K\x02sb.", "BUILD sets attributes of a set object, which has no __dict__"),
+    (b"h\x00\x8c\x01a\x93.", "Memo value not found at index 0"),
+    (b"h\x00.", "Memo value not found at index 0"),
+    # The pure-Python unpickler's own errors (BUILD sends these to it), as UnpicklingError.
+    (b"\x85b.", "the opcode TUPLE1 finds too few items on the stack"),
+    (b"b.", "the opcode BUILD finds too few items on the stack"),
+    (b"\x8fK", "truncated"),
+    (b"\x8fp1", "truncated"),
+    # satchel.Unpickler reads the stream's extent first (src/envelope/extent.rs).
+    (b"\x00.", ("invalid load key, b'\\x00'", "unknown opcode 0x00 at byte 0")),
+]
+
+_LOAD_DAMAGED = """
+import io, pickle, sys, satchel
+body = bytes.fromhex(sys.argv[1])
+# The same damage behind a satchel header (its check passes, the body is unpickled).
+header = satchel.dumps(None)
+header = header[: satchel.inspect(header)["header_size"]]
+class Hooked(satchel.Unpickler):
+    def find_class(self, module, name):
+        return super().find_class(module, name)
+ways = {
+    "loads": lambda data: satchel.loads(data),
+    "loads(allow=)": lambda data: satchel.loads(data, allow="data"),
+    "load": lambda data: satchel.load(io.BytesIO(data)),
+    "Unpickler": lambda data: Hooked(io.BytesIO(data)).load(),
+}
+for how, load in ways.items():
+    for data in (body, header + body):
+        try:
+            load(data)
+        except pickle.UnpicklingError as exc:
+            print(how, "|", str(exc).replace("\\n", " "))
+        else:
+            print(how, "| loaded")
+"""
+
+
+@pytest.mark.parametrize(("data", "text"), PYPY_UNPICKLER_CRASHES)
+def test_a_damaged_unsigned_stream_is_an_unpickling_error_not_a_crash(data, text):
+    lines = run_script(_LOAD_DAMAGED, data.hex()).decode().splitlines()
+    assert len(lines) == 8
+    for line in lines:
+        message = line.partition(" | ")[2]
+        assert any(t in message for t in ((text,) if isinstance(text, str) else text)), line
+
+
+def test_pypy_own_unpickler_still_crashes_on_a_damaged_stream():
+    """Why satchel does not hand unsigned streams to PyPy's own unpickler. Should this start
+    failing, PyPy fixed it, and satchel could use its (faster) unpickler for every stream."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import pickle; pickle.loads(b'\\x8fK\\x01b.')"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode < 0, proc
+
+
+class _Stateful:
+    def __init__(self, x):
+        self.x = x
+
+
+def test_which_unpickler_loads_which_stream(monkeypatch):
+    """PyPy's own unpickler loads a stream whose signature was verified (a key holder's, who
+    could run any code anyway) and one whose opcodes hold nothing a damaged copy of which
+    crashes it (a closure, plain data); the pure-Python one loads the rest (an instance's
+    BUILD), whichever way satchel loads it."""
+    import io
+
+    from satchel import _pypy
+
+    calls = []
+    real = _pypy.SafeUnpickler.load
+
+    def counted(self):
+        calls.append(type(self).__name__)
+        return real(self)
+
+    monkeypatch.setattr(_pypy.SafeUnpickler, "load", counted)
+    key = b"k" * 32
+    k = 3
+
+    def add(x):
+        return x + k
+
+    inst = _Stateful(5)
+    for obj, check in ((add, lambda f: f(1) == 4), (inst, lambda o: o.x == 5)):
+        signed = satchel.dumps(obj, key=key)
+        assert check(satchel.loads(signed, key=key))
+        assert check(satchel.load(io.BytesIO(signed), key=key))
+        assert check(satchel.Unpickler(io.BytesIO(signed), key=key).load())
+    assert calls == []
+    for obj in (add, [1, "a", {"b": (None, 2.5)}]):
+        data = satchel.dumps(obj)
+        satchel.loads(data)
+        satchel.load(io.BytesIO(data))
+        satchel.Unpickler(io.BytesIO(data)).load()
+    assert satchel.loads(satchel.dumps([1, "a"]), allow="data") == [1, "a"]
+    assert calls == []
+    data = satchel.dumps(inst)
+    assert satchel.loads(data).x == 5
+    assert satchel.load(io.BytesIO(data)).x == 5
+    assert satchel.Unpickler(io.BytesIO(data)).load().x == 5
+    assert satchel.loads(data, allow=[f"{__name__}._Stateful"]).x == 5
+    assert calls == ["SafeUnpickler", "SafeUnpickler", "_UnverifiedBody", "_SafeUnpickler"]
+
+
+def test_a_closure_chain_too_deep_for_pypy_stack_is_refused_saying_so():
+    """Under ``sys.setrecursionlimit(10**6)`` PyPy's stack allowance stops growing at three
+    quarters of ``ulimit -s``: 100,000 closures made its own check fire inside cpyext (a fatal
+    error). satchel refuses first, saying that the stack, not the limit, is what ran out; a
+    chain that fits still pickles and loads."""
+    out = run_script(
+        r"""
+        import sys, satchel
+        sys.setrecursionlimit(10**6)
+        def mk(v):
+            return lambda: v
+        def chain(n):
+            x = 0
+            for _ in range(n):
+                x = mk(x)
+            return x
+        try:
+            satchel.dumps(chain(100_000))
+        except satchel.PicklingError as e:
+            print(isinstance(e, RecursionError), str(e))
+        f = satchel.loads(satchel.dumps(chain(2_000)))
+        for _ in range(2_000):
+            f = f()
+        print(f)
+        """
+    ).decode()
+    refused, loaded = out.splitlines()
+    assert refused.startswith("True cannot pickle function 'mk.<locals>.<lambda>': ")
+    assert "nests too deep for PyPy's stack, whatever the recursion limit" in refused
+    assert "raise `ulimit -s`" in refused
+    assert loaded == "0"

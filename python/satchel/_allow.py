@@ -12,7 +12,7 @@ if hasattr(_satchel, "_cpyext_ready"):
     from satchel import _pypy
 
 
-class _Unpickler(pickle.Unpickler):
+class _Allowing:
     def __init__(self, file, allowed, **kwargs):
         super().__init__(file, **kwargs)
         self._allowed = allowed
@@ -27,7 +27,25 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+class _Unpickler(_Allowing, pickle.Unpickler):
+    pass
+
+
+# PyPy: the pure-Python unpickler, which a damaged stream cannot crash (satchel._pypy).
+_SafeUnpickler = _Unpickler
+if _pypy is not None:
+
+    class _SafeUnpickler(_Allowing, _pypy.SafeUnpickler):
+        pass
+
+
 def load(body, allowed, kwargs):
-    obj = _Unpickler(io.BytesIO(body), allowed, **kwargs).load()
+    unpickler = _Unpickler
+    # PyPy: PyPy's own unpickler only for a body a damaged copy of could not crash it.
+    if _pypy is not None:
+        body = _pypy.stable(body)
+        if not _pypy.fast(body):
+            unpickler = _SafeUnpickler
+    obj = unpickler(io.BytesIO(body), allowed, **kwargs).load()
     # PyPy: what the load returns crosses into C (satchel._pypy).
     return obj if _pypy is None else _pypy.loaded(obj)

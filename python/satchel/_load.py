@@ -163,7 +163,9 @@ def load(
     Without ``key=`` and ``allow=``, the stream is unpickled straight from the file, as
     ``pickle.load`` does (its header's opcodes run the same checks).
     """
-    if key is None and allow is None and not _foreign_major(file):
+    # PyPy: through loads, which does not hand a stream to PyPy's own unpickler unless it is
+    # sure a damaged one cannot crash it (satchel._pypy).
+    if key is None and allow is None and _pypy is None and not _foreign_major(file):
         obj = pickle.load(file, **kwargs)
         ahead = _ahead(file, _TRAILER)
         if ahead is not None and ahead[: len(_MAGIC)] == _MAGIC and len(ahead) == _TRAILER:
@@ -242,12 +244,19 @@ class Unpickler(_pickle.Unpickler):
         )
 
     def _unpickle_body(self, body, kwargs):
-        obj = _Body(io.BytesIO(body), self, **kwargs).load()
+        body_class = _Body
+        # PyPy: PyPy's own unpickler for a body whose signature was verified (key=: before
+        # this runs) or that a damaged copy of could not crash it (satchel._pypy).
+        if _pypy is not None and self._satchel_key is None:
+            body = _pypy.stable(body)
+            if not _pypy.fast(body):
+                body_class = _UnverifiedBody
+        obj = body_class(io.BytesIO(body), self, **kwargs).load()
         # PyPy: what the load returns crosses into C (satchel._pypy).
         return obj if _pypy is None else _pypy.loaded(obj)
 
 
-class _Body(_pickle.Unpickler):
+class _BodyHooks:
     """Unpickles a checked stream's body with the hooks of the ``Unpickler`` that read it."""
 
     def __init__(self, file, outer, **kwargs):
@@ -260,3 +269,15 @@ class _Body(_pickle.Unpickler):
 
     def find_class(self, module, name):
         return self._outer.find_class(module, name)
+
+
+class _Body(_BodyHooks, _pickle.Unpickler):
+    pass
+
+
+# PyPy: the pure-Python unpickler, which a damaged stream cannot crash (satchel._pypy).
+_UnverifiedBody = _Body
+if _pypy is not None:
+
+    class _UnverifiedBody(_BodyHooks, _pypy.SafeUnpickler):
+        pass

@@ -17,7 +17,9 @@ go wrong there, fatally (a segfault, not an exception):
   reads what an object holds (a function's defaults, closure, dict and globals, ...)."""
 
 import gc
+import io
 import itertools
+import pickle
 import sys
 from types import (
     AsyncGeneratorType,
@@ -380,3 +382,165 @@ def _by_reference(module):
     return not any(
         name == r or name.startswith(r + ".") for r in _satchel.list_registry_pickle_by_value()
     )
+
+
+# PyPy 8.0's own unpickler (the RPython ``_pickle``) trusts its stream: a damaged one can
+# make it crash the interpreter (a segfault, not an exception): BUILD into an object without
+# a ``__dict__`` (``b"\x8fK\x01b."``), a memo slot read before anything was put there
+# (``b"h\x00\x8c\x01a\x93."``; ``b"h\x00."`` loads None), a SHORT_BINUNICODE whose bytes are
+# not UTF-8. So a stream nobody vouched for (no verified signature) goes to PyPy's unpickler
+# only when a walk of its opcodes (src/envelope/pypy_scan.rs, ``fast``) finds none of what
+# crashes it: most function, closure and plain-data bodies. Any other (one that BUILDs: an
+# instance's state) is unpickled by the pure-Python unpickler of the ``pickle`` module, whose
+# checks are Python's own; its few bookkeeping errors (too few items on the stack, an unknown
+# opcode) and BUILD's are raised as UnpicklingError. A stream whose signature was verified
+# comes from a key holder, who could run any code anyway: PyPy's own unpickler loads it.
+fast = getattr(_satchel, "_pypy_fast_unpickle", None)
+
+
+def stable(data):
+    """``data`` as bytes nothing can change between the walk and the load: itself when it is
+    bytes or a read-only view of bytes (satchel.loads' body), else a copy."""
+    if type(data) is bytes:
+        return data
+    if type(data) is memoryview and data.readonly and type(data.obj) is bytes:
+        return data
+    return bytes(data)
+
+
+class SafeUnpickler(pickle._Unpickler):
+    """``pickle.Unpickler`` for PyPy that a damaged stream cannot crash: the pure-Python
+    unpickler, its structural errors raised as UnpicklingError."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def load(self):
+        if not hasattr(self, "_file_read"):
+            return super().load()  # its error about a missing __init__
+        self._unframer = unframer = pickle._Unframer(self._file_read, self._file_readline)
+        read = unframer.read
+
+        def read_all(n):
+            # An argument cut short: the C unpickler's error, not an IndexError further on.
+            data = read(n)
+            if len(data) < n:
+                raise pickle.UnpicklingError("pickle data was truncated")
+            return data
+
+        def readline():
+            line = unframer.readline()
+            if not line.endswith(b"\n"):
+                raise pickle.UnpicklingError("pickle data was truncated")
+            return line
+
+        self.read = read_all
+        self.readinto = unframer.readinto
+        self.readline = readline
+        self.metastack = []
+        self.stack = []
+        self.append = self.stack.append
+        self.proto = 0
+        dispatch = self.dispatch
+        key = b""
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError("Ran out of input")  # as the C unpickler says it
+                dispatch[key[0]](self)
+        except pickle._Stop as stop:
+            return stop.value
+        except (KeyError, IndexError) as exc:
+            if not _raised_by_unpickler(exc):
+                raise
+            if type(exc) is KeyError and key[0] not in dispatch:
+                err = pickle.UnpicklingError(f"invalid load key, {key!r}: not a pickle opcode")
+            else:
+                err = pickle.UnpicklingError(
+                    f"the opcode {_opname(key)} finds too few items on the stack (a damaged stream)"
+                )
+        raise err
+
+    def load_build(self):
+        stack = self.stack
+        if len(stack) < 2:
+            raise pickle.UnpicklingError(
+                "the opcode BUILD finds too few items on the stack (a damaged stream)"
+            )
+        state = stack.pop()
+        inst = stack[-1]
+        setstate = getattr(inst, "__setstate__", None)
+        if setstate is not None:
+            setstate(state)
+            return
+        slotstate = None
+        if isinstance(state, tuple) and len(state) == 2:
+            state, slotstate = state
+        # CPython's checks (Modules/_pickle.c, load_build).
+        if state is not None and not isinstance(state, dict):
+            raise pickle.UnpicklingError("state is not a dictionary")
+        if slotstate is not None and not isinstance(slotstate, dict):
+            raise pickle.UnpicklingError("slot state is not a dictionary")
+        if state:
+            try:
+                inst_dict = inst.__dict__
+            except AttributeError:
+                inst_dict = None
+            if not isinstance(inst_dict, dict):
+                raise pickle.UnpicklingError(
+                    f"BUILD sets attributes of a {_kind_name(inst)} object, which has no "
+                    "__dict__ (a damaged stream)"
+                )
+            intern = sys.intern
+            for k, v in state.items():
+                if type(k) is str:
+                    inst_dict[intern(k)] = v
+                else:
+                    inst_dict[k] = v
+        if slotstate:
+            for k, v in slotstate.items():
+                setattr(inst, k, v)
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+_PICKLE_FILE = pickle.__file__
+
+
+def _raised_by_unpickler(exc):
+    """Whether ``exc`` was raised by the unpickler's own code (its innermost Python frame is in
+    pickle.py), not by code a stream called."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename == _PICKLE_FILE or tb.tb_frame.f_code is (
+        SafeUnpickler.load.__code__
+    )
+
+
+def _opname(key):
+    import pickletools
+
+    op = pickletools.code2op.get(key.decode("latin-1")) if key else None
+    return op.name if op is not None else repr(key)
+
+
+def _kind_name(obj):
+    try:
+        return type(obj).__qualname__
+    except Exception:  # noqa: BLE001 (a name is only for the message)
+        return "<unnamed>"
+
+
+def safe_loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=None):
+    """``pickle.loads`` that a damaged stream cannot crash: PyPy's own unpickler when the
+    walk finds nothing that crashes it, else ``SafeUnpickler``."""
+    if isinstance(data, str):
+        raise TypeError("Can't load pickle from unicode string")
+    data = stable(data)
+    kwargs = {"fix_imports": fix_imports, "encoding": encoding, "errors": errors}
+    if fast(data):
+        return pickle.loads(data, buffers=buffers, **kwargs)
+    return SafeUnpickler(io.BytesIO(data), buffers=buffers, **kwargs).load()

@@ -21,7 +21,7 @@ pub enum Step {
 }
 
 /// The length of an opcode's argument, as pickletools describes it.
-enum Arg {
+pub(super) enum Arg {
     None,
     Fixed(usize),
     /// A little-endian length of this many bytes, then that many bytes.
@@ -30,7 +30,7 @@ enum Arg {
     Lines(usize),
 }
 
-fn arg_of(op: u8) -> Option<Arg> {
+pub(super) fn arg_of(op: u8) -> Option<Arg> {
     Some(match op {
         // MARK STOP POP POP_MARK DUP NONE EMPTY_LIST APPEND APPENDS BUILD DICT EMPTY_DICT
         // SETITEM SETITEMS LIST TUPLE EMPTY_TUPLE REDUCE OBJ BINPERSID

@@ -9,6 +9,7 @@ pub mod fingerprint;
 pub mod header;
 pub mod inspect;
 pub mod key;
+pub mod pypy_scan;
 pub mod signature;
 pub mod unwrap;
 pub mod wrap;

@@ -85,6 +85,11 @@ pub fn loads<'py>(
                 unpickle.call1((body, kwargs))
             }
             (None, Some(allowed)) => allowed_load(py, body, allowed, kwargs.as_ref()),
+            // A verified body comes from a key holder: on PyPy, the interpreter's own
+            // unpickler (ffi::verified_loads); anything else, one a damaged stream cannot crash.
+            (None, None) if key.is_some() => {
+                crate::ffi::verified_loads(py).call((body,), kwargs.as_ref())
+            }
             (None, None) => refs.pickle_loads.bind(py).call((body,), kwargs.as_ref()),
         }
     };

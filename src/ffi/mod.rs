@@ -118,6 +118,34 @@ pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
     }
 }
 
+/// `pickle.loads` for a body whose signature `satchel.loads` verified: the interpreter's own
+/// unpickler (on PyPy, `typerefs().pickle_loads` is the pure-Python one: `pypy::loads_for_c`).
+pub fn verified_loads(py: Python<'_>) -> &Bound<'_, PyAny> {
+    #[cfg(PyPy)]
+    {
+        let _ = crate::typeref::typerefs(py);
+        pypy::verified_loads(py)
+    }
+    #[cfg(not(PyPy))]
+    {
+        crate::typeref::typerefs(py).pickle_loads.bind(py)
+    }
+}
+
+/// PyPy: the allowance of PyPy's stack when `err` is satchel's refusal of a pickle too deep
+/// for it whatever the recursion limit (`pypy::stack_refusal`); None elsewhere.
+pub fn pypy_stack_refusal(py: Python<'_>, err: &PyErr) -> Option<usize> {
+    #[cfg(PyPy)]
+    {
+        pypy::stack_refusal(py, err)
+    }
+    #[cfg(not(PyPy))]
+    {
+        let _ = (py, err);
+        None
+    }
+}
+
 /// Whether a type object is a heap type (defined by a class statement or `type()`).
 pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
     #[cfg(PyPy)]
@@ -261,11 +289,6 @@ unsafe extern "C" fn reducer_meth_o(
     // SAFETY: CPython calls a METH_O function with the GIL held (the thread is attached), so a
     // Python token is valid for the duration of this call, which is all we use it for.
     let py = unsafe { Python::assume_attached() };
-    #[cfg(PyPy)]
-    if let Some(err) = pypy::stack_too_deep(py) {
-        err.restore(py);
-        return std::ptr::null_mut();
-    }
     // SAFETY: `slf` is the object passed to PyCFunction_NewEx below (kept alive by the function
     // object being called) and `arg` is the borrowed argument of this call; both are live.
     let (slf, obj) = unsafe {
@@ -274,6 +297,11 @@ unsafe extern "C" fn reducer_meth_o(
             Bound::from_borrowed_ptr(py, arg),
         )
     };
+    #[cfg(PyPy)]
+    if let Some(err) = pypy::stack_too_deep(py) {
+        err.restore(py);
+        return std::ptr::null_mut();
+    }
     #[cfg(PyPy)]
     if let Some(err) = pypy::deep_constants(&obj) {
         err.restore(py);

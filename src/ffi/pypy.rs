@@ -91,22 +91,25 @@ impl Readied {
     }
 }
 
-/// `loads` (`pickle.loads`) with what it returns readied for C (`satchel._pypy.loaded`) before
-/// it crosses into satchel's Rust side: a tuple the stream builds may hold a getset descriptor
-/// of a class the stream built too. Its exception crosses too: one holding a malformed str
-/// (PyPy's unpickler makes them of damaged streams) is replaced first
-/// (`satchel._pypy.clean_error`), raised outside the handler so that it has no context. Made
-/// when the extension starts, when `satchel._pypy` cannot be imported yet: it is imported at
-/// the first call.
+/// The unpickling behind satchel's loads on PyPy, with what it returns readied for C
+/// (`satchel._pypy.loaded`) before it crosses into satchel's Rust side: a tuple the stream
+/// builds may hold a getset descriptor of a class the stream built too. Its exception crosses
+/// too: one holding a malformed str (PyPy's unpickler makes them of damaged streams) is
+/// replaced first (`satchel._pypy.clean_error`), raised outside the handler so that it has no
+/// context. What unpickles is `satchel._pypy.safe_loads`, the pure-Python unpickler: PyPy's
+/// own (`loads`, `pickle.loads`) crashes the interpreter on some damaged streams; it unpickles
+/// only what `verified_loads` is given, a body whose signature was verified. Made when the
+/// extension starts, when `satchel._pypy` cannot be imported yet: it is imported at the first
+/// call.
 pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
     let py = loads.py();
     let ns = pyo3::types::PyDict::new(py);
     py.run(
         c"def wrap(loads):
     def ready_loads(data, /, **kwargs):
-        from satchel._pypy import clean_error, loaded
+        from satchel._pypy import clean_error, loaded, safe_loads
         try:
-            obj = loads(data, **kwargs)
+            obj = (safe_loads if loads is None else loads)(data, **kwargs)
         except Exception as exc:
             err = clean_error(exc)
             if err is None:
@@ -119,7 +122,22 @@ pub fn loads_for_c(loads: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
         Some(&ns),
         None,
     )?;
-    ns.get_item("wrap")?.expect("defined above").call1((loads,))
+    let wrap = ns.get_item("wrap")?.expect("defined above");
+    let verified = wrap.call1((loads,))?;
+    // The first call wins: typerefs are made once per interpreter.
+    let _ = VERIFIED_LOADS.set(py, verified.unbind());
+    wrap.call1((py.None(),))
+}
+
+static VERIFIED_LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// PyPy's own `pickle.loads` (behind `loads_for_c`'s readying), for a body whose signature was
+/// verified.
+pub fn verified_loads(py: Python<'_>) -> &Bound<'_, PyAny> {
+    VERIFIED_LOADS
+        .get(py)
+        .expect("set with the typerefs, which the caller holds")
+        .bind(py)
 }
 
 /// The contents of a cell, or None if it is empty (`cell_contents` raises ValueError then).
@@ -138,14 +156,9 @@ pub fn is_heap_type(ty: &Bound<'_, PyAny>) -> bool {
 }
 
 thread_local! {
-    /// The top (highest address) of this thread's stack, where PyPy starts counting its use
-    /// (0: not known yet).
-    static STACK_TOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// The top of the calling thread's stack (`stack::thread_stack`).
-fn thread_stack_top() -> Option<usize> {
-    super::stack::thread_stack().map(|(low, size)| low + size)
+    /// The top (highest address) of this thread's stack, where PyPy starts counting its use,
+    /// and the stack's size (0, 0: not known yet; size usize::MAX: pthread did not say).
+    static STACK: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// PyPy's stack allowance at the default recursion limit (1000): 768 KiB, scaled with
@@ -153,35 +166,101 @@ fn thread_stack_top() -> Option<usize> {
 /// about 775,000 bytes in use).
 const PYPY_STACK_PER_1000: usize = 768 << 10;
 
+/// The most PyPy's allowance grows to however high the recursion limit is raised: three
+/// quarters of the stack's soft rlimit (measured on PyPy 8.0.1, pure-Python recursion under
+/// `sys.setrecursionlimit(10**6)`: 7,022 / 14,044 / 28,087 / 112,348 levels of 448 bytes
+/// under `ulimit -s` 4 / 8 / 16 / 64 MiB, each exactly 3/4 of it; in a thread too, whatever
+/// its own size). usize::MAX when the rlimit is unlimited or unknown.
+fn pypy_stack_cap() -> usize {
+    static CAP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct we own and pass by a valid pointer.
+        let rc = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) };
+        if rc != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
+            return usize::MAX;
+        }
+        usize::try_from(rl.rlim_cur).map_or(usize::MAX, |n| n / 4 * 3)
+    })
+}
+
 /// A RecursionError when the pickler has recursed so deep that PyPy's stack check could fire
 /// inside satchel's reducer. There it is fatal: cpyext cannot hand the error over ("The
 /// function PyErr_Fetch was not supposed to fail") and aborts the process. Raised here, before
-/// the reducer does anything, it is an ordinary exception the pickler passes up.
+/// the reducer does anything, it is an ordinary exception the pickler passes up. PyPy's
+/// allowance is the smallest of its share of the recursion limit, its cap (`pypy_stack_cap`)
+/// and the thread's own stack. When the limit is not what bounds it (a limit raised past what
+/// the stack holds: 100,000 closures under `sys.setrecursionlimit(10**6)` went on to the fatal
+/// check), the error says so (`STACK_FULL`, `stack_refusal`): raising the limit cannot help.
 pub fn stack_too_deep(py: Python<'_>) -> Option<PyErr> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
-    let top = STACK_TOP.with(|t| {
-        if t.get() == 0 {
-            t.set(thread_stack_top().unwrap_or(here));
-        }
-        if here > t.get() {
-            t.set(here); // no pthread answer: the highest call seen
-        }
-        t.get()
-    });
+    let (top, size) = this_stack(here);
     let used = top - here;
     // Most calls are shallow: the recursion limit is read only past half the default allowance.
-    if used < PYPY_STACK_PER_1000 / 2 {
+    if used < pypy_allowance(1000, size) / 2 {
         return None;
     }
     let limit = recursion_limit(py);
+    let allowance = pypy_allowance(limit, size);
     // A quarter kept for the reducer's own work below this frame and the error's hand-over.
-    let allowed = PYPY_STACK_PER_1000 / 1000 * limit / 4 * 3;
-    (used > allowed).then(|| {
-        pyo3::exceptions::PyRecursionError::new_err(
+    if used <= allowance / 4 * 3 {
+        return None;
+    }
+    if allowance == (PYPY_STACK_PER_1000 / 1000).saturating_mul(limit) {
+        return Some(pyo3::exceptions::PyRecursionError::new_err(
             "maximum recursion depth exceeded while pickling",
-        )
+        ));
+    }
+    REFUSED_ALLOWANCE.with(|a| a.set(allowance));
+    Some(pyo3::exceptions::PyRecursionError::new_err(STACK_FULL))
+}
+
+/// The message of `stack_too_deep`'s RecursionError when PyPy's stack, not the recursion
+/// limit, is what ran out.
+const STACK_FULL: &str = "maximum recursion depth exceeded while pickling: PyPy's stack is full";
+
+thread_local! {
+    /// The allowance of the last `STACK_FULL` refusal in this thread.
+    static REFUSED_ALLOWANCE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The allowance PyPy's stack had when `err` is `stack_too_deep`'s refusal for a full stack
+/// (`diagnose::explain` then says so, naming the object dumped).
+pub fn stack_refusal(py: Python<'_>, err: &PyErr) -> Option<usize> {
+    let full = err
+        .value(py)
+        .str()
+        .is_ok_and(|m| m.to_str().is_ok_and(|m| m == STACK_FULL));
+    full.then(|| REFUSED_ALLOWANCE.with(|a| a.get()))
+}
+
+/// The top of this thread's stack, where PyPy starts counting its use, and its size.
+fn this_stack(here: usize) -> (usize, usize) {
+    STACK.with(|t| {
+        if t.get().0 == 0 {
+            t.set(
+                super::stack::thread_stack()
+                    .map_or((here, usize::MAX), |(low, size)| (low + size, size)),
+            );
+        }
+        if here > t.get().0 {
+            t.set((here, t.get().1)); // no pthread answer: the highest call seen
+        }
+        t.get()
     })
+}
+
+/// The stack PyPy lets this thread use under a recursion limit of `limit`, in a thread whose
+/// stack is `size` bytes.
+fn pypy_allowance(limit: usize, size: usize) -> usize {
+    (PYPY_STACK_PER_1000 / 1000)
+        .saturating_mul(limit)
+        .min(pypy_stack_cap())
+        .min(size)
 }
 
 /// Bytes of stack one level of cpyext's tuple conversion is given when budgeting constants
@@ -207,8 +286,8 @@ pub fn deep_constants(obj: &Bound<'_, PyAny>) -> Option<PyErr> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
     let limit = recursion_limit(py);
-    let top = STACK_TOP.with(|t| t.get()).max(here);
-    let pypy_left = (PYPY_STACK_PER_1000 / 1000 * limit).saturating_sub(top - here);
+    let (top, size) = this_stack(here);
+    let pypy_left = pypy_allowance(limit, size).saturating_sub(top - here);
     let left = super::stack::remaining().map_or(pypy_left, |r| r.min(pypy_left));
     let levels = (left / CONSTANT_LEVEL_BYTES).min(limit);
     let deeper = py
