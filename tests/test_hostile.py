@@ -145,6 +145,41 @@ def test_deep_nesting_in_a_small_or_raised_stack_is_refused_not_a_crash(kind, de
     assert out == ["refused", "True"], out
 
 
+def test_a_long_inheritance_chain_in_a_small_thread_is_refused_or_pickled_not_a_crash():
+    # PyPy: cpyext makes a class's C type after its bases', one recursion per base with no
+    # stack check, so the 400th class of a chain first crossing into C in a 64 KiB thread
+    # segfaulted before satchel's code ran (satchel._pypy readies a long chain base first).
+    out = run_script(
+        r"""
+        import sys, threading, satchel
+        sys.setrecursionlimit(10_000)  # for the main thread's dump (CPython recurses per class)
+        x = type("K", (), {"v": 1})
+        for _ in range(400):
+            x = type("K", (x,), {})
+        res = []
+        def dump():  # the chain's first crossing into C
+            try:
+                satchel.dumps(x)
+                res.append("pickled")
+            except satchel.PicklingError as e:
+                res.append("refused" if "stack" in str(e) or "recursion" in str(e) else str(e))
+        def load():  # new classes, whose first crossing is the load's return
+            y = satchel.loads(data)
+            res.append(y.v + len(y.__mro__))
+        threading.stack_size(64 * 1024)
+        for step in (dump, load):
+            if step is load:
+                data = satchel.dumps(x)  # the main thread's stack holds it
+            t = threading.Thread(target=step)
+            t.start()
+            t.join()
+        print(*res)
+        """
+    )
+    first, loaded = out.decode().split()
+    assert first in ("pickled", "refused") and loaded == "403"
+
+
 def test_a_closure_chain_under_a_raised_recursion_limit_is_refused_in_the_main_thread():
     # 100,000 closures with sys.setrecursionlimit(10**6): the C pickler's recursion ran off the
     # main thread's 8 MiB stack (segfault). On PyPy, whose stack allowance stops growing with

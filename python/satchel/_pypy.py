@@ -78,6 +78,27 @@ _LEAVES = frozenset({type(None), bool, int, float, complex, bytes, str, CodeType
 _HOLDERS = frozenset({_GETSET, CellType, MethodType, MappingProxyType})
 
 
+# cpyext makes a class's C type after its bases', by a recursion per base with no stack check:
+# a chain of 400 classes segfaulted a 64 KiB thread wherever its last class (or an instance)
+# first crossed into C. A long chain's C types are made from the base up, each one step.
+_LONG_MRO = 16
+_MRO = type.__dict__["__mro__"].__get__
+_c_typed = set()  # ids: a class cpyext has seen is never freed
+
+
+def _bases_first(obj, kind):
+    cls = obj if issubclass(kind, type) else kind
+    if id(cls) in _c_typed:
+        return
+    mro = _MRO(cls)
+    if len(mro) > _LONG_MRO:
+        for base in reversed(mro):
+            if id(base) not in _c_typed:
+                _make_c_type(base)
+                _c_typed.add(id(base))
+    _c_typed.add(id(cls))
+
+
 def ready(obj, deep=True, lists=False):
     """Make the C types of the classes whose getset descriptors handing ``obj`` to C code
     would reach: through tuples (any subclass, to any depth), the getset descriptor values of
@@ -93,6 +114,7 @@ def ready(obj, deep=True, lists=False):
         kind = type(obj)
         if kind in _LEAVES:
             continue
+        _bases_first(obj, kind)
         if kind is _GETSET:
             _make_c_type(obj.__objclass__)
             continue
@@ -186,6 +208,7 @@ def reducer_override(rust):
         kind = type(obj)
         if kind in PICKLER_OWN:
             return NotImplemented
+        _bases_first(obj, kind)
         if kind in _HOLDERS or issubclass(kind, (tuple, dict)):
             ready(obj, deep=False)  # what Rust reads of it: ready_reads
         try:
