@@ -297,3 +297,45 @@ def test_dump_reentered_from_a_reduce_is_an_error_not_a_crash():
         """
     )
     assert out.decode().split() == ["refused", "True", "True", "5"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A dict another thread changes while it is dumped: a PicklingError saying it changed, or
+#    the pickle; never a bare RuntimeError. On PyPy, satchel's readying walk (satchel._pypy)
+#    looped over the dict's values in Python and let one escape dumps.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_dict_changed_by_another_thread_is_refused_as_changed_never_a_bare_runtimeerror():
+    out = run_script(
+        r"""
+        import pickle, random, sys, threading, time, satchel
+        sys.setswitchinterval(1e-6)
+        D = {i: (lambda: i) for i in range(500)}
+        stop = threading.Event()
+        def mutate():
+            r = random.Random(1)
+            while not stop.is_set():
+                k = r.randrange(1000)
+                if D.pop(k, None) is None:
+                    D[k] = lambda: k
+        t = threading.Thread(target=mutate, daemon=True)
+        t.start()
+        res = {"ok": 0, "changed": 0, "other": []}
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            try:
+                pickle.loads(satchel.dumps(D))
+                res["ok"] += 1
+            except satchel.PicklingError as e:
+                # "changed while it was being pickled" when a second try pickles it, else
+                # the iteration's own "dictionary changed size during iteration".
+                res["changed"] += "changed" in str(e)
+            except BaseException as e:
+                res["other"].append(repr(e))
+        stop.set()
+        t.join()
+        print(res["ok"] + res["changed"] > 0, res["other"][:3])
+        """
+    )
+    assert out.decode().strip() == "True []"

@@ -99,6 +99,9 @@ def _bases_first(obj, kind):
     _c_typed.add(id(cls))
 
 
+# The walks below copy a container with one call (``list(d.values())``) before looking at its
+# items: PyPy switches threads only between bytecodes, so the copy is atomic, where a loop over
+# a dict another thread changes raised a bare RuntimeError out of dumps.
 def ready(obj, deep=True, lists=False):
     """Make the C types of the classes whose getset descriptors handing ``obj`` to C code
     would reach: through tuples (any subclass, to any depth), the getset descriptor values of
@@ -129,7 +132,7 @@ def ready(obj, deep=True, lists=False):
                 todo.extend(dict.keys(obj))
                 todo.extend(dict.values(obj))
             else:
-                todo.extend(v for v in dict.values(obj) if type(v) is _GETSET)
+                todo.extend([v for v in list(dict.values(obj)) if type(v) is _GETSET])
         elif kind is MethodType:
             seen.add(id(obj))
             todo.append(obj.__self__)
@@ -137,7 +140,7 @@ def ready(obj, deep=True, lists=False):
             continue
         elif kind is MappingProxyType:
             seen.add(id(obj))
-            for item in obj.items():
+            for item in list(obj.items()):
                 todo.extend(item)
         elif kind is CellType:
             seen.add(id(obj))
@@ -194,7 +197,7 @@ def _repaired(text):
 def ready_values(mapping):
     """``ready`` for a dict about to cross into C whose values the reducer meets one by one
     anyway: only its getset descriptor values cross with it."""
-    for value in mapping.values():
+    for value in list(mapping.values()):
         if type(value) is _GETSET:
             _make_c_type(value.__objclass__)
 
@@ -295,7 +298,7 @@ def _globals_read(code, names, found):
     todo = [code]
     while todo:
         code = todo.pop()
-        found.extend(names[n] for n in code.co_names if n in names)
+        found.extend([names.get(n) for n in code.co_names])
         todo.extend(c for c in code.co_consts if type(c) is CodeType)
 
 
@@ -344,9 +347,9 @@ def ready_description(cls):
             if len(obj) > _MAX_ITEMS:
                 ready(obj, deep=False, lists=True)
             elif issubclass(kind, (dict, MappingProxyType)):
-                todo.extend((item, depth) for pair in obj.items() for item in pair)
+                todo.extend((item, depth) for pair in list(obj.items()) for item in pair)
             else:
-                todo.extend((item, depth) for item in obj)
+                todo.extend((item, depth) for item in list(obj))
         elif kind is FunctionType:
             found = _function_reads(obj)
             found.append(obj.__code__.co_consts)
