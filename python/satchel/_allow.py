@@ -41,11 +41,8 @@ if _pypy is not None:
 
 def load(body, allowed, kwargs):
     unpickler = _Unpickler
-    # PyPy: PyPy's own unpickler only for a body a damaged copy of could not crash it.
     if _pypy is not None:
-        body = _pypy.stable(body)
-        if not _pypy.fast(body):
-            unpickler = _SafeUnpickler
+        body, unpickler = _pypy.pick(body, _Unpickler, _SafeUnpickler)
     obj = unpickler(io.BytesIO(body), allowed, **kwargs).load()
     # PyPy: what the load returns crosses into C (satchel._pypy).
     return obj if _pypy is None else _pypy.loaded(obj)

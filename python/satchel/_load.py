@@ -248,9 +248,7 @@ class Unpickler(_pickle.Unpickler):
         # PyPy: PyPy's own unpickler for a body whose signature was verified (key=: before
         # this runs) or that a damaged copy of could not crash it (satchel._pypy).
         if _pypy is not None and self._satchel_key is None:
-            body = _pypy.stable(body)
-            if not _pypy.fast(body):
-                body_class = _UnverifiedBody
+            body, body_class = _pypy.pick(body, _Body, _UnverifiedBody)
         obj = body_class(io.BytesIO(body), self, **kwargs).load()
         # PyPy: what the load returns crosses into C (satchel._pypy).
         return obj if _pypy is None else _pypy.loaded(obj)

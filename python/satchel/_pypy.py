@@ -424,6 +424,13 @@ def _by_reference(module):
 fast = getattr(_satchel, "_pypy_fast_unpickle", None)
 
 
+def pick(body, own, safe):
+    """``(body, unpickler class)`` for loading ``body``: ``own`` (on PyPy's own unpickler) only
+    when a damaged copy of it could not crash that (``fast``), else ``safe``."""
+    body = stable(body)
+    return body, own if fast(body) else safe
+
+
 def stable(data):
     """``data`` as bytes nothing can change between the walk and the load: itself when it is
     bytes or a read-only view of bytes (satchel.loads' body), else a copy."""
